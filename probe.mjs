@@ -1,0 +1,15 @@
+import { InceptionV3Model } from 'nsfwjs/models/inception_v3';
+const m = (await InceptionV3Model.modelJson()).default;
+const topo = m.modelTopology;
+console.log(Object.keys(topo), topo.keras_version, topo.backend);
+const cfg = topo.model_config;
+console.log(cfg.class_name, Object.keys(cfg.config));
+const layers = cfg.config.layers;
+console.log(layers.length);
+for (const l of layers.slice(0,6)) console.log(JSON.stringify(l).slice(0,400));
+console.log(layers.map(l=>l.class_name).reduce((a,c)=>(a[c]=(a[c]||0)+1,a),{}));
+const names = layers.map(l=>l.name); console.log(names.filter(n=>n.startsWith('mixed')));
+console.log(JSON.stringify(layers.slice(-6)).slice(0,3000));
+console.log(JSON.stringify(m.weightsManifest[0].weights.slice(0,5)));
+console.log(m.weightsManifest[0].paths, m.weightsManifest[0].weights.length);
+const w = (await InceptionV3Model.weightBundles[0]()).default; console.log(w.length);
