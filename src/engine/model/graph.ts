@@ -1,0 +1,44 @@
+/**
+ * A Keras network compiled to a handful of plain ops, with BatchNorm folded into the convolutions.
+ * It is plain data (JSON + one Float32Array) so it can be cached on disk and sent to worker threads.
+ */
+export type Padding = 'same' | 'valid';
+
+export interface WeightRef {
+  /** Offset into CompiledGraph.weights, in floats. */
+  offset: number;
+  shape: number[];
+}
+
+export type GraphNode =
+  | { op: 'input'; name: string }
+  | {
+      op: 'conv';
+      name: string;
+      input: string;
+      /** [kh, kw, inChannels, outChannels], BatchNorm already folded in. */
+      kernel: WeightRef;
+      bias: WeightRef;
+      strides: [number, number];
+      padding: Padding;
+      relu: boolean;
+    }
+  | { op: 'maxPool' | 'avgPool'; name: string; input: string; size: [number, number]; strides: [number, number]; padding: Padding }
+  | { op: 'concat'; name: string; inputs: string[] }
+  | { op: 'add'; name: string; inputs: string[] }
+  | { op: 'relu'; name: string; input: string }
+  /** A BatchNorm that could not be folded: y = x * scale + shift per channel. */
+  | { op: 'affine'; name: string; input: string; scale: WeightRef; shift: WeightRef };
+
+export interface CompiledGraph {
+  /** Topologically ordered; the first node is the input. */
+  nodes: GraphNode[];
+  /** Keras layer name -> node whose output it is (folded layers point at their conv). */
+  outputs: Record<string, string>;
+  weights: Float32Array;
+}
+
+export function weightView(graph: CompiledGraph, ref: WeightRef): Float32Array {
+  const size = ref.shape.reduce((a, b) => a * b, 1);
+  return graph.weights.subarray(ref.offset, ref.offset + size);
+}

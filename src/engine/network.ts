@@ -1,0 +1,236 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { CompiledGraph, GraphNode, Padding } from './model/graph.ts';
+import { weightView } from './model/graph.ts';
+
+type ConvNode = Extract<GraphNode, { op: 'conv' }>;
+
+interface ConvWeights {
+  kernel: tf.Tensor4D;
+  /** Kernel flipped in space and with in/out channels swapped: the input-gradient is a forward conv with it. */
+  gradKernel: tf.Tensor4D;
+  bias: tf.Tensor1D;
+}
+
+/** TensorFlow's padding arithmetic for one spatial axis. */
+function padAmounts(size: number, k: number, s: number, padding: Padding): { out: number; before: number } {
+  if (padding === 'valid') return { out: Math.floor((size - k) / s) + 1, before: 0 };
+  const out = Math.ceil(size / s);
+  const total = Math.max((out - 1) * s + k - size, 0);
+  return { out, before: Math.floor(total / 2) };
+}
+
+function mustGet<K, V>(map: Map<K, V>, key: K): V {
+  const v = map.get(key);
+  if (v === undefined) throw new Error(`internal: missing ${String(key)}`);
+  return v;
+}
+
+/**
+ * The compiled network as plain tfjs-core ops, with a hand-written backward pass that yields
+ * d(loss)/d(input) only: no filter gradients (missing on wasm, slow on cpu) and no tape.
+ */
+export class DreamNetwork {
+  private readonly convs = new Map<string, ConvWeights>();
+  private readonly affines = new Map<string, { scale: tf.Tensor1D; shift: tf.Tensor1D }>();
+  private readonly byName = new Map<string, GraphNode>();
+  private readonly plans = new Map<string, GraphNode[]>();
+  private readonly inputName: string;
+
+  constructor(
+    private readonly graph: CompiledGraph,
+    /** The network's expected pixel range; images given to it are in [0, 1]. */
+    private readonly inputRange: [number, number],
+  ) {
+    for (const node of graph.nodes) {
+      this.byName.set(node.name, node);
+      if (node.op === 'conv') {
+        const kernel = tf.tensor4d(weightView(graph, node.kernel), node.kernel.shape as [number, number, number, number]);
+        const gradKernel = tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
+        this.convs.set(node.name, { kernel, gradKernel, bias: tf.tensor1d(weightView(graph, node.bias)) });
+      } else if (node.op === 'affine') {
+        this.affines.set(node.name, { scale: tf.tensor1d(weightView(graph, node.scale)), shift: tf.tensor1d(weightView(graph, node.shift)) });
+      }
+    }
+    this.inputName = graph.nodes[0].name;
+  }
+
+  /** Keras layer names this network can produce. */
+  hasLayer(layer: string): boolean {
+    return layer in this.graph.outputs;
+  }
+
+  dispose(): void {
+    for (const w of this.convs.values()) tf.dispose([w.kernel, w.gradKernel, w.bias]);
+    for (const a of this.affines.values()) tf.dispose([a.scale, a.shift]);
+    this.convs.clear();
+    this.affines.clear();
+  }
+
+  /** The nodes needed for `layers`, in order. */
+  private plan(layers: string[]): GraphNode[] {
+    const key = layers.join(',');
+    const cached = this.plans.get(key);
+    if (cached) return cached;
+    const needed = new Set<string>();
+    const stack = layers.map((l) => this.nodeOf(l));
+    while (stack.length) {
+      const name = stack.pop()!;
+      if (needed.has(name)) continue;
+      needed.add(name);
+      const node = mustGet(this.byName, name);
+      if ('input' in node) stack.push(node.input);
+      if ('inputs' in node) stack.push(...node.inputs);
+    }
+    const plan = this.graph.nodes.filter((n) => needed.has(n.name));
+    this.plans.set(key, plan);
+    return plan;
+  }
+
+  private nodeOf(layer: string): string {
+    const name = this.graph.outputs[layer];
+    if (!name) throw new Error(`The network has no layer "${layer}".`);
+    return name;
+  }
+
+  private forwardNode(node: GraphNode, values: Map<string, tf.Tensor4D>): tf.Tensor4D {
+    switch (node.op) {
+      case 'input':
+        throw new Error('internal: input is not computed');
+      case 'conv': {
+        const w = mustGet(this.convs, node.name);
+        return tf.fused.conv2d({
+          x: mustGet(values, node.input),
+          filter: w.kernel,
+          strides: node.strides,
+          pad: node.padding,
+          bias: w.bias,
+          activation: node.relu ? 'relu' : 'linear',
+        });
+      }
+      case 'maxPool':
+        return tf.maxPool(mustGet(values, node.input), node.size, node.strides, node.padding);
+      case 'avgPool':
+        return tf.avgPool(mustGet(values, node.input), node.size, node.strides, node.padding);
+      case 'concat':
+        return tf.concat4d(node.inputs.map((n) => mustGet(values, n)), 3);
+      case 'add':
+        return node.inputs.map((n) => mustGet(values, n)).reduce((a, b) => tf.add(a, b));
+      case 'relu':
+        return tf.relu(mustGet(values, node.input));
+      case 'affine': {
+        const a = mustGet(this.affines, node.name);
+        return tf.add(tf.mul(mustGet(values, node.input), a.scale), a.shift);
+      }
+    }
+  }
+
+  private forward(image: tf.Tensor4D, plan: GraphNode[]): Map<string, tf.Tensor4D> {
+    const [lo, hi] = this.inputRange;
+    const x = lo === 0 && hi === 1 ? image : tf.add(tf.mul(image, hi - lo), lo);
+    const values = new Map<string, tf.Tensor4D>([[this.inputName, x as tf.Tensor4D]]);
+    for (const node of plan) if (node.op !== 'input') values.set(node.name, this.forwardNode(node, values));
+    return values;
+  }
+
+  /** Activations of `layers` for an image in [0, 1] (shape [1, h, w, 3]). */
+  activations(image: tf.Tensor4D, layers: string[]): tf.Tensor4D[] {
+    return tf.tidy(() => {
+      const values = this.forward(image, this.plan(layers));
+      return layers.map((l) => mustGet(values, this.nodeOf(l)));
+    });
+  }
+
+  /** DeepDream loss (sum over layers of the mean activation) and its gradient with respect to the image. */
+  lossAndGradient(image: tf.Tensor4D, layers: string[]): { loss: tf.Scalar; gradient: tf.Tensor4D } {
+    return tf.tidy(() => {
+      const plan = this.plan(layers);
+      const values = this.forward(image, plan);
+      const grads = new Map<string, tf.Tensor4D>();
+      const accumulate = (name: string, g: tf.Tensor4D) => {
+        const prev = grads.get(name);
+        grads.set(name, prev ? tf.add(prev, g) : g);
+      };
+      let loss: tf.Scalar = tf.scalar(0);
+      for (const layer of layers) {
+        const act = mustGet(values, this.nodeOf(layer));
+        loss = tf.add(loss, tf.mean(act));
+        accumulate(this.nodeOf(layer), tf.fill(act.shape, 1 / act.size) as tf.Tensor4D);
+      }
+      for (let i = plan.length - 1; i >= 0; i--) {
+        const node = plan[i];
+        const g = grads.get(node.name);
+        if (!g || node.op === 'input') continue;
+        this.backwardNode(node, g, values, accumulate);
+        // Free what no later step needs, so peak memory stays near the forward pass.
+        grads.delete(node.name);
+        g.dispose();
+      }
+      const [lo, hi] = this.inputRange;
+      const gx = mustGet(grads, this.inputName);
+      return { loss, gradient: hi - lo === 1 ? gx : tf.mul(gx, hi - lo) };
+    });
+  }
+
+  private backwardNode(node: GraphNode, g: tf.Tensor4D, values: Map<string, tf.Tensor4D>, accumulate: (name: string, g: tf.Tensor4D) => void): void {
+    switch (node.op) {
+      case 'input':
+        return;
+      case 'conv': {
+        const y = mustGet(values, node.name);
+        const gy: tf.Tensor4D = node.relu ? tf.mul(g, tf.step(y)) : g;
+        accumulate(node.input, this.convInputGradient(node, gy, mustGet(values, node.input).shape));
+        return;
+      }
+      case 'maxPool':
+      case 'avgPool': {
+        // The pooling gradient kernels exist on every backend; calling them directly needs no tape.
+        const input = mustGet(values, node.input);
+        const attrs = { filterSize: node.size, strides: node.strides, pad: node.padding };
+        const dx =
+          node.op === 'maxPool'
+            ? tf.engine().runKernel('MaxPoolGrad', { dy: g, input, output: mustGet(values, node.name) }, attrs)
+            : tf.engine().runKernel('AvgPoolGrad', { dy: g, input }, attrs);
+        accumulate(node.input, dx as tf.Tensor4D);
+        return;
+      }
+      case 'concat': {
+        const sizes = node.inputs.map((n) => mustGet(values, n).shape[3]);
+        tf.split(g, sizes, 3).forEach((part, i) => accumulate(node.inputs[i], part as tf.Tensor4D));
+        return;
+      }
+      case 'add':
+        for (const n of node.inputs) accumulate(n, tf.clone(g));
+        return;
+      case 'relu':
+        accumulate(node.input, tf.mul(g, tf.step(mustGet(values, node.name))) as tf.Tensor4D);
+        return;
+      case 'affine':
+        accumulate(node.input, tf.mul(g, mustGet(this.affines, node.name).scale) as tf.Tensor4D);
+        return;
+    }
+  }
+
+  /**
+   * d(loss)/d(x) of a convolution: dilate dy by the stride, pad it, and run a forward convolution with the
+   * flipped, transposed kernel. Forward convs are the fast path on every backend (XNNPACK on wasm).
+   */
+  private convInputGradient(node: ConvNode, dy: tf.Tensor4D, xShape: number[]): tf.Tensor4D {
+    const [kh, kw] = node.kernel.shape;
+    const [sh, sw] = node.strides;
+    const [, h, w] = xShape;
+    const rows = padAmounts(h, kh, sh, node.padding);
+    const cols = padAmounts(w, kw, sw, node.padding);
+    let g = dy;
+    if (sh > 1 || sw > 1) {
+      const [, oh, ow, c] = dy.shape;
+      // Insert stride-1 zeros between the gradient's pixels (batch is always 1 here).
+      const spread = tf.pad(tf.reshape(dy, [oh, 1, ow, 1, c]), [[0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+      g = tf.slice(tf.reshape(spread, [1, oh * sh, ow * sw, c]), [0, 0, 0, 0], [1, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]) as tf.Tensor4D;
+    }
+    const top = kh - 1 - rows.before;
+    const bottom = h - (rows.out - 1) * sh - 1 + rows.before;
+    const left = kw - 1 - cols.before;
+    const right = w - (cols.out - 1) * sw - 1 + cols.before;
+    return tf.conv2d(g, mustGet(this.convs, node.name).gradKernel, 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+  }
+}

@@ -1,0 +1,12 @@
+/**
+ * An input image we refuse or cannot read. The message is one plain sentence meant to be shown
+ * to the end user as-is (no stack traces, no decoder jargon).
+ */
+export class ImageInputError extends Error {
+  override name = 'ImageInputError';
+}
+
+/** An output path whose extension does not name a format we can write. */
+export class OutputFormatError extends Error {
+  override name = 'OutputFormatError';
+}

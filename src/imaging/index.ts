@@ -1,0 +1,12 @@
+export { ImageInputError, OutputFormatError } from './errors.ts';
+export type { RgbImage } from './rgb-image.ts';
+export { readImage, type ReadImageOptions, type ReadImageResult } from './read-image.ts';
+export {
+  encodeImage,
+  encodeToFit,
+  formatFromPath,
+  writeImage,
+  type EncodeOptions,
+  type FittedImage,
+  type OutputFormat,
+} from './write-image.ts';
