@@ -140,6 +140,11 @@ export class DreamNetwork {
     });
   }
 
+  /** DeepDream loss alone: the sum over layers of the mean activation. Differentiable by tfjs autodiff too. */
+  loss(image: tf.Tensor4D, layers: string[]): tf.Scalar {
+    return tf.tidy(() => tf.addN(this.activations(image, layers).map((a) => tf.mean(a))) as tf.Scalar);
+  }
+
   /** DeepDream loss (sum over layers of the mean activation) and its gradient with respect to the image. */
   lossAndGradient(image: tf.Tensor4D, layers: string[]): { loss: tf.Scalar; gradient: tf.Tensor4D } {
     return tf.tidy(() => {

@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadArtifacts } from './artifacts.ts';
+import { compileKeras } from './compile.ts';
+import type { CompiledGraph, GraphNode } from './graph.ts';
+import { loadManifest, MODELS_DIR, type ModelManifest } from './manifest.ts';
+
+/** Bump when the compiled format or the folding changes, so stale caches are ignored. */
+const COMPILER_VERSION = 1;
+
+export interface LoadedModel {
+  manifest: ModelManifest;
+  graph: CompiledGraph;
+  /** True when the compiled weights came from the on-disk cache. */
+  fromCache: boolean;
+}
+
+export function defaultCacheDir(): string {
+  return process.env.DREAM_MODEL_CACHE ?? path.join(MODELS_DIR, '.cache');
+}
+
+/** Identifies the exact weights: manifest, compiler version and the source files' identity. */
+async function cacheKey(manifest: ModelManifest): Promise<string> {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ ...manifest, dir: undefined, COMPILER_VERSION }));
+  if (manifest.source.type === 'layers') {
+    const file = path.resolve(manifest.dir, manifest.source.path);
+    const st = await stat(file).catch(() => null);
+    hash.update(`${file}:${st?.size}:${st?.mtimeMs}`);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function readCache(dir: string): Promise<CompiledGraph | null> {
+  try {
+    const meta = JSON.parse(await readFile(path.join(dir, 'graph.json'), 'utf8')) as { nodes: GraphNode[]; outputs: Record<string, string> };
+    const bin = await readFile(path.join(dir, 'weights.bin'));
+    // Copy into an aligned buffer: a Buffer may sit at any byte offset of a shared pool.
+    const weights = new Float32Array(bin.byteLength / 4);
+    new Uint8Array(weights.buffer).set(bin);
+    return { nodes: meta.nodes, outputs: meta.outputs, weights };
+  } catch {
+    return null;
+  }
+}
+
+async function writeCache(dir: string, graph: CompiledGraph): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tmp = `.tmp-${process.pid}-${Date.now()}`;
+  const bin = Buffer.from(graph.weights.buffer, graph.weights.byteOffset, graph.weights.byteLength);
+  await writeFile(path.join(dir, `weights.bin${tmp}`), bin);
+  await writeFile(path.join(dir, `graph.json${tmp}`), JSON.stringify({ nodes: graph.nodes, outputs: graph.outputs }));
+  // weights first, graph.json last: a reader that sees graph.json sees complete weights.
+  await rename(path.join(dir, `weights.bin${tmp}`), path.join(dir, 'weights.bin'));
+  await rename(path.join(dir, `graph.json${tmp}`), path.join(dir, 'graph.json'));
+}
+
+/**
+ * Loads a model's dream trunk (everything its dream layers depend on), compiled to plain ops.
+ * The first load decodes and folds the weights and caches the result; later loads read the cache.
+ */
+export async function loadCompiledModel(
+  nameOrDir: string,
+  opts: { cacheDir?: string; onWarning?: (message: string) => void } = {},
+): Promise<LoadedModel> {
+  const manifest = await loadManifest(nameOrDir);
+  const dir = path.join(opts.cacheDir ?? defaultCacheDir(), `${manifest.name}-${await cacheKey(manifest)}`);
+  const cached = await readCache(dir);
+  if (cached) return { manifest, graph: cached, fromCache: true };
+  const graph = compileKeras(await loadArtifacts(manifest), manifest.dreamLayers);
+  await writeCache(dir, graph).catch((err: Error) => opts.onWarning?.(`Could not cache the compiled model in ${dir}: ${err.message}`));
+  return { manifest, graph, fromCache: false };
+}
