@@ -134,8 +134,6 @@ const noiseA = makePerlin(rand);
 const noiseB = makePerlin(rand);
 const noiseC = makePerlin(rand);
 
-const HAZE: RGB = [0.8, 0.84, 0.88];
-
 function skyColor(x: number, y: number): RGB {
   const t = clamp01(y / HORIZON);
   // Deep blue overhead fading to a pale, slightly warm horizon.
@@ -211,18 +209,18 @@ function makeRidge(seedY: number, base: number, amp: number, freq: number, octav
 const ranges: Range[] = [
   {
     ridge: makeRidge(1.3, 300, 230, 0.0042, 7, 0.0025),
-    haze: 0.42,
-    rock: [0.5, 0.55, 0.64],
-    dark: [0.27, 0.31, 0.4],
+    haze: 0.32,
+    rock: [0.52, 0.56, 0.65],
+    dark: [0.22, 0.26, 0.36],
     snow: true,
     texScale: 1,
     seedY: 1.3,
   },
   {
     ridge: makeRidge(7.7, 322, 120, 0.0065, 6, 0.004),
-    haze: 0.25,
-    rock: [0.36, 0.39, 0.4],
-    dark: [0.16, 0.19, 0.22],
+    haze: 0.22,
+    rock: [0.34, 0.37, 0.36],
+    dark: [0.12, 0.15, 0.18],
     snow: false,
     texScale: 1.4,
     seedY: 7.7,
@@ -382,14 +380,15 @@ function renderMeadow(x: number, y: number, shore: number): RGB {
   const blades = smoothstep(-0.55, 0.55, fy < 0.5 ? lerp(far, mid, fy * 2) : lerp(mid, close, fy * 2 - 1));
   const fine = fbm(noiseA, x * 0.06, y * 0.12, 3); // clumps with shadowed hollows
   const patches = fbm(noiseB, x * 0.006, y * 0.018 + 50, 4);
-  const base = mix([0.5, 0.56, 0.27], [0.2, 0.31, 0.11], Math.pow(k, 0.7));
+  const base = mix([0.47, 0.53, 0.26], [0.17, 0.27, 0.1], Math.pow(k, 0.7));
   let c = mix(base, [0.62, 0.57, 0.3], clamp01(patches * 0.7 + 0.15)); // dry, yellowish patches
   c = scale(c, 0.5 + blades * 0.7 + fine * 0.25);
   // Small flowers scattered in the grass, more visible up close.
   const fl = noiseB(x * 0.45, y * 0.45 * (1.2 - 0.6 * fy));
   if (fl > 0.58 && patches > -0.1) c = mix(c, [0.95, 0.9, 0.55], smoothstep(0.58, 0.66, fl) * 0.7);
-  // Damp, darker strip right at the water's edge.
+  // Damp, darker strip right at the water's edge; a cloud shadow darkens the near foreground.
   c = scale(c, 0.65 + 0.35 * smoothstep(shore, shore + 9, y));
+  c = scale(c, 1 - 0.3 * smoothstep(440, 512, y) * smoothstep(-0.2, 0.3, fbm(noiseC, x * 0.004, 9.1, 2)));
   return c;
 }
 
@@ -420,23 +419,34 @@ function drawTrees(buf: Float32Array, trees: Tree[]): void {
     const top = Math.max(0, Math.floor(t.base - t.h));
     for (let y = top; y < Math.min(H, t.base + 2); y++) {
       const v = Math.max(0, (y - (t.base - t.h)) / t.h); // 0 at the tip, 1 at the ground
-      // Tiers of branches: each whorl flares out then tucks back in; noise makes the edge ragged.
-      const tier = (v * t.tiers + t.phase) % 1;
-      const crown = v < 0.9 ? t.w * (0.04 + 0.96 * Math.pow(v, 0.95)) * (0.62 + 0.38 * tier) : 0;
-      for (let x = Math.floor(t.x - t.w - 4); x <= Math.ceil(t.x + t.w + 4); x++) {
+      // Whorls of drooping branches: each tier widens toward its lower edge then steps back in.
+      // Noise on the tier phase keeps them from being evenly spaced like a stencil.
+      const tier = (v * t.tiers + t.phase + noiseB(v * 6, t.phase) * 0.6 + 10) % 1;
+      const taper = 0.03 + 0.97 * Math.pow(v, 0.9);
+      const skirt = smoothstep(0.93, 0.8, v); // the crown stops a little above the ground
+      const crown = t.w * taper * (0.55 + 0.45 * Math.pow(tier, 0.7)) * skirt;
+      // Each side gets its own branch lengths, so the silhouette is asymmetric and ragged.
+      // The high-frequency term pokes out single twigs.
+      const side = (o: number): number =>
+        crown * (1 + 0.4 * fbm(noiseC, y * 0.09, t.phase * 3 + o, 3) + 0.35 * Math.max(0, noiseA(y * 0.45, t.phase + o)));
+      const left = side(0);
+      const right = side(40);
+      for (let x = Math.floor(t.x - t.w * 1.6 - 2); x <= Math.ceil(t.x + t.w * 1.6 + 2); x++) {
         if (x < 0 || x >= W) continue;
         const dx = x - t.x;
-        const ragged = 1 + 0.3 * noiseC(x * 0.35 + t.phase, y * 0.35);
-        let cover = clamp01(crown * ragged - Math.abs(dx) + 0.5);
-        const trunk = v > 0.82 ? clamp01(t.w * 0.06 + 1 - Math.abs(dx)) : 0;
+        const reach = (dx < 0 ? left : right) * (1 + 0.25 * noiseA(x * 0.4 + t.phase, y * 0.4));
+        let cover = clamp01(reach - Math.abs(dx) + 0.5);
+        const trunk = v > 0.75 ? clamp01(t.w * 0.05 + 1 - Math.abs(dx)) : 0;
+        const isTrunk = trunk > cover;
         cover = Math.max(cover, trunk);
         if (cover <= 0) continue;
-        const needles = fbm(noiseB, x * 0.25, y * 0.25 + t.phase * 7, 3);
-        // Mostly silhouette, with a faint warm rim on the sun side of the crown.
-        const rim = clamp01(dx / (crown + 1)) * 0.5 * smoothstep(0.1, 0.5, needles + 0.3);
-        let c: RGB = mix([0.03, 0.06, 0.04], [0.12, 0.17, 0.08], clamp01(0.3 + needles * 0.6));
-        c = mix(c, [0.3, 0.32, 0.15], rim * 0.6);
-        if (trunk > cover - 1e-6 && v > 0.9) c = [0.09, 0.07, 0.05];
+        const needles = fbm(noiseB, x * 0.22, y * 0.3 + t.phase * 7, 3);
+        // Mostly silhouette: shadow under each tier, a faint warm rim on the sun side.
+        const shade = 0.6 + 0.4 * tier;
+        const rim = clamp01(dx / (right + 1)) * smoothstep(0.0, 0.5, needles + 0.2);
+        let c: RGB = scale(mix([0.025, 0.05, 0.035], [0.11, 0.16, 0.08], clamp01(0.35 + needles * 0.7)), shade);
+        c = mix(c, [0.32, 0.33, 0.16], rim * 0.35);
+        if (isTrunk) c = [0.08, 0.06, 0.045];
         const o = (y * W + x) * 3;
         buf[o] = lerp(buf[o], c[0], cover);
         buf[o + 1] = lerp(buf[o + 1], c[1], cover);
@@ -456,7 +466,7 @@ function finish(buf: Float32Array): Buffer {
       const ny = y / H - 0.5;
       const vig = 1 - 0.35 * (nx * nx + ny * ny) * 1.6;
       // Sum of uniforms ≈ Gaussian; mostly luminance grain with a little chroma, like film.
-      const g = (rand() + rand() + rand() - 1.5) * 0.035;
+      const g = (rand() + rand() + rand() - 1.5) * 0.028;
       for (let ch = 0; ch < 3; ch++) {
         let v = buf[o + ch] * vig + g + (rand() - 0.5) * 0.012;
         v = clamp01(v);

@@ -3,6 +3,7 @@ import type { CompiledGraph, GraphNode, Padding } from './model/graph.ts';
 import { weightView } from './model/graph.ts';
 
 type ConvNode = Extract<GraphNode, { op: 'conv' }>;
+type PoolNode = Extract<GraphNode, { op: 'maxPool' | 'avgPool' }>;
 
 interface ConvWeights {
   kernel: tf.Tensor4D;
@@ -187,15 +188,11 @@ export class DreamNetwork {
         return;
       }
       case 'maxPool':
+        accumulate(node.input, this.maxPoolInputGradient(node, g, mustGet(values, node.input), mustGet(values, node.name)));
+        return;
       case 'avgPool': {
-        // The pooling gradient kernels exist on every backend; calling them directly needs no tape.
-        const input = mustGet(values, node.input);
         const attrs = { filterSize: node.size, strides: node.strides, pad: node.padding };
-        const dx =
-          node.op === 'maxPool'
-            ? tf.engine().runKernel('MaxPoolGrad', { dy: g, input, output: mustGet(values, node.name) }, attrs)
-            : tf.engine().runKernel('AvgPoolGrad', { dy: g, input }, attrs);
-        accumulate(node.input, dx as tf.Tensor4D);
+        accumulate(node.input, tf.engine().runKernel('AvgPoolGrad', { dy: g, input: mustGet(values, node.input) }, attrs) as tf.Tensor4D);
         return;
       }
       case 'concat': {
@@ -225,17 +222,50 @@ export class DreamNetwork {
     const [, h, w] = xShape;
     const rows = padAmounts(h, kh, sh, node.padding);
     const cols = padAmounts(w, kw, sw, node.padding);
-    let g = dy;
-    if (sh > 1 || sw > 1) {
-      const [, oh, ow, c] = dy.shape;
-      // Insert stride-1 zeros between the gradient's pixels (batch is always 1 here).
-      const spread = tf.pad(tf.reshape(dy, [oh, 1, ow, 1, c]), [[0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-      g = tf.slice(tf.reshape(spread, [1, oh * sh, ow * sw, c]), [0, 0, 0, 0], [1, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]) as tf.Tensor4D;
-    }
+    const g = dilate(dy, sh, sw);
     const top = kh - 1 - rows.before;
     const bottom = h - (rows.out - 1) * sh - 1 + rows.before;
     const left = kw - 1 - cols.before;
     const right = w - (cols.out - 1) * sw - 1 + cols.before;
     return tf.conv2d(g, mustGet(this.convs, node.name).gradKernel, 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
   }
+
+  /**
+   * d(loss)/d(x) of a max pool, built from forward ops. wasm's MaxPoolGrad kernel gives wrong values on
+   * non-square inputs (tfjs 4.22), so each window offset routes dy to the first input that equals the max.
+   */
+  private maxPoolInputGradient(node: PoolNode, dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor4D {
+    const [kh, kw] = node.size;
+    const [sh, sw] = node.strides;
+    const [, h, w, c] = x.shape;
+    const [, oh, ow] = y.shape;
+    const rows = padAmounts(h, kh, sh, node.padding);
+    const cols = padAmounts(w, kw, sw, node.padding);
+    const hp = Math.max(h + rows.before, (oh - 1) * sh + kh);
+    const wp = Math.max(w + cols.before, (ow - 1) * sw + kw);
+    // Padding never wins a max.
+    const xp = tf.pad(x, [[0, 0], [rows.before, hp - h - rows.before], [cols.before, wp - w - cols.before], [0, 0]], -Infinity);
+    const spanH = (oh - 1) * sh + 1;
+    const spanW = (ow - 1) * sw + 1;
+    let taken: tf.Tensor4D = tf.zerosLike(y);
+    let dxp: tf.Tensor4D = tf.zeros([1, hp, wp, c]);
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const candidates = tf.stridedSlice(xp, [0, i, j, 0], [1, i + spanH, j + spanW, c], [1, sh, sw, 1]) as tf.Tensor4D;
+        const wins: tf.Tensor4D = tf.mul(tf.cast(tf.equal(candidates, y), 'float32'), tf.sub(1, taken));
+        taken = tf.add(taken, wins);
+        const routed = dilate(tf.mul(dy, wins), sh, sw);
+        dxp = tf.add(dxp, tf.pad(routed, [[0, 0], [i, hp - i - spanH], [j, wp - j - spanW], [0, 0]]));
+      }
+    }
+    return tf.slice(dxp, [0, rows.before, cols.before, 0], [1, h, w, c]);
+  }
+}
+
+/** Inserts stride-1 zeros between pixels: the adjoint of a strided window (batch is always 1 here). */
+function dilate(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return t;
+  const [, oh, ow, c] = t.shape;
+  const spread = tf.pad(tf.reshape(t, [oh, 1, ow, 1, c]), [[0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  return tf.slice(tf.reshape(spread, [1, oh * sh, ow * sw, c]), [0, 0, 0, 0], [1, (oh - 1) * sh + 1, (ow - 1) * sw + 1, c]) as tf.Tensor4D;
 }

@@ -1,0 +1,40 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+// The union package registers tfjs' autodiff gradients, used here as the reference.
+import '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import { DreamNetwork } from '../src/engine/network.ts';
+import { maxAbs, maxAbsDiff, stockDreamer, stockLayersModel } from './helpers/model.ts';
+
+describe('compiled InceptionV3 trunk', () => {
+  it('matches the tfjs-layers model at mixed3 and mixed5', async () => {
+    const { network } = await stockDreamer();
+    const model = await stockLayersModel();
+    const trunk = tfl.model({ inputs: model.inputs, outputs: ['mixed3', 'mixed5'].map((n) => model.getLayer(n).output as tfl.SymbolicTensor) });
+    const image = tf.randomUniform([1, 299, 299, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const expected = trunk.predict(image) as tf.Tensor[];
+    const actual = network.activations(image, ['mixed3', 'mixed5']);
+    for (let i = 0; i < 2; i++) {
+      expect(actual[i].shape).toEqual(expected[i].shape);
+      // Folding BatchNorm reorders float maths: agree to ~1e-4 of the activation scale.
+      expect(maxAbsDiff(actual[i], expected[i])).toBeLessThan(1e-3 * maxAbs(expected[i]));
+    }
+    tf.dispose([image, ...expected, ...actual]);
+    model.dispose();
+  });
+
+  it('computes the input gradient that tfjs autodiff computes, on an odd-sized image', async () => {
+    const { network } = await stockDreamer();
+    const image = tf.randomUniform([1, 83, 91, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+    for (const layers of [['mixed3', 'mixed5'], ['mixed0']]) {
+      const reference = tf.grad((x) => network.loss(x as tf.Tensor4D, layers))(image);
+      const { loss, gradient } = network.lossAndGradient(image, layers);
+      expect(gradient.shape).toEqual([1, 83, 91, 3]);
+      expect(maxAbs(reference)).toBeGreaterThan(0);
+      expect(maxAbsDiff(gradient, reference)).toBeLessThan(1e-3 * maxAbs(reference));
+      expect(loss.dataSync()[0]).toBeCloseTo(network.loss(image, layers).dataSync()[0], 5);
+      tf.dispose([reference, loss, gradient]);
+    }
+    image.dispose();
+  });
+});
