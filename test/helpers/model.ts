@@ -18,10 +18,26 @@ export async function stockLayersModel(): Promise<tfl.LayersModel> {
   return tfl.loadLayersModel(tf.io.fromMemory(artifacts));
 }
 
-export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+/** Runs `f` on tfjs' reference cpu backend (tensors move over lazily), then returns to the current one. */
+export async function onCpu<T>(f: () => T): Promise<T> {
+  const previous = tf.getBackend();
+  await tf.setBackend('cpu');
+  try {
+    return f();
+  } finally {
+    await tf.setBackend(previous);
+  }
 }
 
-export function maxAbs(a: tf.Tensor): number {
-  return tf.tidy(() => tf.max(tf.abs(a)).dataSync()[0]);
+/** ||a - b|| / ||b||: robust to the rare max-pool near-tie that routes a gradient to a neighbouring pixel. */
+export function relativeError(a: Float32Array | tf.Tensor, b: Float32Array | tf.Tensor): number {
+  const x = a instanceof tf.Tensor ? a.dataSync() : a;
+  const y = b instanceof tf.Tensor ? b.dataSync() : b;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < y.length; i++) {
+    num += (x[i] - y[i]) ** 2;
+    den += y[i] ** 2;
+  }
+  return Math.sqrt(num / den);
 }
