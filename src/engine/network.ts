@@ -1,23 +1,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CompiledGraph, GraphNode, Padding } from './model/graph.ts';
 import { weightView } from './model/graph.ts';
+import { maxPoolInputGradient } from './max-pool-grad.ts';
+import { padAmounts } from './padding.ts';
 
 type ConvNode = Extract<GraphNode, { op: 'conv' }>;
-type PoolNode = Extract<GraphNode, { op: 'maxPool' | 'avgPool' }>;
 
 interface ConvWeights {
   kernel: tf.Tensor4D;
   /** Kernel flipped in space and with in/out channels swapped: the input-gradient is a forward conv with it. */
   gradKernel: tf.Tensor4D;
   bias: tf.Tensor1D;
-}
-
-/** TensorFlow's padding arithmetic for one spatial axis. */
-function padAmounts(size: number, k: number, s: number, padding: Padding): { out: number; before: number } {
-  if (padding === 'valid') return { out: Math.floor((size - k) / s) + 1, before: 0 };
-  const out = Math.ceil(size / s);
-  const total = Math.max((out - 1) * s + k - size, 0);
-  return { out, before: Math.floor(total / 2) };
 }
 
 function mustGet<K, V>(map: Map<K, V>, key: K): V {
@@ -188,7 +181,7 @@ export class DreamNetwork {
         return;
       }
       case 'maxPool':
-        accumulate(node.input, this.maxPoolInputGradient(node, g, mustGet(values, node.input), mustGet(values, node.name)));
+        accumulate(node.input, maxPoolInputGradient(g, mustGet(values, node.input), mustGet(values, node.name), node));
         return;
       case 'avgPool': {
         const attrs = { filterSize: node.size, strides: node.strides, pad: node.padding };
@@ -228,37 +221,6 @@ export class DreamNetwork {
     const left = kw - 1 - cols.before;
     const right = w - (cols.out - 1) * sw - 1 + cols.before;
     return tf.conv2d(g, mustGet(this.convs, node.name).gradKernel, 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
-  }
-
-  /**
-   * d(loss)/d(x) of a max pool, built from forward ops. wasm's MaxPoolGrad kernel gives wrong values on
-   * non-square inputs (tfjs 4.22), so each window offset routes dy to the first input that equals the max.
-   */
-  private maxPoolInputGradient(node: PoolNode, dy: tf.Tensor4D, x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor4D {
-    const [kh, kw] = node.size;
-    const [sh, sw] = node.strides;
-    const [, h, w, c] = x.shape;
-    const [, oh, ow] = y.shape;
-    const rows = padAmounts(h, kh, sh, node.padding);
-    const cols = padAmounts(w, kw, sw, node.padding);
-    const hp = Math.max(h + rows.before, (oh - 1) * sh + kh);
-    const wp = Math.max(w + cols.before, (ow - 1) * sw + kw);
-    // Padding never wins a max.
-    const xp = tf.pad(x, [[0, 0], [rows.before, hp - h - rows.before], [cols.before, wp - w - cols.before], [0, 0]], -Infinity);
-    const spanH = (oh - 1) * sh + 1;
-    const spanW = (ow - 1) * sw + 1;
-    let taken: tf.Tensor4D = tf.zerosLike(y);
-    let dxp: tf.Tensor4D = tf.zeros([1, hp, wp, c]);
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const candidates = tf.stridedSlice(xp, [0, i, j, 0], [1, i + spanH, j + spanW, c], [1, sh, sw, 1]) as tf.Tensor4D;
-        const wins: tf.Tensor4D = tf.mul(tf.cast(tf.equal(candidates, y), 'float32'), tf.sub(1, taken));
-        taken = tf.add(taken, wins);
-        const routed = dilate(tf.mul(dy, wins), sh, sw);
-        dxp = tf.add(dxp, tf.pad(routed, [[0, 0], [i, hp - i - spanH], [j, wp - j - spanW], [0, 0]]));
-      }
-    }
-    return tf.slice(dxp, [0, rows.before, cols.before, 0], [1, h, w, c]);
   }
 }
 

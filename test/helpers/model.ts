@@ -30,7 +30,7 @@ export async function onCpu<T>(f: () => T): Promise<T> {
 }
 
 /** ||a - b|| / ||b||: robust to the rare max-pool near-tie that routes a gradient to a neighbouring pixel. */
-export function relativeError(a: Float32Array | tf.Tensor, b: Float32Array | tf.Tensor): number {
+export function relativeError(a: ArrayLike<number> | tf.Tensor, b: ArrayLike<number> | tf.Tensor): number {
   const x = a instanceof tf.Tensor ? a.dataSync() : a;
   const y = b instanceof tf.Tensor ? b.dataSync() : b;
   let num = 0;
