@@ -17,10 +17,10 @@ export interface Preset {
 
 /** Tuned by looking at their images on real photos; see README for samples and timings. */
 export const PRESETS: Record<Intensity, Preset> = {
-  low: { octaves: 2, steps: 6, stepSize: 0.02, layers: ['mixed3', 'mixed5'], summary: 'a light touch: swirls and first eyes' },
-  medium: { octaves: 3, steps: 10, stepSize: 0.02, layers: ['mixed3', 'mixed5'], summary: 'the classic: eyes, fur and dog faces' },
-  high: { octaves: 4, steps: 12, stepSize: 0.025, layers: ['mixed3', 'mixed5'], summary: 'dense dog faces and arches everywhere' },
-  nightmare: { octaves: 5, steps: 15, stepSize: 0.03, layers: ['mixed2', 'mixed3', 'mixed5'], summary: 'nothing of the photo is safe' },
+  low: { octaves: 2, steps: 6, stepSize: 0.012, layers: ['mixed3', 'mixed5'], summary: 'a light touch: swirls and first eyes' },
+  medium: { octaves: 3, steps: 10, stepSize: 0.018, layers: ['mixed3', 'mixed5'], summary: 'the classic: eyes, fur and dog faces' },
+  high: { octaves: 4, steps: 12, stepSize: 0.02, layers: ['mixed3', 'mixed5'], summary: 'dense dog faces and arches everywhere' },
+  nightmare: { octaves: 5, steps: 15, stepSize: 0.025, layers: ['mixed2', 'mixed3', 'mixed5'], summary: 'nothing of the photo is safe' },
 };
 
 export const DEFAULT_OCTAVE_SCALE = 1.3;
