@@ -43,3 +43,69 @@ export function engineConfig(env: Env = process.env): EngineConfig {
     maxInputPixels: int(env, 'MAX_INPUT_PIXELS', 40_000_000, 1)!,
   };
 }
+
+const DEFAULT_ATTACHMENT_PREFIXES = ['https://cdn.discordapp.com/', 'https://media.discordapp.net/'];
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface BotConfig extends EngineConfig {
+  token: string;
+  clientId: string;
+  guildId?: string;
+  /** REST base URL including /api (a fake Discord in tests). */
+  discordApi?: string;
+  attachmentUrlPrefixes: string[];
+  concurrency: number;
+  maxQueue: number;
+  maxJobsPerUser: number;
+  maxInputBytes: number;
+  downloadTimeoutMs: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+}
+
+function snowflake(env: Env, name: string, required: boolean): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) {
+    if (required) throw new ConfigError(`${name} is not set: copy .env.example to .env and fill it in (see README, "Run the bot").`);
+    return undefined;
+  }
+  if (!/^\d{17,20}$/.test(raw)) throw new ConfigError(`${name} must be a Discord id (17 to 20 digits), not "${raw}".`);
+  return raw;
+}
+
+function url(raw: string, name: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error('not http');
+    return raw;
+  } catch {
+    throw new ConfigError(`${name} must contain http(s) URLs, not "${raw}".`);
+  }
+}
+
+/** Everything the bot needs, validated; throws ConfigError with one readable sentence. */
+export function botConfig(env: Env = process.env): BotConfig {
+  const token = env.DISCORD_TOKEN?.trim();
+  if (!token) throw new ConfigError('DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token in it (see README, "Run the bot").');
+  const prefixes = env.ATTACHMENT_URL_PREFIXES?.trim()
+    ? env.ATTACHMENT_URL_PREFIXES.split(',').map((p) => p.trim()).filter(Boolean).map((p) => url(p, 'ATTACHMENT_URL_PREFIXES'))
+    : DEFAULT_ATTACHMENT_PREFIXES;
+  const api = env.DISCORD_API?.trim();
+  return {
+    ...engineConfig(env),
+    token,
+    clientId: snowflake(env, 'DISCORD_CLIENT_ID', true)!,
+    guildId: snowflake(env, 'DISCORD_GUILD_ID', false),
+    discordApi: api ? url(api, 'DISCORD_API').replace(/\/+$/, '') : undefined,
+    attachmentUrlPrefixes: prefixes,
+    concurrency: int(env, 'DREAM_CONCURRENCY', 1, 1, 64)!,
+    maxQueue: int(env, 'MAX_QUEUE', 20, 0, 10_000)!,
+    maxJobsPerUser: int(env, 'MAX_JOBS_PER_USER', 2, 1, 100)!,
+    maxInputBytes: int(env, 'MAX_INPUT_BYTES', 25 * 2 ** 20, 1024)!,
+    downloadTimeoutMs: int(env, 'DOWNLOAD_TIMEOUT_MS', 15_000, 100, 600_000)!,
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000)!,
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+  };
+}
