@@ -65,3 +65,16 @@ export function resolveParams(manifest: ModelManifest, o: RecipeOverrides = {}):
     tileSize: o.tileSize ?? DEFAULT_TILE_SIZE,
   };
 }
+
+/** Named layer choices for people who do not know InceptionV3's layer names (stock model). */
+export const LAYER_PRESETS = {
+  classic: { layers: ['mixed3', 'mixed5'], description: 'eyes, fur and dog faces' },
+  swirls: { layers: ['mixed2'], description: 'swirls and small eyes' },
+  brushwork: { layers: ['mixed0', 'mixed1'], description: 'fine strokes and textures' },
+  creatures: { layers: ['mixed4', 'mixed5'], description: 'larger animal parts' },
+} as const satisfies Record<string, { layers: string[]; description: string }>;
+export type LayerPreset = keyof typeof LAYER_PRESETS;
+
+export function isLayerPreset(v: string): v is LayerPreset {
+  return v in LAYER_PRESETS;
+}

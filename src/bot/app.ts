@@ -1,0 +1,120 @@
+import { Client, Events, GatewayIntentBits, MessageFlags, type Interaction } from 'discord.js';
+import type { Logger } from 'pino';
+import { messageMenuCommands, slashCommands } from '../../commands/index.ts';
+import type { BotConfig } from '../config.ts';
+import { loadManifest } from '../engine/model/manifest.ts';
+import { DreamQueue } from '../queue/dream-queue.ts';
+import { DreamWorkerPool } from '../queue/worker-pool.ts';
+import { handleButton } from './buttons.ts';
+import type { BotContext } from './context.ts';
+import { DreamService } from './dream-service.ts';
+import { handleMention } from './mentions.ts';
+
+/** Discord said no to the token: the one start-up failure a person must fix by hand. */
+export class TokenRejectedError extends Error {
+  override name = 'TokenRejectedError';
+  constructor() {
+    super('Discord rejected DISCORD_TOKEN: check the bot token in your .env (Developer Portal > Bot > Reset Token).');
+  }
+}
+
+export interface BotOptions {
+  config: BotConfig;
+  log: Logger;
+  /** Test hook: lets a test crash a worker. */
+  allowCrashHook?: boolean;
+}
+
+/** The running bot: worker pool, queue, Discord client and the handlers between them. */
+export class DreamBot {
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly client: Client,
+    readonly pool: DreamWorkerPool,
+    readonly queue: DreamQueue,
+    readonly ctx: BotContext,
+  ) {}
+
+  static async start({ config, log, allowCrashHook }: BotOptions): Promise<DreamBot> {
+    const manifest = await loadManifest(config.model);
+    const pool = await DreamWorkerPool.start({
+      size: config.concurrency,
+      backend: config.backend,
+      model: config.model,
+      allowCrashHook,
+      log: (level, msg, extra) => log[level](extra ?? {}, msg),
+    });
+    log.info({ backend: pool.backend.detail, workers: config.concurrency, model: manifest.name }, 'dream workers ready');
+    const queue = new DreamQueue({ concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser });
+    const dreams = new DreamService({ config, queue, runner: pool, manifest, log });
+    const client = new Client({
+      // Messages that mention the bot carry their content without the privileged MessageContent intent.
+      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages],
+      rest: config.discordApi ? { api: config.discordApi } : {},
+    });
+    const bot = new DreamBot(client, pool, queue, { config, dreams, log });
+    bot.wire();
+    const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
+    try {
+      await client.login(config.token);
+      await ready;
+    } catch (err) {
+      await client.destroy();
+      await pool.close();
+      const message = err instanceof Error ? err.message : String(err);
+      if (/invalid token|authentication failed|401/i.test(message)) throw new TokenRejectedError();
+      throw err;
+    }
+    log.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'connected to Discord');
+    return bot;
+  }
+
+  private wire(): void {
+    const { client, ctx } = this;
+    client.on(Events.InteractionCreate, (interaction) => {
+      this.route(interaction).catch((err: Error) => this.failSafe(interaction, err));
+    });
+    client.on(Events.MessageCreate, (message) => {
+      if (this.stopping || !client.user) return;
+      handleMention(message, ctx, client.user.id).catch((err: Error) => ctx.log.error({ err }, 'mention handler failed'));
+    });
+    client.on(Events.Error, (err) => ctx.log.error({ err }, 'discord client error'));
+  }
+
+  private async route(interaction: Interaction): Promise<void> {
+    if (this.stopping && interaction.isRepliable()) {
+      await interaction.reply({ content: 'I am restarting; try again in a minute.', flags: MessageFlags.Ephemeral });
+      return;
+    }
+    if (interaction.isChatInputCommand()) {
+      await slashCommands.find((c) => c.data.name === interaction.commandName)?.execute(interaction, this.ctx);
+    } else if (interaction.isMessageContextMenuCommand()) {
+      await messageMenuCommands.find((c) => c.data.name === interaction.commandName)?.execute(interaction, this.ctx);
+    } else if (interaction.isButton()) {
+      await handleButton(interaction, this.ctx);
+    }
+  }
+
+  /** A handler threw: log it and give the user a plain sentence instead of "The application did not respond". */
+  private async failSafe(interaction: Interaction, err: Error): Promise<void> {
+    this.ctx.log.error({ err, interaction: interaction.id }, 'interaction handler failed');
+    if (!interaction.isRepliable()) return;
+    const content = 'Something went wrong on my side; please try again.';
+    await (interaction.deferred || interaction.replied ? interaction.followUp({ content, flags: MessageFlags.Ephemeral }) : interaction.reply({ content, flags: MessageFlags.Ephemeral })).catch(() => undefined);
+  }
+
+  /** Stops taking jobs, tells waiting users, lets the running dream finish (or cancels it after the grace), disconnects. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { log, config, dreams } = this.ctx;
+      log.info({ waiting: this.queue.waiting, running: this.queue.running }, 'shutting down');
+      await this.queue.shutdown(config.shutdownGraceMs);
+      await Promise.race([dreams.settled(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await this.client.destroy();
+      await this.pool.close();
+      log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,42 @@
+import { MessageFlags, type ButtonInteraction } from 'discord.js';
+import { randomSeed } from '../engine/random.ts';
+import type { BotContext } from './context.ts';
+import { CustomId, parseCancel } from './custom-ids.ts';
+import { recipeFromEmbed } from './recipe-embed.ts';
+import { InteractionTarget } from './reply-target.ts';
+
+/** Cancel (owner only), Dream deeper (dream the result again) and Reroll (same input, new seed). */
+export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
+  const jobId = parseCancel(interaction.customId);
+  if (jobId) {
+    const owner = ctx.dreams.ownerOf(jobId);
+    const outcome = ctx.dreams.cancel(jobId, interaction.user.id);
+    if (outcome === 'not_owner') {
+      await interaction.reply({ content: `This isn't your dream; only <@${owner}> can cancel it.`, flags: MessageFlags.Ephemeral, allowedMentions: { users: [] } });
+    } else if (outcome === 'gone') {
+      await interaction.reply({ content: 'That dream has already finished.', flags: MessageFlags.Ephemeral });
+    } else {
+      // The job's own message turns into "Cancelled" through its reply target.
+      await interaction.deferUpdate();
+    }
+    return;
+  }
+  if (interaction.customId !== CustomId.deeper && interaction.customId !== CustomId.reroll) {
+    await interaction.reply({ content: 'That button is from an older version of me; run /dream again.', flags: MessageFlags.Ephemeral });
+    return;
+  }
+  const recipe = recipeFromEmbed(interaction.message.embeds[0]);
+  const result = interaction.message.attachments.first();
+  if (!recipe || (interaction.customId === CustomId.deeper && !result)) {
+    await interaction.reply({ content: 'I cannot read the recipe of that dream any more; run /dream again.', flags: MessageFlags.Ephemeral });
+    return;
+  }
+  await interaction.deferReply();
+  const deeper = interaction.customId === CustomId.deeper;
+  await ctx.dreams.handle({
+    userId: interaction.user.id,
+    source: deeper && result ? { url: result.url, filename: result.name, contentType: result.contentType ?? undefined, size: result.size } : { url: recipe.sourceUrl, filename: 'source' },
+    overrides: deeper ? recipe.overrides : { ...recipe.overrides, seed: randomSeed() },
+    target: new InteractionTarget(interaction),
+  });
+}

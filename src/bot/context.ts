@@ -1,0 +1,21 @@
+import type { ChatInputCommandInteraction, MessageContextMenuCommandInteraction, RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
+import type { Logger } from 'pino';
+import type { BotConfig } from '../config.ts';
+import type { DreamService } from './dream-service.ts';
+
+/** What command handlers get: the dream service and settings, nothing of the client's internals. */
+export interface BotContext {
+  config: BotConfig;
+  dreams: DreamService;
+  log: Logger;
+}
+
+export interface SlashCommand {
+  data: { name: string; toJSON(): RESTPostAPIApplicationCommandsJSONBody };
+  execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void>;
+}
+
+export interface MessageMenuCommand {
+  data: { name: string; toJSON(): RESTPostAPIApplicationCommandsJSONBody };
+  execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<void>;
+}

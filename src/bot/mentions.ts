@@ -1,0 +1,29 @@
+import type { Message } from 'discord.js';
+import { INTENSITIES, isIntensity } from '../engine/presets.ts';
+import type { BotContext } from './context.ts';
+import { firstImageOf, type ImageRef } from './image-source.ts';
+import { MessageTarget } from './reply-target.ts';
+
+/** Reads "nightmare" or "seed 42" from the message text, so `@bot nightmare seed 7` works. */
+function overridesFrom(content: string) {
+  const words = content.toLowerCase().split(/\s+/);
+  const intensity = words.find((w) => isIntensity(w));
+  const seed = /\bseed[:= ]+(\d{1,10})\b/i.exec(content)?.[1];
+  return { intensity: intensity && isIntensity(intensity) ? intensity : undefined, seed: seed ? Number(seed) % 2 ** 31 : undefined };
+}
+
+/** A message that mentions the bot and carries, or replies to, an image gets the dream as a reply. */
+export async function handleMention(message: Message, ctx: BotContext, botUserId: string): Promise<void> {
+  if (message.author.bot || !message.mentions.users.has(botUserId)) return;
+  let source: ImageRef | null = firstImageOf(message);
+  if (!source && message.reference?.messageId) {
+    const referenced = await message.fetchReference().catch(() => null);
+    source = referenced ? firstImageOf(referenced) : null;
+  }
+  const target = new MessageTarget(message);
+  if (!source) {
+    await target.refuse(`Reply to an image (or attach one) and mention me, and I'll dream it. Add ${INTENSITIES.join(', ')} or "seed 42" to choose.`);
+    return;
+  }
+  await ctx.dreams.handle({ userId: message.author.id, source, overrides: overridesFrom(message.content), target });
+}

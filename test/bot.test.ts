@@ -1,0 +1,223 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { APIEmbed, APIMessage, APIUser } from 'discord.js';
+import pino from 'pino';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DreamBot } from '../src/bot/app.ts';
+import { botConfig } from '../src/config.ts';
+import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { makePhotoLike } from './helpers/images.ts';
+
+const run = promisify(execFile);
+
+function member(name: string): APIUser {
+  return { id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null };
+}
+
+/** An edit of the interaction's own reply (its status message). */
+const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
+/** A follow-up message of the interaction (used for private refusals after a deferral). */
+const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
+const callbackOf = (i: { id: string }) => (r: RecordedRequest) => r.path.includes(`/interactions/${i.id}/`);
+
+describe('the Discord bot against a fake Discord', () => {
+  let fake: FakeDiscord;
+  let bot: DreamBot;
+  let photo: Buffer;
+
+  beforeAll(async () => {
+    fake = await FakeDiscord.start();
+    photo = await makePhotoLike(160, 120, 'png');
+    const config = botConfig({
+      DISCORD_TOKEN: fake.token,
+      DISCORD_CLIENT_ID: fake.applicationId,
+      DISCORD_API: fake.apiBase,
+      ATTACHMENT_URL_PREFIXES: `${fake.cdnBase}`,
+      // Small photos dream in about a second; 400×300 ones at nightmare intensity run long enough to queue behind.
+      DREAM_MAX_SIDE: '384',
+      DREAM_CONCURRENCY: '1',
+      MAX_QUEUE: '2',
+      MAX_JOBS_PER_USER: '2',
+      SHUTDOWN_GRACE_MS: '5000',
+      LOG_LEVEL: 'silent',
+    });
+    bot = await DreamBot.start({ config, log: pino({ level: 'silent' }) });
+  });
+
+  afterAll(async () => {
+    await bot?.stop();
+    await fake?.close();
+  });
+
+  /** Waits until the queue has drained, so tests do not see each other's jobs. */
+  async function idle(): Promise<void> {
+    while (bot.queue.running + bot.queue.waiting > 0) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  async function finalEdit(i: { token: string }): Promise<RecordedRequest> {
+    return fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 60_000 });
+  }
+
+  it('/dream: acknowledges at once, shows progress, and posts the dream with its recipe and buttons', async () => {
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low', seed: 1234 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    const done = await finalEdit(i);
+    expect(fake.interactionCallbacks(i.id)[0].json).toMatchObject({ type: 5 }); // deferred, public
+    expect(fake.ackLatencyMs(i.id)).toBeLessThan(3000);
+    const file = done.files.find((f) => f.filename.startsWith('dream-'))!;
+    const meta = await sharp(file.bytes).metadata();
+    expect([meta.width, meta.height]).toEqual([160, 120]);
+    const body = done.json as { embeds: APIEmbed[]; components: { components: { custom_id: string }[] }[] };
+    const fields = Object.fromEntries(body.embeds[0].fields!.map((f) => [f.name, f.value]));
+    expect(fields).toMatchObject({ Model: 'inception_v3', Intensity: 'low', Layers: 'mixed3, mixed5', 'Octaves × steps': '2 × 6', Seed: '1234', Size: '160×120' });
+    expect(fields.Backend).toMatch(/wasm|cpu|tensorflow/);
+    expect(body.embeds[0].url).toContain(fake.cdnBase);
+    expect(body.components[0].components.map((c) => c.custom_id)).toEqual(['dream:deeper', 'dream:reroll']);
+    // Progress came before the result, with a Cancel button.
+    const edits = fake.requests.filter(isOriginalEdit(i));
+    expect(edits.length).toBeGreaterThan(1);
+    expect(JSON.stringify(edits[0].json)).toMatch(/dream:cancel:/);
+    expect(fake.unknownRequests()).toEqual([]);
+  });
+
+  it('"Dream" in the Apps menu dreams the message\'s image, and explains when there is none', async () => {
+    await idle();
+    const target = fake.dispatchMessage(fake.message({ author: fake.users.bob, content: 'look', attachments: [{ filename: 'lake.png', bytes: photo }] }));
+    const i = fake.dispatchInteraction(fake.messageContextMenu({ name: 'Dream', target }));
+    const done = await finalEdit(i);
+    expect((done.json as { embeds: APIEmbed[] }).embeds[0].title).toContain('medium');
+
+    const plain = fake.dispatchMessage(fake.message({ content: 'no pictures here' }));
+    const j = fake.dispatchInteraction(fake.messageContextMenu({ name: 'Dream', target: plain }));
+    const answer = await fake.waitForRequest(callbackOf(j), { fromIndex: 0 });
+    expect(answer.json).toMatchObject({ type: 4, data: { content: 'That message has no image I can dream.', flags: 64 } });
+  });
+
+  it('a reply that mentions the bot gets the dream of the replied-to image as a reply', async () => {
+    await idle();
+    const image = fake.dispatchMessage(fake.message({ author: fake.users.bob, attachments: [{ filename: 'dog.jpg', bytes: photo, contentType: 'image/png' }] }));
+    const from = fake.requests.length;
+    const ask = fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'nightmare please', mentionsBot: true, referencedMessage: image }));
+    const posted = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
+    expect(posted.json).toMatchObject({ message_reference: { message_id: ask.id } });
+    const final = await fake.waitForRequest((r) => r.method === 'PATCH' && r.path.startsWith(`/channels/${fake.channelId}/messages/`) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: from, timeoutMs: 60_000 });
+    expect((final.json as { embeds: APIEmbed[] }).embeds[0].title).toContain('nightmare');
+  });
+
+  it('refuses a text file named .png with one private sentence', async () => {
+    await idle();
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', attachments: { image: { filename: 'notes.png', bytes: Buffer.from('just some text, honest'), contentType: 'image/png' } } }));
+    const followUp = await fake.waitForRequest(isFollowUp(i), { fromIndex: 0 });
+    expect(followUp.json).toMatchObject({ flags: 64 });
+    expect((followUp.json as { content: string }).content).toMatch(/not an image/);
+    // The public "thinking…" reply was removed, so nothing of the refusal is public.
+    expect(fake.requests.some((r) => r.method === 'DELETE' && r.path.includes('%40original') && r.path.includes(i.token))).toBe(true);
+  });
+
+  it('never fetches an image from a host that is not allowed', async () => {
+    await idle();
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', attachments: { image: { filename: 'x.png', url: 'http://127.0.0.1:9/elsewhere/x.png', contentType: 'image/png', size: 1000 } } }));
+    const answer = await fake.waitForRequest(callbackOf(i), { fromIndex: 0 });
+    expect(answer.json).toMatchObject({ type: 4, data: { flags: 64 } });
+    expect((answer.json as { data: { content: string } }).data.content).toMatch(/only dream images uploaded to Discord/);
+  });
+
+  /** Presses a job's Cancel button as `user`; returns the button interaction. */
+  async function pressCancel(i: { id: string; token: string }, user: APIUser) {
+    const status = await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /dream:cancel:/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
+    const jobId = /dream:cancel:(\w+)/.exec(JSON.stringify(status.json))![1];
+    const press = fake.dispatchInteraction(fake.button({ customId: `dream:cancel:${jobId}`, message: fake.originalMessage(i.id) as APIMessage, user }));
+    await fake.waitForRequest(callbackOf(press), { fromIndex: 0 });
+    return press;
+  }
+
+  /** The one request of `asks` that was refused privately (downloads finish in any order). */
+  async function refusedAmong<T extends { token: string }>(asks: T[]): Promise<{ refused: T; text: string; flags: unknown }> {
+    const r = await fake.waitForRequest((q) => asks.some((a) => isFollowUp(a)(q)), { fromIndex: 0, timeoutMs: 20_000 });
+    const body = r.json as { content: string; flags: unknown };
+    return { refused: asks.find((a) => isFollowUp(a)(r))!, text: body.content, flags: body.flags };
+  }
+
+  const statusOf = (i: { token: string }) => {
+    const edits = fake.requests.filter(isOriginalEdit(i));
+    return edits.length ? JSON.stringify(edits.at(-1)!.json) : '';
+  };
+
+  it('refuses when the queue is full, and moves waiting jobs up when one is cancelled', async () => {
+    await idle();
+    const users = [member('u1'), member('u2'), member('u3'), member('u4')];
+    const big = await makePhotoLike(400, 300, 'png');
+    const asks = users.map((user) => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } })));
+    // One runs, two wait (MAX_QUEUE=2), the last to arrive is told the queue is full, privately.
+    const { refused, text, flags } = await refusedAmong(asks);
+    expect(flags).toBe(64);
+    expect(text).toMatch(/^The queue is full \(2 waiting\); try again in ~\d+ min\.$/);
+    expect([bot.queue.running, bot.queue.waiting]).toEqual([1, 2]);
+    const accepted = asks.filter((a) => a !== refused);
+    await fake.waitForRequest((r) => accepted.some((a) => isOriginalEdit(a)(r)) && /position 2/.test(JSON.stringify(r.json)), { fromIndex: 0 });
+    const first = accepted.find((a) => /position 1/.test(statusOf(a)))!;
+    const second = accepted.find((a) => /position 2/.test(statusOf(a)))!;
+    const running = accepted.find((a) => a !== first && a !== second)!;
+
+    // Cancelling the first waiting job moves the second up to position 1 at once.
+    await pressCancel(first, users[asks.indexOf(first)]);
+    await fake.waitForRequest((r) => isOriginalEdit(second)(r) && /position 1/.test(JSON.stringify(r.json)), { fromIndex: 0 });
+    expect(bot.queue.waiting).toBe(1);
+    for (const a of [second, running]) await pressCancel(a, users[asks.indexOf(a)]);
+  });
+
+  it('caps the jobs of one member', async () => {
+    await idle();
+    const carol = member('carol');
+    const big = await makePhotoLike(400, 300, 'png');
+    const asks = [0, 1, 2].map(() => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: carol, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } })));
+    const { refused, text } = await refusedAmong(asks);
+    expect(text).toBe('You already have 2 dreams in the queue; wait for one to finish.');
+    for (const a of asks.filter((x) => x !== refused)) await pressCancel(a, carol);
+  });
+
+  it('lets only the requester cancel, and cancelling frees the slot at once', async () => {
+    await idle();
+    const big = await makePhotoLike(400, 300, 'png');
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: fake.users.alice, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
+
+    const bobPress = await pressCancel(i, fake.users.bob);
+    const denied = fake.interactionCallbacks(bobPress.id)[0];
+    expect(denied.json).toMatchObject({ type: 4, data: { flags: 64 } });
+    expect((denied.json as { data: { content: string } }).data.content).toMatch(/isn't your dream/);
+    expect(bot.queue.running).toBe(1);
+
+    const alicePress = await pressCancel(i, fake.users.alice);
+    expect(fake.interactionCallbacks(alicePress.id)[0].json).toMatchObject({ type: 6 }); // deferred update
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /Cancelled/.test(JSON.stringify(r.json)), { fromIndex: 0 });
+    expect(bot.queue.running).toBe(0);
+  });
+
+  it('acknowledges 15 interactions arriving at once within 3 s while a dream runs', async () => {
+    await idle();
+    const big = await makePhotoLike(400, 300, 'png');
+    const first = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(first)(r) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
+    const burst = Array.from({ length: 15 }, (_, k) =>
+      fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: member(`burst${k}`), attachments: { image: { filename: 'b.png', bytes: photo } } })),
+    );
+    await Promise.all(burst.map((i) => fake.waitForRequest(callbackOf(i), { fromIndex: 0 })));
+    const latencies = burst.map((i) => fake.ackLatencyMs(i.id)!);
+    expect(Math.max(...latencies)).toBeLessThan(3000);
+  });
+
+  it('registers /dream and the "Dream" message command with npm run deploy-commands', async () => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bot/deploy-commands.ts')], {
+      env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
+    });
+    expect(stdout).toMatch(/Registered dream, Dream in guild/);
+    const commands = fake.registeredCommands(fake.guildId);
+    const dream = commands.find((c) => c.name === 'dream')!;
+    expect(dream.options?.map((o) => [o.name, o.type, o.required ?? false])).toEqual([['image', 11, true], ['intensity', 3, false], ['layers', 3, false], ['seed', 4, false]]);
+    const intensity = dream.options?.find((o) => o.name === 'intensity') as { choices: { value: string }[] };
+    expect(intensity.choices.map((c) => c.value)).toEqual(['low', 'medium', 'high', 'nightmare']);
+    expect(commands.find((c) => c.name === 'Dream')?.type).toBe(3);
+  });
+});
