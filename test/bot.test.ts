@@ -208,6 +208,36 @@ describe('the Discord bot against a fake Discord', () => {
     expect(Math.max(...latencies)).toBeLessThan(3000);
   });
 
+  it('fits the result under the interaction\'s upload limit by stepping down to JPEG', async () => {
+    await idle();
+    const noisy = await sharp({ create: { width: 160, height: 120, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 60 } } }).png().toBuffer();
+    const payload = fake.chatInput({ name: 'dream', options: { intensity: 'low' }, attachments: { image: { filename: 'noise.png', bytes: noisy } } });
+    const limit = 24 * 1024;
+    const i = fake.dispatchInteraction({ ...payload, attachment_size_limit: limit } as typeof payload);
+    const done = await finalEdit(i);
+    const file = done.files.find((f) => f.filename.startsWith('dream-'))!;
+    expect(file.bytes.length).toBeLessThanOrEqual(limit);
+    expect(file.filename).toMatch(/\.jpg$/);
+    const meta = await sharp(file.bytes).metadata();
+    expect(meta.format).toBe('jpeg');
+  });
+
+  it('posts a result that outlives the 15-minute interaction token as a channel reply', async () => {
+    await idle();
+    const big = await makePhotoLike(400, 300, 'png');
+    const payload = fake.chatInput({ name: 'dream', options: { intensity: 'low' }, attachments: { image: { filename: 'late.png', bytes: big } } });
+    // An interaction created 14 minutes minus a moment ago: its status still goes through the token, the
+    // result (several seconds later) cannot.
+    const createdAt = BigInt(Date.now() - 14 * 60 * 1000 + 1500);
+    const i = fake.dispatchInteraction({ ...payload, id: ((createdAt - 1420070400000n) << 22n).toString() });
+    const posted = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages` && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
+    expect(JSON.stringify(posted.json)).toContain(`<@${fake.users.alice.id}>`);
+    const statusMessage = fake.originalMessage(i.id);
+    expect(statusMessage).toBeDefined();
+    expect(posted.json).toMatchObject({ message_reference: { message_id: statusMessage!.id } });
+    expect(fake.requests.filter(isOriginalEdit(i)).some((r) => r.files.length > 0 && r.files.some((f) => f.filename.startsWith('dream-')))).toBe(false);
+  });
+
   it('registers /dream and the "Dream" message command with npm run deploy-commands', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bot/deploy-commands.ts')], {
       env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },

@@ -149,7 +149,7 @@ export class DreamService {
           err instanceof DreamCancelledError ? '🚫 Cancelled.' : err instanceof QueueClosedError ? `⚠️ ${err.message}` : '⚠️ Something went wrong while dreaming this image. Please try again.';
         if (!(err instanceof DreamCancelledError) && !(err instanceof QueueClosedError)) log2.error({ err }, 'dream failed');
         else log2.info({ outcome: err instanceof DreamCancelledError ? 'cancelled' : 'not run' }, 'dream ended');
-        await editor.finish(() => req.target.show({ content: message, components: [], embeds: [], attachments: [] }));
+        await editor.finish(() => req.target.show({ content: message, components: [], embeds: [], attachments: [] }, true));
         return;
       }
       const seconds = (Date.now() - started.at) / 1000;
@@ -169,7 +169,7 @@ export class DreamService {
           files: [new AttachmentBuilder(fitted.buffer, { name })],
           components: [resultRow()],
           attachments: [],
-        }),
+        }, true),
       );
       log2.info({ seconds, bytes: fitted.buffer.length, outcome: 'done' }, 'dream posted');
     } catch (err) {

@@ -38,7 +38,7 @@ export interface DownloadRules {
 }
 
 function megabytes(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MB`;
+  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
 }
 
 /** Refusals that need no download: the host, the announced size and type. Returns a sentence, or null if fine. */

@@ -5,8 +5,8 @@ export type StatusView = Pick<MessageEditOptions, 'content' | 'embeds' | 'compon
 
 /** Where a job's status and result go, and how its requester is told "no". */
 export interface ReplyTarget {
-  /** Shows or updates the job's public message. */
-  show(view: StatusView): Promise<void>;
+  /** Shows or updates the job's public message; `final` marks the result or the end of the job. */
+  show(view: StatusView, final?: boolean): Promise<void>;
   /** One sentence for the requester, privately where Discord allows it. Ends the job's message. */
   refuse(sentence: string): Promise<void>;
   /** Largest upload the destination accepts, in bytes. */
@@ -20,7 +20,6 @@ const TOKEN_LIFETIME_MS = 14 * 60 * 1000;
 /** A deferred slash command, context menu or button: the job's message is the interaction's reply. */
 export class InteractionTarget implements ReplyTarget {
   private replyId: string | null = null;
-  private fallback: Message | null = null;
   readonly uploadLimit: number;
 
   constructor(private readonly interaction: RepliableInteraction) {
@@ -31,21 +30,19 @@ export class InteractionTarget implements ReplyTarget {
     return Date.now() - this.interaction.createdTimestamp < TOKEN_LIFETIME_MS;
   }
 
-  async show(view: StatusView): Promise<void> {
+  async show(view: StatusView, final = false): Promise<void> {
     if (this.tokenAlive()) {
       const reply = await this.interaction.editReply(view);
       this.replyId = reply.id;
       return;
     }
-    // The token is gone: post (then edit) a channel message replying to the original reply.
-    if (this.fallback) {
-      await this.fallback.edit(view);
-      return;
-    }
+    // The token is gone: progress can no longer be shown; the outcome is posted as a new channel message
+    // replying to the job's message, so the requester is notified.
+    if (!final) return;
     const channel = this.interaction.channel;
     if (!channel?.isSendable()) throw new Error('The interaction expired and its channel cannot be written to.');
     const { attachments: _drop, ...rest } = view;
-    this.fallback = await channel.send({
+    await channel.send({
       ...rest,
       content: rest.content ?? undefined,
       allowedMentions: { users: [this.interaction.user.id] },
@@ -55,7 +52,7 @@ export class InteractionTarget implements ReplyTarget {
 
   async refuse(sentence: string): Promise<void> {
     if (!this.tokenAlive()) {
-      await this.show({ content: `<@${this.interaction.user.id}> ${sentence}`, components: [], embeds: [], attachments: [] });
+      await this.show({ content: `<@${this.interaction.user.id}> ${sentence}`, components: [], embeds: [], attachments: [] }, true);
       return;
     }
     // The deferred reply is public; replace it by a message only the requester sees.

@@ -1,0 +1,92 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { makePhotoLike } from './helpers/images.ts';
+
+const MAIN = path.resolve('src/bot/main.ts');
+
+interface Running {
+  exit: Promise<{ code: number | null; stderr: string; stdout: string }>;
+  kill: (signal: NodeJS.Signals) => void;
+}
+
+/** Starts the bot the way `npm start` does, with only the given environment (no .env from the developer). */
+function startBot(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DISCORD_TOKEN: '', DISCORD_CLIENT_ID: '', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => child.on('exit', (code) => resolve({ code, stderr, stdout })));
+  return { exit, kill: (signal) => child.kill(signal) };
+}
+
+describe('npm start', () => {
+  let fake: FakeDiscord;
+  beforeAll(async () => {
+    fake = await FakeDiscord.start();
+  });
+  afterAll(() => fake.close());
+
+  it('exits with one readable line when the token is missing', async () => {
+    const { code, stderr } = await startBot({}).exit;
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^deepdream-bot: DISCORD_TOKEN is not set/)]);
+  });
+
+  it('exits with one readable line when a setting is malformed', async () => {
+    const { code, stderr } = await startBot({ DISCORD_TOKEN: 'x', DISCORD_CLIENT_ID: 'me' }).exit;
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe('deepdream-bot: DISCORD_CLIENT_ID must be a Discord id (17 to 20 digits), not "me".');
+  });
+
+  it('exits with one readable line when Discord rejects the token, and never prints it', async () => {
+    const token = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.wrong.token-value';
+    const { code, stderr, stdout } = await startBot({ DISCORD_TOKEN: token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_API: fake.apiBase }).exit;
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n').at(-1)).toMatch(/^deepdream-bot: Discord rejected DISCORD_TOKEN/);
+    expect(stderr + stdout).not.toContain(token);
+  });
+
+  it('on SIGTERM tells waiting users, ends the running dream within the grace period, and exits 0', async () => {
+    const framesBefore = fake.gatewayFrames.length;
+    const bot = startBot({
+      DISCORD_TOKEN: fake.token,
+      DISCORD_CLIENT_ID: fake.applicationId,
+      DISCORD_API: fake.apiBase,
+      ATTACHMENT_URL_PREFIXES: fake.cdnBase,
+      DREAM_MAX_SIDE: '384',
+      SHUTDOWN_GRACE_MS: '1000',
+    });
+    // Wait for the bot's IDENTIFY, then give READY and GUILD_CREATE a moment.
+    while (!fake.gatewayFrames.slice(framesBefore).some((f) => f.op === 2)) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    const big = await makePhotoLike(400, 300, 'png');
+    const asks = [0, 1, 2].map(() =>
+      fake.dispatchInteraction(
+        fake.chatInput({
+          name: 'dream',
+          user: { id: snowflake(), username: 'u', global_name: 'u', discriminator: '0', avatar: null },
+          options: { intensity: 'nightmare' },
+          attachments: { image: { filename: 'a.png', bytes: big } },
+        }),
+      ),
+    );
+    const edited = (i: { token: string }, text: RegExp) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes(i.token) && text.test(JSON.stringify(r.json));
+    for (const i of asks) await fake.waitForRequest(edited(i, /In the queue/), { fromIndex: 0, timeoutMs: 20_000 });
+    const t = Date.now();
+    bot.kill('SIGTERM');
+    const { code } = await bot.exit;
+    expect(code).toBe(0);
+    expect(Date.now() - t).toBeLessThan(15_000);
+    const last = (i: { token: string }) => JSON.stringify(fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes(i.token)).at(-1)?.json);
+    const outcomes = asks.map(last);
+    // One was running (cancelled after the 1 s grace, or finished); the two waiting ones were told they were not run.
+    expect(outcomes.filter((o) => /was not run/.test(o))).toHaveLength(2);
+    expect(outcomes.filter((o) => /Cancelled|your dream is ready/.test(o))).toHaveLength(1);
+  });
+});

@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { downloadImage, precheck } from '../src/bot/image-source.ts';
+import { ImageInputError } from '../src/imaging/index.ts';
+import { FakeDiscord } from './helpers/fake-discord.ts';
+
+describe('downloading an input image', () => {
+  let fake: FakeDiscord;
+  const rules = () => ({ attachmentUrlPrefixes: [fake.cdnBase], maxInputBytes: 1000, downloadTimeoutMs: 300 });
+  beforeAll(async () => {
+    fake = await FakeDiscord.start();
+  });
+  afterAll(() => fake.close());
+
+  it('downloads an allowed file', async () => {
+    const url = fake.serveFile('ok.bin', Buffer.alloc(500, 7), 'image/png');
+    expect((await downloadImage({ url, filename: 'ok.png' }, rules())).length).toBe(500);
+  });
+
+  it('never fetches from a host that is not allowed', async () => {
+    const url = fake.serveFile('far.png', Buffer.alloc(10), 'image/png');
+    const elsewhere = { ...rules(), attachmentUrlPrefixes: ['https://cdn.discordapp.com/'] };
+    await expect(downloadImage({ url, filename: 'far.png' }, elsewhere)).rejects.toThrow(/only dream images uploaded to Discord/);
+    expect(fake.fileRequests('far.png')).toBe(0);
+  });
+
+  it('refuses by announced size before downloading, and cuts off a file larger than it claims', async () => {
+    expect(precheck({ url: `${fake.cdnBase}x`, filename: 'x', size: 5000 }, rules())).toMatch(/the most I take is/);
+    const url = fake.serveFile('liar.png', Buffer.alloc(5000, 1), 'image/png', { lieContentLength: 'omit' });
+    await expect(downloadImage({ url, filename: 'liar.png', size: 100 }, rules())).rejects.toThrow(ImageInputError);
+    await expect(downloadImage({ url, filename: 'liar.png', size: 100 }, rules())).rejects.toThrow('That file is larger than the 1 KB I take.');
+  });
+
+  it('gives up on a slow host at the timeout', async () => {
+    const url = fake.serveFile('slow.png', Buffer.alloc(10), 'image/png', { delayMs: 2000 });
+    const t = Date.now();
+    await expect(downloadImage({ url, filename: 'slow.png' }, rules())).rejects.toThrow(/took longer than/);
+    expect(Date.now() - t).toBeLessThan(1500);
+  });
+});
