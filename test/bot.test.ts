@@ -78,7 +78,27 @@ describe('the Discord bot against a fake Discord', () => {
     const edits = fake.requests.filter(isOriginalEdit(i));
     expect(edits.length).toBeGreaterThan(1);
     expect(JSON.stringify(edits[0].json)).toMatch(/dream:cancel:/);
+    expect(edits.some((e) => e.files.some((f) => f.filename === 'preview.jpg'))).toBe(true); // end-of-octave preview
     expect(fake.unknownRequests()).toEqual([]);
+    firstResult = { interaction: i, message: fake.originalMessage(i.id) as APIMessage };
+  });
+
+  let firstResult: { interaction: { id: string; token: string }; message: APIMessage } | undefined;
+
+  it('Reroll dreams the same input with a new seed; Dream deeper dreams the result again', async () => {
+    const { message } = firstResult!;
+    const reroll = fake.dispatchInteraction(fake.button({ customId: 'dream:reroll', message, user: fake.users.bob }));
+    const rerolled = await finalEdit(reroll);
+    const fieldsOf = (r: RecordedRequest) => Object.fromEntries((r.json as { embeds: APIEmbed[] }).embeds[0].fields!.map((f) => [f.name, f.value]));
+    expect(fieldsOf(rerolled)).toMatchObject({ Intensity: 'low', 'Octaves × steps': '2 × 6' });
+    expect(fieldsOf(rerolled).Seed).not.toBe('1234');
+    expect((rerolled.json as { embeds: APIEmbed[] }).embeds[0].url).toBe(message.embeds[0].url);
+
+    const deeper = fake.dispatchInteraction(fake.button({ customId: 'dream:deeper', message, user: fake.users.bob }));
+    const deepened = await finalEdit(deeper);
+    expect(fieldsOf(deepened)).toMatchObject({ Intensity: 'low', Seed: '1234' });
+    // Its source is the first result's image, not the original upload.
+    expect((deepened.json as { embeds: APIEmbed[] }).embeds[0].url).toBe(message.attachments[0].url);
   });
 
   it('"Dream" in the Apps menu dreams the message\'s image, and explains when there is none', async () => {
