@@ -63,6 +63,9 @@ export interface BotConfig extends EngineConfig {
   downloadTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  /** Serve /healthz and /metrics on this port; undefined = off. */
+  healthPort?: number;
+  healthHost: string;
 }
 
 function snowflake(env: Env, name: string, required: boolean): string | undefined {
@@ -107,5 +110,7 @@ export function botConfig(env: Env = process.env): BotConfig {
     downloadTimeoutMs: int(env, 'DOWNLOAD_TIMEOUT_MS', 15_000, 100, 600_000)!,
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000)!,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    healthPort: int(env, 'HEALTH_PORT', undefined, 0, 65535),
+    healthHost: env.HEALTH_HOST?.trim() || '0.0.0.0',
   };
 }

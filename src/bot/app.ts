@@ -8,7 +8,10 @@ import { DreamWorkerPool } from '../queue/worker-pool.ts';
 import { handleButton } from './buttons.ts';
 import type { BotContext } from './context.ts';
 import { DreamService } from './dream-service.ts';
+import { startHealthServer } from './health-server.ts';
 import { handleMention } from './mentions.ts';
+import { BotMetrics } from './metrics.ts';
+import type { Server } from 'node:http';
 
 /** Discord said no to the token: the one start-up failure a person must fix by hand. */
 export class TokenRejectedError extends Error {
@@ -28,13 +31,37 @@ export interface BotOptions {
 /** The running bot: worker pool, queue, Discord client and the handlers between them. */
 export class DreamBot {
   private stopping: Promise<void> | null = null;
+  private health: Server | null = null;
+  private readonly startedAt = Date.now();
 
   private constructor(
     readonly client: Client,
     readonly pool: DreamWorkerPool,
     readonly queue: DreamQueue,
     readonly ctx: BotContext,
+    readonly metrics: BotMetrics,
   ) {}
+
+  /** Ready for work: connected to the gateway, every worker alive, not shutting down. */
+  healthy(): boolean {
+    return !this.stopping && this.client.isReady() && this.pool.alive === this.pool.size;
+  }
+
+  healthDetails(): Record<string, unknown> {
+    return {
+      backend: this.pool.backend.name,
+      gateway: this.client.isReady() ? 'ready' : 'not ready',
+      workers: { alive: this.pool.alive, size: this.pool.size },
+      queue: { waiting: this.queue.waiting, running: this.queue.running },
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+    };
+  }
+
+  /** Address of the health server, when HEALTH_PORT is set. */
+  healthAddress(): string | null {
+    const addr = this.health?.address();
+    return addr && typeof addr === 'object' ? `http://127.0.0.1:${addr.port}` : null;
+  }
 
   static async start({ config, log, allowCrashHook }: BotOptions): Promise<DreamBot> {
     const manifest = await loadManifest(config.model);
@@ -47,14 +74,25 @@ export class DreamBot {
     });
     log.info({ backend: pool.backend.detail, workers: config.concurrency, model: manifest.name }, 'dream workers ready');
     const queue = new DreamQueue({ concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser });
-    const dreams = new DreamService({ config, queue, runner: pool, manifest, log });
-    const client = new Client({
+    let client: Client | null = null;
+    const metrics = new BotMetrics({
+      queueDepth: () => queue.waiting,
+      running: () => queue.running,
+      backend: () => pool.backend.name,
+      gatewayPingMs: () => client?.ws.ping ?? -1,
+    });
+    const dreams = new DreamService({ config, queue, runner: pool, manifest, log, metrics });
+    client = new Client({
       // Messages that mention the bot carry their content without the privileged MessageContent intent.
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages],
       rest: config.discordApi ? { api: config.discordApi } : {},
     });
-    const bot = new DreamBot(client, pool, queue, { config, dreams, log });
+    const bot = new DreamBot(client, pool, queue, { config, dreams, log }, metrics);
     bot.wire();
+    if (config.healthPort !== undefined) {
+      bot.health = await startHealthServer(config.healthPort, config.healthHost, { healthy: () => bot.healthy(), details: () => bot.healthDetails() }, metrics);
+      log.info({ address: bot.healthAddress() }, 'health and metrics server listening');
+    }
     const ready = new Promise<void>((resolve) => client.once(Events.ClientReady, () => resolve()));
     try {
       await client.login(config.token);
@@ -62,6 +100,7 @@ export class DreamBot {
     } catch (err) {
       await client.destroy();
       await pool.close();
+      bot.health?.close();
       const message = err instanceof Error ? err.message : String(err);
       if (/invalid token|authentication failed|401/i.test(message)) throw new TokenRejectedError();
       throw err;
@@ -113,6 +152,7 @@ export class DreamBot {
       await Promise.race([dreams.settled(), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await this.client.destroy();
       await this.pool.close();
+      await new Promise((resolve) => (this.health ? this.health.close(resolve) : resolve(undefined)));
       log.info('stopped');
     })();
     return this.stopping;

@@ -3,13 +3,14 @@ import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE } from '../config.ts';
 import type { BackendInfo } from '../engine/backend.ts';
-import { DreamCancelledError, DreamParamsError, type DreamProgress } from '../engine/dream.ts';
+import { DreamCancelledError, DreamParamsError, type DreamParams, type DreamProgress } from '../engine/dream.ts';
 import type { ModelManifest } from '../engine/model/manifest.ts';
 import { resolveParams, type RecipeOverrides } from '../engine/presets.ts';
-import { encodeImage, encodeToFit, ImageInputError, readImage, type RgbImage } from '../imaging/index.ts';
+import { encodeImage, encodeToFit, ImageInputError, readImage, shrinkImage, type RgbImage } from '../imaging/index.ts';
 import { QueueClosedError, type DreamQueue } from '../queue/dream-queue.ts';
-import type { DreamInput, DreamRunCallbacks } from '../queue/worker-pool.ts';
+import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks } from '../queue/worker-pool.ts';
 import { downloadImage, precheck, type ImageRef } from './image-source.ts';
+import type { BotMetrics } from './metrics.ts';
 import { recipeEmbed } from './recipe-embed.ts';
 import type { ReplyTarget, StatusView } from './reply-target.ts';
 import { cancelRow, progressText, refusalText, resultRow, waitingText } from './status-messages.ts';
@@ -84,7 +85,7 @@ export class DreamService {
   private readonly active = new Set<Promise<void>>();
 
   constructor(
-    private readonly deps: { config: BotConfig; queue: DreamQueue; runner: DreamRunner; manifest: ModelManifest; log: Logger },
+    private readonly deps: { config: BotConfig; queue: DreamQueue; runner: DreamRunner; manifest: ModelManifest; log: Logger; metrics?: BotMetrics },
   ) {}
 
   /** Handles a request whose interaction (if any) is already acknowledged. Never throws. */
@@ -119,7 +120,7 @@ export class DreamService {
     const jobLog = log.child({ user: req.userId, source: req.source.filename });
     try {
       const early = precheck(req.source, config);
-      if (early) return await req.target.refuse(early);
+      if (early) return await this.refuse(req, early);
       const params = resolveParams(manifest, req.overrides);
       const bytes = await downloadImage(req.source, config);
       const image = await readImage(bytes, { maxSide: this.maxSide(), maxInputPixels: config.maxInputPixels });
@@ -131,11 +132,11 @@ export class DreamService {
         req.userId,
         (signal) => {
           started.at = Date.now();
-          return runner.run({ image, params, previews: true }, { signal, onProgress: (p) => this.showProgress(editor, p, jobId) });
+          return this.runWithRetry(image, params, signal, (p) => this.showProgress(editor, p, jobId), jobLog);
         },
         { onPosition: (pos, eta) => editor.update({ content: waitingText(pos, eta), components: [cancelRow(jobId)] }) },
       );
-      if (!submission.ok) return await req.target.refuse(refusalText(submission.refusal));
+      if (!submission.ok) return await this.refuse(req, refusalText(submission.refusal));
       jobId = submission.jobId;
       const log2 = jobLog.child({ job: jobId });
       log2.info({ params, width: image.width, height: image.height, position: submission.position }, 'dream queued');
@@ -145,10 +146,18 @@ export class DreamService {
       try {
         result = await submission.done;
       } catch (err) {
+        const outcome = err instanceof DreamCancelledError ? 'cancelled' : err instanceof QueueClosedError ? 'not_run' : 'failed';
         const message =
-          err instanceof DreamCancelledError ? '🚫 Cancelled.' : err instanceof QueueClosedError ? `⚠️ ${err.message}` : '⚠️ Something went wrong while dreaming this image. Please try again.';
-        if (!(err instanceof DreamCancelledError) && !(err instanceof QueueClosedError)) log2.error({ err }, 'dream failed');
-        else log2.info({ outcome: err instanceof DreamCancelledError ? 'cancelled' : 'not run' }, 'dream ended');
+          err instanceof DreamCancelledError
+            ? '🚫 Cancelled.'
+            : err instanceof QueueClosedError
+              ? `⚠️ ${err.message}`
+              : err instanceof WorkerCrashedError
+                ? '⚠️ The dream worker stopped unexpectedly while dreaming this image. Please try again.'
+                : '⚠️ Something went wrong while dreaming this image, even at a smaller size. Please try again.';
+        if (outcome === 'failed') log2.error({ err, outcome }, 'dream failed');
+        else log2.info({ outcome }, 'dream ended');
+        this.deps.metrics?.jobs.inc({ outcome });
         await editor.finish(() => req.target.show({ content: message, components: [], embeds: [], attachments: [] }, true));
         return;
       }
@@ -172,13 +181,44 @@ export class DreamService {
         }, true),
       );
       log2.info({ seconds, bytes: fitted.buffer.length, outcome: 'done' }, 'dream posted');
+      this.deps.metrics?.jobs.inc({ outcome: 'done' });
+      this.deps.metrics?.jobDuration.observe(seconds);
     } catch (err) {
       if (err instanceof ImageInputError || err instanceof DreamParamsError) {
-        await req.target.refuse(err.message).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));
+        await this.refuse(req, err.message).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));
         return;
       }
       jobLog.error({ err }, 'dream request failed');
+      this.deps.metrics?.jobs.inc({ outcome: 'failed' });
       await req.target.refuse('Something went wrong with that request. Please try again.').catch(() => undefined);
+    }
+  }
+
+  private refuse(req: DreamRequest, sentence: string): Promise<void> {
+    this.deps.metrics?.jobs.inc({ outcome: 'refused' });
+    return req.target.refuse(sentence);
+  }
+
+  /**
+   * Runs a dream in a worker; a backend error (out of memory, a failed kernel) gets one more try at 3/4 of the
+   * size. Cancellation, bad parameters and a crashed worker are final.
+   */
+  private async runWithRetry(image: RgbImage, params: DreamParams, signal: AbortSignal, onProgress: (p: DreamProgress) => void, log: Logger): Promise<RgbImage> {
+    let lastStep = 0;
+    const progress = (p: DreamProgress) => {
+      this.deps.metrics?.stepSeconds.observe(Math.max(0, p.elapsedMs - lastStep) / 1000);
+      lastStep = p.elapsedMs;
+      onProgress(p);
+    };
+    try {
+      return await this.deps.runner.run({ image, params, previews: true }, { signal, onProgress: progress });
+    } catch (err) {
+      if (err instanceof DreamCancelledError || err instanceof DreamParamsError || err instanceof WorkerCrashedError || signal.aborted) throw err;
+      const smaller = await shrinkImage(image, Math.max(this.deps.manifest.input.minSide, Math.round(Math.max(image.width, image.height) * 0.75)));
+      log.warn({ err, width: smaller.width, height: smaller.height }, 'dream failed on the backend; retrying once at a smaller size');
+      this.deps.metrics?.retries.inc();
+      lastStep = 0;
+      return await this.deps.runner.run({ image: smaller, params, previews: true }, { signal, onProgress: progress });
     }
   }
 

@@ -10,3 +10,4 @@ export {
   type FittedImage,
   type OutputFormat,
 } from './write-image.ts';
+export { shrinkImage } from './resize-image.ts';

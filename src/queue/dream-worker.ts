@@ -25,10 +25,17 @@ dreamer.then(
 const controllers = new Map<number, AbortController>();
 /** Jobs run strictly one after another (the pool sends one at a time; this keeps it true regardless). */
 let chain: Promise<void> = Promise.resolve();
+/** Set by the `fail-next` test hook. */
+let injectedFailure: string | null = null;
 
 async function runJob(msg: Extract<MainToWorker, { type: 'dream' }>, signal: AbortSignal): Promise<void> {
   try {
     const d = await dreamer;
+    if (injectedFailure) {
+      const message = injectedFailure;
+      injectedFailure = null;
+      throw new Error(message);
+    }
     const out = await d.dream(msg.image, msg.params, {
       signal,
       previews: msg.previews,
@@ -61,6 +68,9 @@ port.on('message', (msg: MainToWorker) => {
       break;
     case 'crash':
       if (config.allowCrashHook) process.exit(7);
+      break;
+    case 'fail-next':
+      if (config.allowCrashHook) injectedFailure = msg.message;
       break;
   }
 });

@@ -22,7 +22,9 @@ export type MainToWorker =
   | { type: 'dream'; jobId: number; image: RgbImage; params: DreamParams; previews: boolean }
   | { type: 'cancel'; jobId: number }
   /** Test hook: the worker calls process.exit(7), as if it had crashed. */
-  | { type: 'crash' };
+  | { type: 'crash' }
+  /** Test hook: the next job fails with this backend-style error (e.g. an out-of-memory abort). */
+  | { type: 'fail-next'; message: string };
 
 export type WorkerToMain =
   | { type: 'ready'; backend: BackendInfo; model: string; loadMs: number }

@@ -164,6 +164,12 @@ export class DreamWorkerPool {
     });
   }
 
+  /** Test hook: every worker's next job fails with `message`, as a backend error (e.g. out of memory) would. */
+  failNextJobsForTest(message: string): void {
+    if (!this.opts.allowCrashHook) throw new Error('failNextJobsForTest needs a pool started with allowCrashHook: true.');
+    for (const slot of this.slots) slot.worker.postMessage({ type: 'fail-next', message } satisfies MainToWorker);
+  }
+
   /** Test hook: makes a busy worker (or any, if none is busy) exit as if it crashed. */
   crashWorkerForTest(): void {
     if (!this.opts.allowCrashHook) throw new Error('crashWorkerForTest needs a pool started with allowCrashHook: true.');
