@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../imaging/rgb-image.ts';
-import type { DreamNetwork } from './network.ts';
+import type { DreamNetwork, ExtraObjective } from './network.ts';
 import { seededRandom } from './random.ts';
 
 /** Everything that decides the pixels of a dream (with the model and backend). */
@@ -17,6 +17,15 @@ export interface DreamParams {
   seed: number;
   /** Images larger than this (px) have their gradient computed tile by tile, bounding memory. */
   tileSize: number;
+  /**
+   * A custom style (a model trained with `npm run train`) whose class is grown into the image: the objective
+   * adds `classWeight · logit_target` of the style's head. Default: the dreamer's model when it is a style.
+   */
+  style?: string;
+  /** The style's class to grow (default: its first class). */
+  target?: string;
+  /** Weight of the class logit in the objective (default: the style manifest's `objective.classWeight`). */
+  classWeight?: number;
 }
 
 export interface DreamProgress {
@@ -42,6 +51,8 @@ export interface DreamRunOptions {
   previews?: boolean;
   /** Smallest side the network accepts; smaller octaves are skipped, smaller images processed upscaled. */
   minSide?: number;
+  /** Extra objective terms (a style's class logit), added to the layers' loss at every step. */
+  extra?: ExtraObjective[];
 }
 
 export class DreamCancelledError extends Error {
@@ -112,7 +123,7 @@ function resize(x: tf.Tensor4D, [h, w]: Size): tf.Tensor4D {
 }
 
 /** One gradient-ascent step on the whole image: jitter, tiled gradient, normalise, ascend, clip. */
-function ascend(net: DreamNetwork, img: tf.Tensor4D, p: DreamParams, random: () => number): { next: tf.Tensor4D; loss: tf.Scalar } {
+function ascend(net: DreamNetwork, img: tf.Tensor4D, p: DreamParams, random: () => number, extra: ExtraObjective[]): { next: tf.Tensor4D; loss: tf.Scalar } {
   return tf.tidy(() => {
     const [, h, w] = img.shape;
     const dy = Math.floor(random() * h);
@@ -126,7 +137,7 @@ function ascend(net: DreamNetwork, img: tf.Tensor4D, p: DreamParams, random: () 
       const gradTiles: tf.Tensor4D[] = [];
       for (let c = 0; c + 1 < cols.length; c++) {
         const tile = tf.slice(rolled, [0, rows[r], cols[c], 0], [1, rows[r + 1] - rows[r], cols[c + 1] - cols[c], 3]);
-        const result = net.lossAndGradient(tile, p.layers);
+        const result = net.lossAndGradient(tile, p.layers, extra);
         gradTiles.push(result.gradient);
         loss = tf.add(loss, tf.mul(result.loss, ((rows[r + 1] - rows[r]) * (cols[c + 1] - cols[c])) / (h * w)));
       }
@@ -140,7 +151,7 @@ function ascend(net: DreamNetwork, img: tf.Tensor4D, p: DreamParams, random: () 
   });
 }
 
-function checkParams(net: DreamNetwork, p: DreamParams): void {
+function checkParams(net: DreamNetwork, p: DreamParams, extra: ExtraObjective[]): void {
   const bad = (msg: string): never => {
     throw new DreamParamsError(msg);
   };
@@ -152,6 +163,8 @@ function checkParams(net: DreamNetwork, p: DreamParams): void {
   if (!(p.stepSize > 0 && p.stepSize <= 1)) bad('The step size must be above 0 and at most 1.');
   if (!Number.isInteger(p.tileSize) || p.tileSize < 128) bad('The tile size must be a whole number of at least 128 px.');
   if (!Number.isInteger(p.seed)) bad('The seed must be a whole number.');
+  for (const e of extra) if (!net.hasLayer(e.layer)) bad(`The model has no layer "${e.layer}" for the extra objective.`);
+  if ((p.style !== undefined || p.target !== undefined) && extra.length === 0) bad('A style dream needs its class objective: dream through Dreamer.dream.');
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -162,7 +175,8 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * Same image + params + seed on the same backend gives the same pixels.
  */
 export async function dream(net: DreamNetwork, image: RgbImage, p: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
-  checkParams(net, p);
+  const extra = opts.extra ?? [];
+  checkParams(net, p, extra);
   const minSide = opts.minSide ?? 75;
   const random = seededRandom(p.seed);
   const started = Date.now();
@@ -201,7 +215,7 @@ export async function dream(net: DreamNetwork, image: RgbImage, p: DreamParams, 
       for (let s = 0; s < p.steps; s++) {
         await nextTurn();
         if (opts.signal?.aborted) throw new DreamCancelledError();
-        const { next, loss } = ascend(net, img, p, random);
+        const { next, loss } = ascend(net, img, p, random, extra);
         release(img);
         img = keep(next);
         const lossValue = (await loss.data())[0];

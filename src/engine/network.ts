@@ -6,6 +6,18 @@ import { padAmounts } from './padding.ts';
 
 type ConvNode = Extract<GraphNode, { op: 'conv' }>;
 
+/**
+ * An extra term of the dream objective: `scale · Σ_c channelWeights[c] · mean_{h,w}(layer[..., c])`.
+ * With a dense head's column as `channelWeights` this is that class's logit of the layer's global average
+ * pooling (bias left out: it does not change the gradient).
+ */
+export interface ExtraObjective {
+  layer: string;
+  /** One weight per channel of `layer`. */
+  channelWeights: Float32Array;
+  scale: number;
+}
+
 interface ConvWeights {
   kernel: tf.Tensor4D;
   /** Kernel flipped in space and with in/out channels swapped: the input-gradient is a forward conv with it. */
@@ -134,15 +146,36 @@ export class DreamNetwork {
     });
   }
 
-  /** DeepDream loss alone: the sum over layers of the mean activation. Differentiable by tfjs autodiff too. */
-  loss(image: tf.Tensor4D, layers: string[]): tf.Scalar {
-    return tf.tidy(() => tf.addN(this.activations(image, layers).map((a) => tf.mean(a))) as tf.Scalar);
+  /**
+   * DeepDream loss alone: the sum over layers of the mean activation, plus the `extra` terms.
+   * Differentiable by tfjs autodiff too.
+   */
+  loss(image: tf.Tensor4D, layers: string[], extra: ExtraObjective[] = []): tf.Scalar {
+    return tf.tidy(() => {
+      const acts = this.activations(image, [...layers, ...extra.map((e) => e.layer)]);
+      const terms = layers.map((_, i) => tf.mean(acts[i]));
+      extra.forEach((e, i) => {
+        const act = acts[layers.length + i];
+        terms.push(tf.mul(tf.sum(tf.mul(tf.mean(act, [0, 1, 2]), this.channelWeights(e, act))), e.scale));
+      });
+      return tf.addN(terms) as tf.Scalar;
+    });
   }
 
-  /** DeepDream loss (sum over layers of the mean activation) and its gradient with respect to the image. */
-  lossAndGradient(image: tf.Tensor4D, layers: string[]): { loss: tf.Scalar; gradient: tf.Tensor4D } {
+  private channelWeights(e: ExtraObjective, act: tf.Tensor4D): tf.Tensor1D {
+    if (e.channelWeights.length !== act.shape[3]) {
+      throw new Error(`Objective on ${e.layer}: ${e.channelWeights.length} channel weights for ${act.shape[3]} channels.`);
+    }
+    return tf.tensor1d(e.channelWeights);
+  }
+
+  /**
+   * DeepDream loss (sum over layers of the mean activation, plus the `extra` terms) and its gradient with
+   * respect to the image.
+   */
+  lossAndGradient(image: tf.Tensor4D, layers: string[], extra: ExtraObjective[] = []): { loss: tf.Scalar; gradient: tf.Tensor4D } {
     return tf.tidy(() => {
-      const plan = this.plan(layers);
+      const plan = this.plan(extra.length ? [...new Set([...layers, ...extra.map((e) => e.layer)])] : layers);
       const values = this.forward(image, plan);
       const grads = new Map<string, tf.Tensor4D>();
       const accumulate = (name: string, g: tf.Tensor4D) => {
@@ -154,6 +187,15 @@ export class DreamNetwork {
         const act = mustGet(values, this.nodeOf(layer));
         loss = tf.add(loss, tf.mean(act));
         accumulate(this.nodeOf(layer), tf.fill(act.shape, 1 / act.size) as tf.Tensor4D);
+      }
+      for (const e of extra) {
+        // d/d(act) of scale · Σ_c w_c · mean_hw(act_c) is scale · w_c / (H·W) at every position.
+        const act = mustGet(values, this.nodeOf(e.layer));
+        const c = act.shape[3];
+        const positions = act.size / c;
+        const weights = this.channelWeights(e, act);
+        loss = tf.add(loss, tf.mul(tf.sum(tf.mul(tf.mean(act, [0, 1, 2]), weights)), e.scale));
+        accumulate(this.nodeOf(e.layer), tf.broadcastTo(tf.reshape(tf.mul(weights, e.scale / positions), [1, 1, 1, c]), act.shape) as tf.Tensor4D);
       }
       for (let i = plan.length - 1; i >= 0; i--) {
         const node = plan[i];

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isStyleJson, parseStyleFile, type StyleHeadSpec, type StyleObjective } from '../style/spec.ts';
 
 /** Where the weights come from: the nsfwjs package's bundled Keras model, or a tfjs LayersModel folder. */
 export type ModelSource =
@@ -26,6 +27,24 @@ export interface ModelManifest {
   defaultLayers: string[];
   /** Folder the manifest was read from (not stored in the file). */
   dir: string;
+  /** Set when this is a custom style (`npm run train`): a classifier head on another model's frozen trunk. */
+  style?: StyleInfo;
+}
+
+/**
+ * A style's own part of its manifest. The rest of a style's ModelManifest (source, input, license) is its
+ * trunk's, so anything that loads a model loads the trunk's compiled graph for it.
+ */
+export interface StyleInfo {
+  /** Name of the trunk model and the folder its manifest was read from. */
+  trunk: string;
+  trunkDir: string;
+  classes: string[];
+  valAccuracy: number;
+  date: string;
+  head: StyleHeadSpec;
+  objective: StyleObjective;
+  training?: Record<string, unknown>;
 }
 
 export class ModelError extends Error {
@@ -50,7 +69,50 @@ export async function loadManifest(nameOrDir: string, modelsDir = MODELS_DIR): P
   } catch (err) {
     throw new ModelError(`Model manifest ${file} is not valid JSON: ${(err as Error).message}`);
   }
+  if (isStyleJson(json)) return styleManifest(json, dir, file, modelsDir);
   return validateManifest(json, dir, file);
+}
+
+/** A style's manifest merged with its trunk's: the trunk gives the weights, the style its head and classes. */
+async function styleManifest(json: unknown, dir: string, file: string, modelsDir: string): Promise<ModelManifest> {
+  const bad = (what: string): never => {
+    throw new ModelError(`Style manifest ${file}: ${what}.`);
+  };
+  const s = parseStyleFile(json, bad);
+  // The trunk is looked for under models/ first, then beside the style's folder.
+  let trunk: ModelManifest;
+  try {
+    trunk = await loadManifest(s.trunk, modelsDir);
+  } catch (err) {
+    trunk = await loadManifest(path.join(path.dirname(dir), s.trunk)).catch(() => bad(`its trunk model cannot be loaded: ${(err as Error).message}`));
+  }
+  if (trunk.style) bad(`its trunk "${s.trunk}" is itself a style`);
+  if (trunk.input.range[0] !== s.input.range[0] || trunk.input.range[1] !== s.input.range[1]) bad(`its input range differs from its trunk's (${JSON.stringify(trunk.input.range)})`);
+  if (!trunk.dreamLayers.includes(s.head.featureLayer)) bad(`its trunk has no layer "${s.head.featureLayer}"`);
+  const unknown = s.dreamLayers.filter((l) => !trunk.dreamLayers.includes(l));
+  if (unknown.length) bad(`its trunk has no dream layer ${unknown.join(', ')}`);
+  const source: ModelSource = trunk.source.type === 'layers' ? { type: 'layers', path: path.resolve(trunk.dir, trunk.source.path) } : trunk.source;
+  return {
+    name: s.name,
+    title: s.title ?? `Style ${s.name}`,
+    description: s.description,
+    source,
+    license: trunk.license,
+    input: trunk.input,
+    dreamLayers: s.dreamLayers,
+    defaultLayers: s.defaultLayers,
+    dir,
+    style: {
+      trunk: trunk.name,
+      trunkDir: trunk.dir,
+      classes: s.classes,
+      valAccuracy: s.valAccuracy,
+      date: s.date,
+      head: s.head,
+      objective: s.objective,
+      training: s.training,
+    },
+  };
 }
 
 function validateManifest(json: unknown, dir: string, file: string): ModelManifest {
