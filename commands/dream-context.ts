@@ -1,7 +1,7 @@
 import { ApplicationCommandType, ContextMenuCommandBuilder, MessageFlags, type MessageContextMenuCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.ts';
 import { firstImageOf, precheck } from '../src/bot/image-source.ts';
-import { InteractionTarget } from '../src/bot/reply-target.ts';
+import { interactionAddress } from '../src/bot/reply-target.ts';
 
 /** "Dream" in a message's Apps menu: dreams the message's first image at the default intensity. */
 export const data = new ContextMenuCommandBuilder().setName('Dream').setType(ApplicationCommandType.Message);
@@ -14,5 +14,5 @@ export async function execute(interaction: MessageContextMenuCommandInteraction,
     return;
   }
   await interaction.deferReply();
-  await ctx.dreams.handle({ userId: interaction.user.id, source, overrides: {}, target: new InteractionTarget(interaction) });
+  await ctx.dreams.handle({ userId: interaction.user.id, source, overrides: {}, reply: interactionAddress(interaction) });
 }

@@ -1,7 +1,7 @@
 import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.ts';
 import { attachmentRef, precheck } from '../src/bot/image-source.ts';
-import { InteractionTarget } from '../src/bot/reply-target.ts';
+import { interactionAddress } from '../src/bot/reply-target.ts';
 import { INTENSITIES, isIntensity, isLayerPreset, LAYER_PRESETS, PRESETS } from '../src/engine/presets.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
@@ -43,6 +43,6 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
       layers: layers && isLayerPreset(layers) ? [...LAYER_PRESETS[layers].layers] : undefined,
       seed: interaction.options.getInteger('seed') ?? undefined,
     },
-    target: new InteractionTarget(interaction),
+    reply: interactionAddress(interaction),
   });
 }

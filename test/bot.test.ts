@@ -212,7 +212,7 @@ describe('the Discord bot against a fake Discord', () => {
     const alicePress = await pressCancel(i, fake.users.alice);
     expect(fake.interactionCallbacks(alicePress.id)[0].json).toMatchObject({ type: 6 }); // deferred update
     await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /Cancelled/.test(JSON.stringify(r.json)), { fromIndex: 0 });
-    expect(bot.queue.running).toBe(0);
+    await expect.poll(() => bot.queue.running, { timeout: 1000 }).toBe(0);
   });
 
   it('acknowledges 15 interactions arriving at once within 3 s while a dream runs', async () => {

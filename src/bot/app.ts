@@ -74,19 +74,18 @@ export class DreamBot {
     });
     log.info({ backend: pool.backend.detail, workers: config.concurrency, model: manifest.name }, 'dream workers ready');
     const queue = new DreamQueue({ concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser });
-    let client: Client | null = null;
-    const metrics = new BotMetrics({
-      queueDepth: () => queue.waiting,
-      running: () => queue.running,
-      backend: () => pool.backend.name,
-      gatewayPingMs: () => client?.ws.ping ?? -1,
-    });
-    const dreams = new DreamService({ config, queue, runner: pool, manifest, log, metrics });
-    client = new Client({
+    const client = new Client({
       // Messages that mention the bot carry their content without the privileged MessageContent intent.
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages],
       rest: config.discordApi ? { api: config.discordApi } : {},
     });
+    const metrics = new BotMetrics({
+      queueDepth: () => queue.waiting,
+      running: () => queue.running,
+      backend: () => pool.backend.name,
+      gatewayPingMs: () => client.ws.ping,
+    });
+    const dreams = new DreamService({ config, queue, runner: pool, manifest, log, metrics, rest: client.rest });
     const bot = new DreamBot(client, pool, queue, { config, dreams, log }, metrics);
     bot.wire();
     if (config.healthPort !== undefined) {

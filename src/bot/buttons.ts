@@ -3,7 +3,7 @@ import { randomSeed } from '../engine/random.ts';
 import type { BotContext } from './context.ts';
 import { CustomId, parseCancel } from './custom-ids.ts';
 import { recipeFromEmbed } from './recipe-embed.ts';
-import { InteractionTarget } from './reply-target.ts';
+import { interactionAddress } from './reply-target.ts';
 
 /** Cancel (owner only), Dream deeper (dream the result again) and Reroll (same input, new seed). */
 export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
@@ -37,6 +37,6 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
     userId: interaction.user.id,
     source: deeper && result ? { url: result.url, filename: result.name, contentType: result.contentType ?? undefined, size: result.size } : { url: recipe.sourceUrl, filename: 'source' },
     overrides: deeper ? recipe.overrides : { ...recipe.overrides, seed: randomSeed() },
-    target: new InteractionTarget(interaction),
+    reply: interactionAddress(interaction),
   });
 }

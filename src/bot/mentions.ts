@@ -2,7 +2,7 @@ import type { Message } from 'discord.js';
 import { INTENSITIES, isIntensity } from '../engine/presets.ts';
 import type { BotContext } from './context.ts';
 import { firstImageOf, type ImageRef } from './image-source.ts';
-import { MessageTarget } from './reply-target.ts';
+import { messageAddress } from './reply-target.ts';
 
 /** Reads "nightmare" or "seed 42" from the message text, so `@bot nightmare seed 7` works. */
 function overridesFrom(content: string) {
@@ -20,10 +20,12 @@ export async function handleMention(message: Message, ctx: BotContext, botUserId
     const referenced = await message.fetchReference().catch(() => null);
     source = referenced ? firstImageOf(referenced) : null;
   }
-  const target = new MessageTarget(message);
   if (!source) {
-    await target.refuse(`Reply to an image (or attach one) and mention me, and I'll dream it. Add ${INTENSITIES.join(', ')} or "seed 42" to choose.`);
+    await message.reply({
+      content: `Reply to an image (or attach one) and mention me, and I'll dream it. Add ${INTENSITIES.join(', ')} or "seed 42" to choose.`,
+      allowedMentions: { repliedUser: false },
+    });
     return;
   }
-  await ctx.dreams.handle({ userId: message.author.id, source, overrides: overridesFrom(message.content), target });
+  await ctx.dreams.handle({ userId: message.author.id, source, overrides: overridesFrom(message.content), reply: messageAddress(message) });
 }

@@ -1,4 +1,4 @@
-import { EmbedBuilder, type Embed } from 'discord.js';
+import { EmbedBuilder, type APIEmbed, type Embed } from 'discord.js';
 import type { DreamParams } from '../engine/dream.ts';
 import { isIntensity, type Intensity, type RecipeOverrides } from '../engine/presets.ts';
 
@@ -25,7 +25,7 @@ const FIELD = {
   time: 'Time',
 } as const;
 
-export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string): EmbedBuilder {
+export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string): APIEmbed {
   const p = r.params;
   return new EmbedBuilder()
     .setTitle(`DeepDream · ${p.intensity}`)
@@ -44,7 +44,8 @@ export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string): Em
       { name: FIELD.backend, value: r.backend, inline: true },
       { name: FIELD.time, value: `${r.seconds.toFixed(1)} s`, inline: true },
     )
-    .setFooter({ text: 'The title links to the source image. Same recipe + same seed = same dream.' });
+    .setFooter({ text: 'The title links to the source image. Same recipe + same seed = same dream.' })
+    .toJSON();
 }
 
 /** Reads a recipe back from a result's embed (for Dream deeper / Reroll): no state kept in the bot. */

@@ -1,13 +1,46 @@
-import { MessageFlags, type Message, type MessageEditOptions, type RepliableInteraction } from 'discord.js';
+import { Routes, type REST, type RESTPatchAPIWebhookWithTokenMessageJSONBody } from 'discord.js';
+import type { APIActionRowComponent, APIButtonComponent, APIEmbed, APIMessage } from 'discord.js';
 
-/** What a job shows: text, buttons, files and embeds, as discord.js message options. */
-export type StatusView = Pick<MessageEditOptions, 'content' | 'embeds' | 'components' | 'files' | 'attachments'>;
+/**
+ * What a job shows, as plain Discord API data, so it can be built in one process and sent from another
+ * (the bot, or a queue worker that only has the REST API).
+ */
+export interface JobView {
+  content: string;
+  embeds?: APIEmbed[];
+  components?: APIActionRowComponent<APIButtonComponent>[];
+  /** New files; they replace the message's previous attachments. */
+  files?: { name: string; data: Buffer }[];
+  /** Remove the message's previous attachments (e.g. the preview) without adding files. */
+  clearFiles?: boolean;
+}
+
+/** Where a job answers, as data that survives a trip through Redis. */
+export type ReplyAddress =
+  | {
+      kind: 'interaction';
+      applicationId: string;
+      token: string;
+      /** Interaction creation time (ms): its token lasts 15 minutes from then. */
+      createdAt: number;
+      channelId: string;
+      userId: string;
+      uploadLimit: number;
+    }
+  | {
+      kind: 'message';
+      channelId: string;
+      /** The message that asked (mentioned the bot). */
+      requestMessageId: string;
+      /** The bot's reply that shows the job, once it exists. */
+      statusMessageId?: string;
+    };
 
 /** Where a job's status and result go, and how its requester is told "no". */
 export interface ReplyTarget {
   /** Shows or updates the job's public message; `final` marks the result or the end of the job. */
-  show(view: StatusView, final?: boolean): Promise<void>;
-  /** One sentence for the requester, privately where Discord allows it. Ends the job's message. */
+  show(view: JobView, final?: boolean): Promise<void>;
+  /** One sentence for the requester, privately where Discord allows it. */
   refuse(sentence: string): Promise<void>;
   /** Largest upload the destination accepts, in bytes. */
   readonly uploadLimit: number;
@@ -17,68 +50,104 @@ export const DEFAULT_UPLOAD_LIMIT = 10 * 2 ** 20;
 /** Interaction tokens last 15 minutes; keep a margin for the upload itself. */
 const TOKEN_LIFETIME_MS = 14 * 60 * 1000;
 
-/** A deferred slash command, context menu or button: the job's message is the interaction's reply. */
-export class InteractionTarget implements ReplyTarget {
-  private replyId: string | null = null;
-  readonly uploadLimit: number;
+function body(view: JobView): RESTPatchAPIWebhookWithTokenMessageJSONBody {
+  const out: RESTPatchAPIWebhookWithTokenMessageJSONBody = { content: view.content, embeds: view.embeds ?? [], components: view.components ?? [] };
+  if (view.files?.length) out.attachments = view.files.map((f, i) => ({ id: i, filename: f.name }));
+  else if (view.clearFiles) out.attachments = [];
+  return out;
+}
 
-  constructor(private readonly interaction: RepliableInteraction) {
-    this.uploadLimit = interaction.attachmentSizeLimit || DEFAULT_UPLOAD_LIMIT;
+const files = (view: JobView) => view.files?.map((f) => ({ name: f.name, data: f.data }));
+
+/** Answers through Discord's REST API only: interaction webhooks, or channel messages. */
+export class RestReplyTarget implements ReplyTarget {
+  readonly uploadLimit: number;
+  private originalId: string | null = null;
+
+  constructor(
+    private readonly rest: REST,
+    readonly address: ReplyAddress,
+  ) {
+    this.uploadLimit = address.kind === 'interaction' ? address.uploadLimit || DEFAULT_UPLOAD_LIMIT : DEFAULT_UPLOAD_LIMIT;
   }
 
   private tokenAlive(): boolean {
-    return Date.now() - this.interaction.createdTimestamp < TOKEN_LIFETIME_MS;
+    return this.address.kind === 'interaction' && Date.now() - this.address.createdAt < TOKEN_LIFETIME_MS;
   }
 
-  async show(view: StatusView, final = false): Promise<void> {
-    if (this.tokenAlive()) {
-      const reply = await this.interaction.editReply(view);
-      this.replyId = reply.id;
+  async show(view: JobView, final = false): Promise<void> {
+    const a = this.address;
+    if (a.kind === 'message') {
+      if (a.statusMessageId) {
+        await this.rest.patch(Routes.channelMessage(a.channelId, a.statusMessageId), { body: body(view), files: files(view) });
+        return;
+      }
+      const { attachments: _none, ...first } = body(view);
+      const sent = (await this.rest.post(Routes.channelMessages(a.channelId), {
+        body: {
+          ...first,
+          attachments: view.files?.map((f, i) => ({ id: i, filename: f.name })),
+          message_reference: { message_id: a.requestMessageId, fail_if_not_exists: false },
+          allowed_mentions: { parse: [], replied_user: false },
+        },
+        files: files(view),
+      })) as APIMessage;
+      a.statusMessageId = sent.id;
       return;
     }
-    // The token is gone: progress can no longer be shown; the outcome is posted as a new channel message
-    // replying to the job's message, so the requester is notified.
+    if (this.tokenAlive()) {
+      const edited = (await this.rest.patch(Routes.webhookMessage(a.applicationId, a.token, '@original'), { body: body(view), files: files(view), auth: false })) as APIMessage;
+      this.originalId = edited.id;
+      return;
+    }
+    // The token is gone: progress can no longer be shown; the outcome becomes a new channel message replying to
+    // the job's message, so the requester is notified.
     if (!final) return;
-    const channel = this.interaction.channel;
-    if (!channel?.isSendable()) throw new Error('The interaction expired and its channel cannot be written to.');
-    const { attachments: _drop, ...rest } = view;
-    await channel.send({
-      ...rest,
-      content: rest.content ?? undefined,
-      allowedMentions: { users: [this.interaction.user.id] },
-      reply: this.replyId ? { messageReference: this.replyId, failIfNotExists: false } : undefined,
+    await this.rest.post(Routes.channelMessages(a.channelId), {
+      body: {
+        ...body(view),
+        attachments: view.files?.map((f, i) => ({ id: i, filename: f.name })),
+        allowed_mentions: { users: [a.userId] },
+        message_reference: this.originalId ? { message_id: this.originalId, fail_if_not_exists: false } : undefined,
+      },
+      files: files(view),
     });
   }
 
   async refuse(sentence: string): Promise<void> {
-    if (!this.tokenAlive()) {
-      await this.show({ content: `<@${this.interaction.user.id}> ${sentence}`, components: [], embeds: [], attachments: [] }, true);
+    const a = this.address;
+    if (a.kind === 'message' || !this.tokenAlive()) {
+      const who = a.kind === 'interaction' ? `<@${a.userId}> ` : '';
+      await this.show({ content: `${who}${sentence}`, clearFiles: true }, true);
       return;
     }
     // The deferred reply is public; replace it by a message only the requester sees.
-    await this.interaction.deleteReply().catch(() => undefined);
-    await this.interaction.followUp({ content: sentence, flags: MessageFlags.Ephemeral });
+    await this.rest.delete(Routes.webhookMessage(a.applicationId, a.token, '@original'), { auth: false }).catch(() => undefined);
+    await this.rest.post(Routes.webhook(a.applicationId, a.token), { body: { content: sentence, flags: 64 }, auth: false });
   }
 }
 
-/** A message that mentioned the bot: the job's message is a reply to it in the same channel or thread. */
-export class MessageTarget implements ReplyTarget {
-  private reply: Message | null = null;
-  readonly uploadLimit = DEFAULT_UPLOAD_LIMIT;
+/** The address of a deferred interaction's reply (slash command, context menu, button). */
+export function interactionAddress(interaction: {
+  applicationId: string;
+  token: string;
+  createdTimestamp: number;
+  channelId: string | null;
+  user: { id: string };
+  attachmentSizeLimit?: number;
+}): ReplyAddress {
+  return {
+    kind: 'interaction',
+    applicationId: interaction.applicationId,
+    token: interaction.token,
+    createdAt: interaction.createdTimestamp,
+    channelId: interaction.channelId ?? '',
+    userId: interaction.user.id,
+    uploadLimit: interaction.attachmentSizeLimit || DEFAULT_UPLOAD_LIMIT,
+  };
+}
 
-  constructor(private readonly message: Message) {}
-
-  async show(view: StatusView): Promise<void> {
-    if (this.reply) {
-      this.reply = await this.reply.edit(view);
-      return;
-    }
-    const { attachments: _drop, ...rest } = view;
-    this.reply = await this.message.reply({ ...rest, content: rest.content ?? undefined, allowedMentions: { repliedUser: false } });
-  }
-
-  async refuse(sentence: string): Promise<void> {
-    // Messages cannot be ephemeral: answer in the thread of the request, without pinging.
-    await this.show({ content: sentence, components: [], embeds: [], attachments: [] });
-  }
+/** The address of a reply to a message that mentioned the bot. */
+export function messageAddress(message: { channelId: string; id: string }): ReplyAddress {
+  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id };
 }

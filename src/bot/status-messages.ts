@@ -1,29 +1,50 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle } from 'discord.js';
+import type { APIActionRowComponent, APIButtonComponent } from 'discord.js';
 import { formatDuration } from '../cli/progress-bar.ts';
 import type { DreamProgress } from '../engine/dream.ts';
 import type { Refusal } from '../queue/dream-queue.ts';
 import { CustomId } from './custom-ids.ts';
+import type { JobView } from './reply-target.ts';
 
-export function cancelRow(jobId: string): ActionRowBuilder<ButtonBuilder> {
-  return new ActionRowBuilder<ButtonBuilder>().addComponents(new ButtonBuilder().setCustomId(CustomId.cancel(jobId)).setLabel('Cancel').setStyle(ButtonStyle.Secondary));
+type Row = APIActionRowComponent<APIButtonComponent>;
+
+export function cancelRow(jobId: string): Row {
+  return new ActionRowBuilder<ButtonBuilder>().addComponents(new ButtonBuilder().setCustomId(CustomId.cancel(jobId)).setLabel('Cancel').setStyle(ButtonStyle.Secondary)).toJSON();
 }
 
-export function resultRow(): ActionRowBuilder<ButtonBuilder> {
-  return new ActionRowBuilder<ButtonBuilder>().addComponents(
-    new ButtonBuilder().setCustomId(CustomId.deeper).setLabel('Dream deeper').setStyle(ButtonStyle.Primary),
-    new ButtonBuilder().setCustomId(CustomId.reroll).setLabel('Reroll').setStyle(ButtonStyle.Secondary),
-  );
+export function resultRow(): Row {
+  return new ActionRowBuilder<ButtonBuilder>()
+    .addComponents(
+      new ButtonBuilder().setCustomId(CustomId.deeper).setLabel('Dream deeper').setStyle(ButtonStyle.Primary),
+      new ButtonBuilder().setCustomId(CustomId.reroll).setLabel('Reroll').setStyle(ButtonStyle.Secondary),
+    )
+    .toJSON();
 }
 
-export function waitingText(position: number, etaSeconds: number): string {
+export function waitingView(jobId: string, position: number, etaSeconds: number): JobView {
   const when = etaSeconds <= 0 ? 'starting now' : `starts in ~${formatDuration(etaSeconds)}`;
-  return `⏳ In the queue: position ${position} (${when}).`;
+  return { content: `⏳ In the queue: position ${position} (${when}).`, components: [cancelRow(jobId)] };
 }
 
-export function progressText(p: DreamProgress): string {
+export function progressView(jobId: string, p: DreamProgress, previewJpeg?: Buffer): JobView {
   const pct = Math.floor(p.fraction * 100);
-  return `🌀 Dreaming… octave ${p.octave}/${p.octaves}, step ${p.step}/${p.steps} · ${pct}% · ~${formatDuration(p.etaSeconds)} left`;
+  const view: JobView = {
+    content: `🌀 Dreaming… octave ${p.octave}/${p.octaves}, step ${p.step}/${p.steps} · ${pct}% · ~${formatDuration(p.etaSeconds)} left`,
+    components: [cancelRow(jobId)],
+  };
+  return previewJpeg ? { ...view, files: [{ name: 'preview.jpg', data: previewJpeg }] } : view;
 }
+
+/** The end of a job without a result: cancelled, not run, failed. */
+export function endView(content: string): JobView {
+  return { content, clearFiles: true };
+}
+
+export const END_TEXT = {
+  cancelled: '🚫 Cancelled.',
+  crashed: '⚠️ The dream worker stopped unexpectedly while dreaming this image. Please try again.',
+  failed: '⚠️ Something went wrong while dreaming this image, even at a smaller size. Please try again.',
+} as const;
 
 export function refusalText(r: Refusal): string {
   switch (r.kind) {

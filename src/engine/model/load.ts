@@ -5,6 +5,7 @@ import { loadArtifacts } from './artifacts.ts';
 import { compileKeras } from './compile.ts';
 import type { CompiledGraph, GraphNode } from './graph.ts';
 import { loadManifest, MODELS_DIR, type ModelManifest } from './manifest.ts';
+import { loadStyleHead, type StyleHead } from '../style/head.ts';
 
 /** Bump when the compiled format or the folding changes, so stale caches are ignored. */
 const COMPILER_VERSION = 1;
@@ -14,6 +15,8 @@ export interface LoadedModel {
   graph: CompiledGraph;
   /** True when the compiled weights came from the on-disk cache. */
   fromCache: boolean;
+  /** A style's classifier head (the graph is then its trunk's). */
+  head?: StyleHead;
 }
 
 export function defaultCacheDir(): string {
@@ -65,6 +68,11 @@ export async function loadCompiledModel(
   opts: { cacheDir?: string; onWarning?: (message: string) => void } = {},
 ): Promise<LoadedModel> {
   const manifest = await loadManifest(nameOrDir);
+  if (manifest.style) {
+    // A style is its trunk's compiled graph (shared cache) plus a small head.
+    const trunk = await loadCompiledModel(manifest.style.trunkDir, opts);
+    return { manifest, graph: trunk.graph, fromCache: trunk.fromCache, head: await loadStyleHead(manifest) };
+  }
   const dir = path.join(opts.cacheDir ?? defaultCacheDir(), `${manifest.name}-${await cacheKey(manifest)}`);
   const cached = await readCache(dir);
   if (cached) return { manifest, graph: cached, fromCache: true };

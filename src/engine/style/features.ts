@@ -1,0 +1,55 @@
+// Images -> the trunk's pooled features, the inputs of a style's head. Forward passes only, on any backend.
+import * as tf from '@tensorflow/tfjs-core';
+import type { RgbImage } from '../../imaging/rgb-image.ts';
+import type { DreamNetwork } from '../network.ts';
+
+/** Pixels in [0, 1] as [1, h, w, 3]. */
+export function imageTensor(img: RgbImage): tf.Tensor4D {
+  const data = new Float32Array(img.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = img.data[i] / 255;
+  return tf.tensor4d(data, [1, img.height, img.width, 3]);
+}
+
+/** The whole image squashed to size × size (as Keras' image_dataset_from_directory resizes): what the head sees. */
+export function headInput(img: RgbImage, size: number): tf.Tensor4D {
+  return tf.tidy(() => tf.image.resizeBilinear(imageTensor(img), [size, size], false, true));
+}
+
+/** One random training view: a crop, maybe mirrored, brighter or darker. All numbers come from `random`. */
+export interface Augmentation {
+  /** Crop box in [0, 1] image coordinates: top, left, bottom, right. */
+  box: [number, number, number, number];
+  flip: boolean;
+  /** Added to every pixel, then clipped to [0, 1]. */
+  brightness: number;
+}
+
+/** A random crop of 60–100 % of each side (aspect jittered ±15 %), a horizontal flip half the time, brightness ±0.15. */
+export function randomAugmentation(random: () => number): Augmentation {
+  const scale = 0.6 + 0.4 * random();
+  const aspect = 0.85 + 0.3 * random();
+  const h = Math.min(1, scale * Math.sqrt(aspect));
+  const w = Math.min(1, scale / Math.sqrt(aspect));
+  const top = (1 - h) * random();
+  const left = (1 - w) * random();
+  return { box: [top, left, top + h, left + w], flip: random() < 0.5, brightness: 0.3 * random() - 0.15 };
+}
+
+/** The augmented view of an image, size × size. */
+export function augmentedInput(img: RgbImage, size: number, a: Augmentation): tf.Tensor4D {
+  return tf.tidy(() => {
+    let x = tf.image.cropAndResize(imageTensor(img), tf.tensor2d([a.box], [1, 4]), tf.tensor1d([0], 'int32'), [size, size], 'bilinear') as tf.Tensor4D;
+    if (a.flip) x = tf.reverse(x, 2);
+    return tf.clipByValue(tf.add(x, a.brightness), 0, 1) as tf.Tensor4D;
+  });
+}
+
+/** Global average pooling of `layer` for a batch of images: [n, channels], row-major. */
+export async function pooledFeatures(net: DreamNetwork, batch: tf.Tensor4D, layer: string): Promise<Float32Array> {
+  const pooled = tf.tidy(() => tf.mean(net.activations(batch, [layer])[0], [1, 2]));
+  try {
+    return (await pooled.data()) as Float32Array;
+  } finally {
+    pooled.dispose();
+  }
+}

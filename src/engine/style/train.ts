@@ -1,0 +1,440 @@
+// Transfer learning for custom styles: a dense head on the frozen trunk's pooled mixed5 features.
+// The trunk only runs forward (DreamNetwork.activations), so training needs no convolution filter gradients
+// and works on every backend; the head's gradient is written out by hand and applied with tf.train.adam.
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, type BackendChoice } from '../backend.ts';
+import { DreamCancelledError } from '../dream.ts';
+import { loadCompiledModel } from '../model/load.ts';
+import { MODELS_DIR, type ModelManifest, loadManifest } from '../model/manifest.ts';
+import { DreamNetwork } from '../network.ts';
+import { randomSeed, seededRandom } from '../random.ts';
+import { readDataset, scanDataset, shuffle, splitDataset, StyleDataError, type DatasetImage, type SkippedFile } from './dataset.ts';
+import { augmentedInput, headInput, pooledFeatures, randomAugmentation } from './features.ts';
+import { encodeHeadWeights, headLogits, softmaxRows, type StyleHead } from './head.ts';
+import { HEAD_WEIGHTS_FILE, STYLE_KIND, STYLE_NAME, type StyleFile } from './spec.ts';
+
+export const TRAIN_DEFAULTS = {
+  epochs: 20,
+  valSplit: 0.2,
+  /** Side of the square training images: small enough to be quick on a CPU (mixed5 is then 8×8). */
+  inputSize: 160,
+  /** Augmented views per training image; epoch e trains on view e mod views (features are computed once per view). */
+  views: 4,
+  batchSize: 16,
+  learningRate: 0.01,
+  /** L2 penalty on the (standardised-feature) kernel. */
+  l2: 1e-2,
+  trunk: 'inception_v3',
+  featureLayer: 'mixed5',
+} as const;
+
+/**
+ * The class term's weight w is set so that on the validation images the image gradient of w · logit_target is
+ * this many times as large (L2 norm) as the gradient of the layers' loss: the class then visibly shapes the
+ * dream while the layers keep their DeepDream look.
+ */
+export const CLASS_GRADIENT_RATIO = 1;
+
+export interface TrainOptions {
+  /** Folder with one sub-folder of images per class. */
+  data: string;
+  /** Style name: the folder under `modelsDir` it is saved to. */
+  name: string;
+  epochs?: number;
+  /** Share of each class held out to pick the best epoch (0 < valSplit < 1). */
+  valSplit?: number;
+  /** Seed of the split, augmentation and shuffling; random when not given (it is saved in the manifest). */
+  seed?: number;
+  inputSize?: number;
+  views?: number;
+  batchSize?: number;
+  learningRate?: number;
+  /** Where the style is saved (default: the project's models/). */
+  modelsDir?: string;
+  backend?: BackendChoice;
+  cacheDir?: string;
+  maxInputPixels?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: TrainProgress) => void;
+  onEpoch?: (e: EpochStats) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface TrainProgress {
+  phase: 'reading' | 'features' | 'training';
+  /** 1-based epoch, while features or training run. */
+  epoch?: number;
+  epochs: number;
+  /** Share of the whole run done: 0..1. */
+  fraction: number;
+  elapsedMs: number;
+  etaSeconds: number;
+}
+
+export interface EpochStats {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  accuracy: number;
+  valLoss: number;
+  valAccuracy: number;
+  /** This epoch is the best so far on the validation images (its weights are the ones kept). */
+  best: boolean;
+}
+
+export interface TrainResult {
+  manifest: ModelManifest;
+  /** Folder the style was written to. */
+  dir: string;
+  head: StyleHead;
+  classes: string[];
+  valAccuracy: number;
+  bestEpoch: number;
+  history: EpochStats[];
+  images: { train: number; val: number; perClass: Record<string, number> };
+  skipped: SkippedFile[];
+  /** The saved head's probabilities on each validation image. */
+  validation: { file: string; label: number; probabilities: number[] }[];
+  classWeight: number;
+  seed: number;
+  backend: string;
+  seconds: number;
+}
+
+function checkOptions(o: TrainOptions) {
+  const bad = (msg: string): never => {
+    throw new StyleDataError(msg);
+  };
+  if (!STYLE_NAME.test(o.name)) bad(`The style name "${o.name}" must be 1–40 characters: lower-case letters, digits, "-" or "_", starting with a letter or digit.`);
+  const epochs = o.epochs ?? TRAIN_DEFAULTS.epochs;
+  if (!Number.isInteger(epochs) || epochs < 1 || epochs > 1000) bad('Epochs must be a whole number from 1 to 1000.');
+  const valSplit = o.valSplit ?? TRAIN_DEFAULTS.valSplit;
+  if (!(valSplit > 0 && valSplit < 1)) bad('The validation split must be above 0 and below 1.');
+  const seed = o.seed ?? randomSeed();
+  if (!Number.isInteger(seed)) bad('The seed must be a whole number.');
+  const inputSize = o.inputSize ?? TRAIN_DEFAULTS.inputSize;
+  if (!Number.isInteger(inputSize) || inputSize < 96 || inputSize > 512) bad('The training size must be a whole number of pixels from 96 to 512.');
+  const views = o.views ?? TRAIN_DEFAULTS.views;
+  if (!Number.isInteger(views) || views < 1 || views > 64) bad('Views must be a whole number from 1 to 64.');
+  const batchSize = o.batchSize ?? TRAIN_DEFAULTS.batchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 1) bad('The batch size must be a whole number of at least 1.');
+  const learningRate = o.learningRate ?? TRAIN_DEFAULTS.learningRate;
+  if (!(learningRate > 0 && learningRate < 1)) bad('The learning rate must be above 0 and below 1.');
+  return { epochs, valSplit, seed, inputSize, views, batchSize, learningRate };
+}
+
+/** A generator per (seed, stream, index), so each view's augmentation is the same whenever it is computed. */
+function streamRandom(seed: number, stream: number, index: number): () => number {
+  return seededRandom((Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(stream + 1, 0xc2b2ae35) + Math.imul(index + 1, 0x27d4eb2f)) | 0);
+}
+
+/** Refuses to overwrite anything in models/ that is not a style (the stock model, say). */
+async function checkTarget(dir: string, name: string): Promise<void> {
+  const file = path.join(dir, 'manifest.json');
+  if (!existsSync(dir)) return;
+  let kind: unknown;
+  try {
+    kind = (JSON.parse(await readFile(file, 'utf8')) as { kind?: unknown }).kind;
+  } catch {
+    kind = undefined;
+  }
+  if (kind !== STYLE_KIND) throw new StyleDataError(`${dir} exists and is not a style: choose another --name than "${name}".`);
+}
+
+/** Trains a style's head on a folder of class folders and saves it under `modelsDir/<name>/`. */
+export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
+  const started = Date.now();
+  const o = checkOptions(opts);
+  const modelsDir = path.resolve(opts.modelsDir ?? MODELS_DIR);
+  const outDir = path.join(modelsDir, opts.name);
+  await checkTarget(outDir, opts.name);
+  const cancelled = () => {
+    if (opts.signal?.aborted) throw new DreamCancelledError();
+  };
+
+  // Data first: bad data is reported before the (slower) model load.
+  const scan = await scanDataset(opts.data);
+  const progress = { fraction: 0 };
+  const report = (phase: TrainProgress['phase'], fraction: number, epoch?: number) => {
+    progress.fraction = fraction;
+    const elapsedMs = Date.now() - started;
+    const eta = fraction > 0 ? ((elapsedMs / fraction) * (1 - fraction)) / 1000 : 0;
+    opts.onProgress?.({ phase, epoch, epochs: o.epochs, fraction, elapsedMs, etaSeconds: eta });
+  };
+  const { images, skipped } = await readDataset(scan, {
+    inputSize: o.inputSize,
+    maxInputPixels: opts.maxInputPixels ?? 40_000_000,
+    signal: opts.signal,
+    onFile: (done, total) => report('reading', 0.05 * (done / total)),
+  });
+  cancelled();
+  const { train, val } = splitDataset(images, scan.classes.length, o.valSplit, o.seed);
+
+  const backend = await initBackend(opts.backend ?? 'auto');
+  const trunkRef = existsSync(path.join(modelsDir, TRAIN_DEFAULTS.trunk, 'manifest.json')) ? path.join(modelsDir, TRAIN_DEFAULTS.trunk) : TRAIN_DEFAULTS.trunk;
+  const trunk = await loadCompiledModel(trunkRef, { cacheDir: opts.cacheDir, onWarning: opts.onWarning });
+  const layer = TRAIN_DEFAULTS.featureLayer;
+  if (trunk.manifest.style || !trunk.manifest.dreamLayers.includes(layer)) throw new StyleDataError(`The trunk model ${trunk.manifest.name} has no layer ${layer}.`);
+  const net = new DreamNetwork(trunk.graph, trunk.manifest.input.range);
+  const classes = scan.classes;
+  const C = classes.length;
+
+  // Work units for the progress bar: one per forward pass, and a little per epoch of head training.
+  const forwards = val.length + train.length * Math.min(o.views, o.epochs);
+  const epochUnits = 1 + 0.01 * train.length;
+  const totalUnits = forwards + o.epochs * epochUnits;
+  let unitsDone = 0;
+  const advance = (units: number, phase: TrainProgress['phase'], epoch?: number) => {
+    unitsDone += units;
+    report(phase, 0.05 + 0.95 * Math.min(1, unitsDone / totalUnits), epoch);
+  };
+
+  /** Pooled features of many images, a few per forward pass. */
+  const featuresOf = async (items: DatasetImage[], input: (it: DatasetImage, i: number) => tf.Tensor4D, epoch?: number): Promise<Float32Array> => {
+    const out: Float32Array[] = [];
+    for (let i = 0; i < items.length; i += 8) {
+      cancelled();
+      const part = items.slice(i, i + 8);
+      const batch = tf.tidy(() => tf.concat4d(part.map((it, j) => input(it, i + j)), 0));
+      try {
+        out.push(await pooledFeatures(net, batch, layer));
+      } finally {
+        batch.dispose();
+      }
+      advance(part.length, 'features', epoch);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const all = new Float32Array(out.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of out) {
+      all.set(p, at);
+      at += p.length;
+    }
+    return all;
+  };
+
+  /** Tensors that live for the whole training, disposed at the end whatever happens. */
+  const owned: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T): T => {
+    owned.push(t);
+    return t;
+  };
+  const optimizer = tf.train.adam(o.learningRate);
+  try {
+    const valFeatures = await featuresOf(val, (it) => headInput(it.image, o.inputSize));
+    const F = valFeatures.length / val.length;
+    const viewFeatures: Float32Array[] = [];
+    const viewOf = async (v: number, epoch: number) => {
+      viewFeatures[v] ??= await featuresOf(train, (it, i) => augmentedInput(it.image, o.inputSize, randomAugmentation(streamRandom(o.seed, v, i))), epoch);
+      return viewFeatures[v];
+    };
+
+    // Standardise features with the first view's statistics (folded into the saved kernel at the end).
+    const first = await viewOf(0, 1);
+    const mean = new Float32Array(F);
+    const std = new Float32Array(F);
+    for (let r = 0; r < train.length; r++) for (let i = 0; i < F; i++) mean[i] += first[r * F + i] / train.length;
+    for (let r = 0; r < train.length; r++) for (let i = 0; i < F; i++) std[i] += (first[r * F + i] - mean[i]) ** 2 / train.length;
+    for (let i = 0; i < F; i++) std[i] = Math.max(Math.sqrt(std[i]), 1e-3);
+    const meanT = keep(tf.tensor1d(mean));
+    const stdT = keep(tf.tensor1d(std));
+    const standardise = (rows: Float32Array, n: number) => tf.tidy(() => tf.div(tf.sub(tf.tensor2d(rows, [n, F]), meanT), stdT) as tf.Tensor2D);
+    const oneHot = (labels: number[]) => tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), C), 'float32') as tf.Tensor2D);
+
+    const uid = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
+    const W = keep(tf.variable(tf.zeros([F, C]), true, `style-head-kernel-${uid}`));
+    const b = keep(tf.variable(tf.zeros([C]), true, `style-head-bias-${uid}`));
+    const xVal = keep(standardise(valFeatures, val.length));
+    const yVal = keep(oneHot(val.map((it) => it.label)));
+
+    /** Cross-entropy and the number right, for standardised features x and one-hot y. */
+    const evaluate = (x: tf.Tensor2D, y: tf.Tensor2D) =>
+      tf.tidy(() => {
+        const logits = tf.add(tf.matMul(x, W), b);
+        const loss = tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1)));
+        const right = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'float32'));
+        return [loss.dataSync()[0], right.dataSync()[0]] as const;
+      });
+
+    const history: EpochStats[] = [];
+    let best = { epoch: 0, valAccuracy: -1, valLoss: Infinity, kernel: new Float32Array(F * C), bias: new Float32Array(C) };
+    for (let e = 0; e < o.epochs; e++) {
+      const feats = await viewOf(e % o.views, e + 1);
+      const order = shuffle(train.map((_, i) => i), streamRandom(o.seed, 1000, e));
+      let lossSum = 0;
+      let right = 0;
+      for (let s = 0; s < order.length; s += o.batchSize) {
+        cancelled();
+        const idx = order.slice(s, s + o.batchSize);
+        const rows = new Float32Array(idx.length * F);
+        idx.forEach((r, j) => rows.set(feats.subarray(r * F, (r + 1) * F), j * F));
+        const x = standardise(rows, idx.length);
+        const y = oneHot(idx.map((r) => train[r].label));
+        const [batchLoss, batchRight] = evaluate(x, y);
+        lossSum += batchLoss * idx.length;
+        right += batchRight;
+        // Softmax cross-entropy: d(loss)/d(logits) = (softmax − y) / n; dense layer: dW = xᵀ·that (+ L2), db = Σ rows.
+        const grads = tf.tidy(() => {
+          const dLogits = tf.div(tf.sub(tf.softmax(tf.add(tf.matMul(x, W), b)), y), idx.length);
+          return [
+            { name: W.name, tensor: tf.add(tf.matMul(x, dLogits, true, false), tf.mul(W, TRAIN_DEFAULTS.l2)) },
+            { name: b.name, tensor: tf.sum(dLogits, 0) },
+          ];
+        });
+        optimizer.applyGradients(grads);
+        tf.dispose([x, y, ...grads.map((g) => g.tensor)]);
+      }
+      const [valLoss, valRight] = evaluate(xVal, yVal);
+      const stats: EpochStats = {
+        epoch: e + 1,
+        epochs: o.epochs,
+        loss: lossSum / train.length,
+        accuracy: right / train.length,
+        valLoss,
+        valAccuracy: valRight / val.length,
+        best: false,
+      };
+      if (stats.valAccuracy > best.valAccuracy || (stats.valAccuracy === best.valAccuracy && valLoss < best.valLoss)) {
+        stats.best = true;
+        best = { epoch: e + 1, valAccuracy: stats.valAccuracy, valLoss, kernel: new Float32Array(W.dataSync()), bias: new Float32Array(b.dataSync()) };
+      }
+      history.push(stats);
+      advance(epochUnits, 'training', e + 1);
+      opts.onEpoch?.(stats);
+    }
+
+    const { kernel, bias } = foldHead(best.kernel, best.bias, mean, std, C);
+    const head: StyleHead = { name: opts.name, classes, featureLayer: layer, inputSize: o.inputSize, features: F, kernel, bias, classWeight: 0 };
+    const valProbs = softmaxRows(headLogits(head, valFeatures, val.length), C);
+    const validation = val.map((it, r) => ({ file: it.file, label: it.label, probabilities: Array.from(valProbs.subarray(r * C, (r + 1) * C)) }));
+    const valAccuracy = validation.filter((v) => argmax(v.probabilities) === v.label).length / val.length;
+    head.classWeight = calibrateClassWeight(net, head, val.slice(0, 4).map((it) => it.image), trunk.manifest.defaultLayers);
+
+    const perClass = Object.fromEntries(classes.map((c, k) => [c, images.filter((im) => im.label === k).length]));
+    const seconds = (Date.now() - started) / 1000;
+    const file: StyleFile = {
+      kind: STYLE_KIND,
+      name: opts.name,
+      title: `Style ${opts.name}: ${classes.join(', ')}`,
+      description: `A ${C}-class head (global average pooling of ${layer}, then dense) trained with npm run train on the frozen ${trunk.manifest.name} trunk.`,
+      trunk: trunk.manifest.name,
+      classes,
+      input: trunk.manifest.input,
+      valAccuracy,
+      dreamLayers: trunk.manifest.dreamLayers,
+      defaultLayers: trunk.manifest.defaultLayers,
+      date: new Date().toISOString(),
+      head: { featureLayer: layer, pooling: 'global-average', inputSize: o.inputSize, features: F, weightsManifest: [] },
+      objective: {
+        classWeight: head.classWeight,
+        rule:
+          `loss = Σ mean(layer activations) + classWeight · logit_target(GAP(${layer})); classWeight makes the image gradient of the class term ` +
+          `${CLASS_GRADIENT_RATIO}× the layers' (${trunk.manifest.defaultLayers.join('+')}), measured on ${Math.min(4, val.length)} validation images`,
+      },
+      training: {
+        data: path.resolve(opts.data),
+        seed: o.seed,
+        epochs: o.epochs,
+        bestEpoch: best.epoch,
+        valSplit: o.valSplit,
+        images: { train: train.length, val: val.length, perClass },
+        skipped: skipped.length,
+        views: o.views,
+        augmentation: 'random crop of 60–100% per side (aspect ±15%), horizontal flip p=0.5, brightness ±0.15',
+        optimizer: `adam, learning rate ${o.learningRate}, batch ${o.batchSize}, L2 ${TRAIN_DEFAULTS.l2}, features standardised (folded into the kernel)`,
+        backend: backend.name,
+        seconds: Math.round(seconds * 10) / 10,
+        history: history.map((h) => ({ epoch: h.epoch, loss: round(h.loss), accuracy: round(h.accuracy), valLoss: round(h.valLoss), valAccuracy: round(h.valAccuracy) })),
+      },
+    };
+    const manifest = await saveStyle(outDir, file, head);
+    return {
+      manifest,
+      dir: outDir,
+      head,
+      classes,
+      valAccuracy,
+      bestEpoch: best.epoch,
+      history,
+      images: { train: train.length, val: val.length, perClass },
+      skipped,
+      validation,
+      classWeight: head.classWeight,
+      seed: o.seed,
+      backend: backend.name,
+      seconds,
+    };
+  } finally {
+    tf.dispose(owned);
+    optimizer.dispose();
+    net.dispose();
+  }
+}
+
+const round = (x: number) => Math.round(x * 1e4) / 1e4;
+const argmax = (xs: number[]) => xs.indexOf(Math.max(...xs));
+
+/**
+ * The head on raw pooled features: the standardisation folded into the kernel and bias, then the columns
+ * centred (subtracting one vector from every column leaves the softmax unchanged), so that a class's logit
+ * gradient W[:, k] says what sets the class apart from the others.
+ */
+export function foldHead(kernel: Float32Array, bias: Float32Array, mean: Float32Array, std: Float32Array, classes: number): { kernel: Float32Array; bias: Float32Array } {
+  const F = mean.length;
+  const k = new Float32Array(F * classes);
+  const b = Float64Array.from(bias);
+  for (let i = 0; i < F; i++) {
+    let rowMean = 0;
+    for (let c = 0; c < classes; c++) {
+      const w = kernel[i * classes + c] / std[i];
+      k[i * classes + c] = w;
+      b[c] -= mean[i] * w;
+      rowMean += w / classes;
+    }
+    for (let c = 0; c < classes; c++) k[i * classes + c] -= rowMean;
+  }
+  const biasMean = b.reduce((s, x) => s + x, 0) / classes;
+  return { kernel: k, bias: Float32Array.from(b, (x) => x - biasMean) };
+}
+
+/**
+ * classWeight such that ‖∇image (classWeight · logit_k)‖ = CLASS_GRADIENT_RATIO · ‖∇image Σ mean(layers)‖,
+ * averaged over the given images and all classes k.
+ */
+export function calibrateClassWeight(net: DreamNetwork, head: StyleHead, images: DatasetImage['image'][], layers: string[]): number {
+  let layerNorm = 0;
+  let classNorm = 0;
+  const C = head.classes.length;
+  for (const img of images) {
+    tf.tidy(() => {
+      const x = headInput(img, head.inputSize);
+      layerNorm += tf.norm(net.lossAndGradient(x, layers).gradient).dataSync()[0];
+      for (let k = 0; k < C; k++) {
+        const column = new Float32Array(head.features);
+        for (let i = 0; i < head.features; i++) column[i] = head.kernel[i * C + k];
+        classNorm += tf.norm(net.lossAndGradient(x, [], [{ layer: head.featureLayer, channelWeights: column, scale: 1 }]).gradient).dataSync()[0] / C;
+      }
+    });
+  }
+  const w = classNorm > 0 ? (CLASS_GRADIENT_RATIO * layerNorm) / classNorm : 0;
+  return Number(w.toPrecision(4));
+}
+
+/** Writes manifest.json and head.bin to a fresh folder, then swaps it in place of any older version. */
+async function saveStyle(outDir: string, file: StyleFile, head: StyleHead): Promise<ModelManifest> {
+  const { weightsManifest, data } = encodeHeadWeights(head.kernel, head.bias, head.features);
+  const tmp = `${outDir}.tmp-${process.pid}`;
+  const old = `${outDir}.old-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  await writeFile(path.join(tmp, HEAD_WEIGHTS_FILE), data);
+  await writeFile(path.join(tmp, 'manifest.json'), `${JSON.stringify({ ...file, head: { ...file.head, weightsManifest } }, null, 2)}\n`);
+  const had = existsSync(outDir);
+  if (had) await rename(outDir, old);
+  await rename(tmp, outDir);
+  if (had) await rm(old, { recursive: true, force: true });
+  return loadManifest(outDir);
+}
