@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   lag.disable();
   const result = {
     users,
-    backend: bot.pool.backend.name,
+    backend: bot.pool!.backend.name,
     concurrency: config.concurrency,
     ack_p50_ms: percentile(acks, 50),
     ack_p99_ms: percentile(acks, 99),

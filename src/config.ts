@@ -63,6 +63,10 @@ export interface BotConfig extends EngineConfig {
   downloadTimeoutMs: number;
   shutdownGraceMs: number;
   logLevel: LogLevel;
+  queueDriver: 'memory' | 'redis';
+  redisUrl: string;
+  /** How long a redis worker's lock on a job lasts; a worker silent for longer is taken as dead. */
+  queueLockMs: number;
   /** Serve /healthz and /metrics on this port; undefined = off. */
   healthPort?: number;
   healthHost: string;
@@ -88,6 +92,12 @@ function url(raw: string, name: string): string {
   }
 }
 
+function redisUrl(env: Env): string {
+  const raw = env.REDIS_URL?.trim() || 'redis://127.0.0.1:6379';
+  if (!/^rediss?:\/\//.test(raw)) throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, not "${raw}".`);
+  return raw;
+}
+
 /** Everything the bot needs, validated; throws ConfigError with one readable sentence. */
 export function botConfig(env: Env = process.env): BotConfig {
   const token = env.DISCORD_TOKEN?.trim();
@@ -110,6 +120,9 @@ export function botConfig(env: Env = process.env): BotConfig {
     downloadTimeoutMs: int(env, 'DOWNLOAD_TIMEOUT_MS', 15_000, 100, 600_000)!,
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000)!,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
+    queueDriver: oneOf(env, 'QUEUE_DRIVER', ['memory', 'redis'] as const, 'memory'),
+    redisUrl: redisUrl(env),
+    queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000, 600_000)!,
     healthPort: int(env, 'HEALTH_PORT', undefined, 0, 65535),
     healthHost: env.HEALTH_HOST?.trim() || '0.0.0.0',
   };

@@ -47,7 +47,7 @@ describe('faults and hostile input', () => {
   });
 
   async function idle(): Promise<void> {
-    while (bot.queue.running + bot.queue.waiting > 0) await new Promise((r) => setTimeout(r, 50));
+    while (bot.driver.snapshot().running + bot.driver.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
   function ask(filename: string, bytes: Uint8Array, opts: { contentType?: string; intensity?: string } = {}) {
@@ -64,16 +64,16 @@ describe('faults and hostile input', () => {
     const big = await makePhotoLike(400, 300, 'png');
     const doomed = ask('a.png', big, { intensity: 'nightmare' });
     await lastEdit(doomed, /Dreaming/);
-    bot.pool.crashWorkerForTest();
+    bot.pool!.crashWorkerForTest();
     await lastEdit(doomed, /worker stopped unexpectedly/);
     const next = ask('b.png', photo);
     await lastEdit(next, /your dream is ready/);
-    expect(bot.pool.alive).toBe(bot.pool.size);
+    expect(bot.pool!.alive).toBe(bot.pool!.size);
   });
 
   it('a backend error (out of memory) fails the attempt cleanly and retries once at a smaller size', async () => {
     await idle();
-    bot.pool.failNextJobsForTest('Aborted(OOM). Build with -sASSERTIONS for more info.');
+    bot.pool!.failNextJobsForTest('Aborted(OOM). Build with -sASSERTIONS for more info.');
     const i = ask('c.png', photo);
     const done = await lastEdit(i, /your dream is ready/);
     const size = (done.json as { embeds: APIEmbed[] }).embeds[0].fields!.find((f) => f.name === 'Size')!.value;

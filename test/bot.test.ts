@@ -53,7 +53,7 @@ describe('the Discord bot against a fake Discord', () => {
 
   /** Waits until the queue has drained, so tests do not see each other's jobs. */
   async function idle(): Promise<void> {
-    while (bot.queue.running + bot.queue.waiting > 0) await new Promise((r) => setTimeout(r, 50));
+    while (bot.driver.snapshot().running + bot.driver.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
   async function finalEdit(i: { token: string }): Promise<RecordedRequest> {
@@ -173,7 +173,7 @@ describe('the Discord bot against a fake Discord', () => {
     const { refused, text, flags } = await refusedAmong(asks);
     expect(flags).toBe(64);
     expect(text).toMatch(/^The queue is full \(2 waiting\); try again in ~\d+ min\.$/);
-    expect([bot.queue.running, bot.queue.waiting]).toEqual([1, 2]);
+    expect([bot.driver.snapshot().running, bot.driver.snapshot().waiting]).toEqual([1, 2]);
     const accepted = asks.filter((a) => a !== refused);
     await fake.waitForRequest((r) => accepted.some((a) => isOriginalEdit(a)(r)) && /position 2/.test(JSON.stringify(r.json)), { fromIndex: 0 });
     const first = accepted.find((a) => /position 1/.test(statusOf(a)))!;
@@ -183,7 +183,7 @@ describe('the Discord bot against a fake Discord', () => {
     // Cancelling the first waiting job moves the second up to position 1 at once.
     await pressCancel(first, users[asks.indexOf(first)]);
     await fake.waitForRequest((r) => isOriginalEdit(second)(r) && /position 1/.test(JSON.stringify(r.json)), { fromIndex: 0 });
-    expect(bot.queue.waiting).toBe(1);
+    expect(bot.driver.snapshot().waiting).toBe(1);
     for (const a of [second, running]) await pressCancel(a, users[asks.indexOf(a)]);
   });
 
@@ -207,12 +207,12 @@ describe('the Discord bot against a fake Discord', () => {
     const denied = fake.interactionCallbacks(bobPress.id)[0];
     expect(denied.json).toMatchObject({ type: 4, data: { flags: 64 } });
     expect((denied.json as { data: { content: string } }).data.content).toMatch(/isn't your dream/);
-    expect(bot.queue.running).toBe(1);
+    expect(bot.driver.snapshot().running).toBe(1);
 
     const alicePress = await pressCancel(i, fake.users.alice);
     expect(fake.interactionCallbacks(alicePress.id)[0].json).toMatchObject({ type: 6 }); // deferred update
     await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /Cancelled/.test(JSON.stringify(r.json)), { fromIndex: 0 });
-    await expect.poll(() => bot.queue.running, { timeout: 1000 }).toBe(0);
+    await expect.poll(() => bot.driver.snapshot().running, { timeout: 1000 }).toBe(0);
   });
 
   it('acknowledges 15 interactions arriving at once within 3 s while a dream runs', async () => {

@@ -4,6 +4,11 @@ import { messageMenuCommands, slashCommands } from '../../commands/index.ts';
 import type { BotConfig } from '../config.ts';
 import { loadManifest } from '../engine/model/manifest.ts';
 import { DreamQueue } from '../queue/dream-queue.ts';
+import type { JobDriver } from '../queue/job-driver.ts';
+import { MemoryDriver } from '../queue/memory-driver.ts';
+import { RedisDriver } from '../queue/redis-driver.ts';
+import { JobProcessor } from './job-processor.ts';
+import { DEFAULT_MAX_SIDE } from '../config.ts';
 import { DreamWorkerPool } from '../queue/worker-pool.ts';
 import { handleButton } from './buttons.ts';
 import type { BotContext } from './context.ts';
@@ -36,23 +41,25 @@ export class DreamBot {
 
   private constructor(
     readonly client: Client,
-    readonly pool: DreamWorkerPool,
-    readonly queue: DreamQueue,
+    /** The local dream workers (memory driver only; with Redis they are separate processes). */
+    readonly pool: DreamWorkerPool | null,
+    readonly driver: JobDriver,
     readonly ctx: BotContext,
     readonly metrics: BotMetrics,
   ) {}
 
   /** Ready for work: connected to the gateway, every worker alive, not shutting down. */
   healthy(): boolean {
-    return !this.stopping && this.client.isReady() && this.pool.alive === this.pool.size;
+    return !this.stopping && this.client.isReady() && (!this.pool || this.pool.alive === this.pool.size);
   }
 
   healthDetails(): Record<string, unknown> {
     return {
-      backend: this.pool.backend.name,
+      backend: this.pool?.backend.name ?? 'redis workers',
+      driver: this.driver.name,
       gateway: this.client.isReady() ? 'ready' : 'not ready',
-      workers: { alive: this.pool.alive, size: this.pool.size },
-      queue: { waiting: this.queue.waiting, running: this.queue.running },
+      workers: this.pool ? { alive: this.pool.alive, size: this.pool.size } : undefined,
+      queue: this.driver.snapshot(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
     };
   }
@@ -65,28 +72,40 @@ export class DreamBot {
 
   static async start({ config, log, allowCrashHook }: BotOptions): Promise<DreamBot> {
     const manifest = await loadManifest(config.model);
-    const pool = await DreamWorkerPool.start({
-      size: config.concurrency,
-      backend: config.backend,
-      model: config.model,
-      allowCrashHook,
-      log: (level, msg, extra) => log[level](extra ?? {}, msg),
-    });
-    log.info({ backend: pool.backend.detail, workers: config.concurrency, model: manifest.name }, 'dream workers ready');
-    const queue = new DreamQueue({ concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser });
     const client = new Client({
       // Messages that mention the bot carry their content without the privileged MessageContent intent.
       intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages],
       rest: config.discordApi ? { api: config.discordApi } : {},
     });
+    client.rest.setToken(config.token);
+    let pool: DreamWorkerPool | null = null;
+    let driver: JobDriver;
+    const limits = { concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser };
     const metrics = new BotMetrics({
-      queueDepth: () => queue.waiting,
-      running: () => queue.running,
-      backend: () => pool.backend.name,
+      queueDepth: () => driver.snapshot().waiting,
+      running: () => driver.snapshot().running,
+      backend: () => pool?.backend.name ?? 'redis',
       gatewayPingMs: () => client.ws.ping,
     });
-    const dreams = new DreamService({ config, queue, runner: pool, manifest, log, metrics, rest: client.rest });
-    const bot = new DreamBot(client, pool, queue, { config, dreams, log }, metrics);
+    if (config.queueDriver === 'redis') {
+      driver = await RedisDriver.start(config.redisUrl, limits, { rest: client.rest, log });
+      log.info({ redis: config.redisUrl.replace(/\/\/[^@]*@/, '//***@') }, 'queueing dreams in Redis for `npm run worker` processes');
+    } else {
+      pool = await DreamWorkerPool.start({
+        size: config.concurrency,
+        backend: config.backend,
+        model: config.model,
+        allowCrashHook,
+        log: (level, msg, extra) => log[level](extra ?? {}, msg),
+      });
+      log.info({ backend: pool.backend.detail, workers: config.concurrency, model: manifest.name }, 'dream workers ready');
+      const processor = new JobProcessor({ config, runner: pool, manifest, log, metrics });
+      driver = new MemoryDriver(new DreamQueue(limits), { processor, rest: client.rest, log, metrics });
+    }
+    // Inputs are checked at the size the engine will use; with Redis, workers shrink further if their backend wants.
+    const maxSide = config.maxSide ?? DEFAULT_MAX_SIDE[pool?.backend.name ?? 'tensorflow'];
+    const dreams = new DreamService({ config, driver, manifest, log, metrics, rest: client.rest, maxSide });
+    const bot = new DreamBot(client, pool, driver, { config, dreams, log }, metrics);
     bot.wire();
     if (config.healthPort !== undefined) {
       bot.health = await startHealthServer(config.healthPort, config.healthHost, { healthy: () => bot.healthy(), details: () => bot.healthDetails() }, metrics);
@@ -98,7 +117,8 @@ export class DreamBot {
       await ready;
     } catch (err) {
       await client.destroy();
-      await pool.close();
+      await driver.shutdown(0);
+      await pool?.close();
       bot.health?.close();
       const message = err instanceof Error ? err.message : String(err);
       if (/invalid token|authentication failed|401/i.test(message)) throw new TokenRejectedError();
@@ -146,11 +166,12 @@ export class DreamBot {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { log, config, dreams } = this.ctx;
-      log.info({ waiting: this.queue.waiting, running: this.queue.running }, 'shutting down');
-      await this.queue.shutdown(config.shutdownGraceMs);
+      log.info({ ...this.driver.snapshot(), driver: this.driver.name }, 'shutting down');
+      // Requests being taken in finish queueing first, so none is lost between the two steps.
       await Promise.race([dreams.settled(), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      await this.driver.shutdown(config.shutdownGraceMs);
       await this.client.destroy();
-      await this.pool.close();
+      await this.pool?.close();
       await new Promise((resolve) => (this.health ? this.health.close(resolve) : resolve(undefined)));
       log.info('stopped');
     })();

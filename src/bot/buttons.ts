@@ -9,10 +9,9 @@ import { interactionAddress } from './reply-target.ts';
 export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
   const jobId = parseCancel(interaction.customId);
   if (jobId) {
-    const owner = ctx.dreams.ownerOf(jobId);
-    const outcome = ctx.dreams.cancel(jobId, interaction.user.id);
+    const outcome = await ctx.dreams.cancel(jobId, interaction.user.id);
     if (outcome === 'not_owner') {
-      await interaction.reply({ content: `This isn't your dream; only <@${owner}> can cancel it.`, flags: MessageFlags.Ephemeral, allowedMentions: { users: [] } });
+      await interaction.reply({ content: "This isn't your dream; only the member who asked for it can cancel it.", flags: MessageFlags.Ephemeral });
     } else if (outcome === 'gone') {
       await interaction.reply({ content: 'That dream has already finished.', flags: MessageFlags.Ephemeral });
     } else {

@@ -1,19 +1,15 @@
 import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
-import { DreamCancelledError, DreamParamsError } from '../engine/dream.ts';
+import { DreamParamsError } from '../engine/dream.ts';
 import type { ModelManifest } from '../engine/model/manifest.ts';
 import { resolveParams, type RecipeOverrides } from '../engine/presets.ts';
-import { ImageInputError } from '../imaging/index.ts';
-import { QueueClosedError, type DreamQueue } from '../queue/dream-queue.ts';
-import { precheck, type ImageRef } from './image-source.ts';
-import { JobProcessor, type DreamRunner } from './job-processor.ts';
+import { ImageInputError, readImage } from '../imaging/index.ts';
+import type { JobDriver } from '../queue/job-driver.ts';
+import { downloadImage, precheck, type ImageRef } from './image-source.ts';
 import type { BotMetrics } from './metrics.ts';
 import { RestReplyTarget, type ReplyAddress } from './reply-target.ts';
-import { StatusEditor } from './status-editor.ts';
-import { endView, refusalText, waitingView } from './status-messages.ts';
-
-export type { DreamRunner } from './job-processor.ts';
+import { refusalText } from './status-messages.ts';
 
 export interface DreamRequest {
   userId: string;
@@ -24,22 +20,20 @@ export interface DreamRequest {
 
 export interface DreamServiceDeps {
   config: BotConfig;
-  queue: DreamQueue;
-  runner: DreamRunner;
+  driver: JobDriver;
   manifest: ModelManifest;
   log: Logger;
   rest: REST;
   metrics?: BotMetrics;
+  /** Longest side the input is decoded at (the engine's default for its backend). */
+  maxSide: number;
 }
 
-/** The bot's side of a request: validate, download, queue, and hand the running job to the processor. */
+/** The bot's side of a request: validate, download and decode (to refuse bad files at once), then queue. */
 export class DreamService {
   private readonly active = new Set<Promise<void>>();
-  private readonly processor: JobProcessor;
 
-  constructor(private readonly deps: DreamServiceDeps) {
-    this.processor = new JobProcessor(deps);
-  }
+  constructor(private readonly deps: DreamServiceDeps) {}
 
   /** Handles a request whose interaction (if any) is already acknowledged. Never throws. */
   handle(req: DreamRequest): Promise<void> {
@@ -48,24 +42,17 @@ export class DreamService {
     return run;
   }
 
-  /** Resolves when every request being handled has settled (used at shutdown). */
+  /** Resolves when every request being taken in has been queued or refused (used at shutdown). */
   async settled(): Promise<void> {
     while (this.active.size) await Promise.allSettled([...this.active]);
   }
 
-  cancel(jobId: string, userId: string): 'cancelled' | 'not_owner' | 'gone' {
-    const owner = this.deps.queue.ownerOf(jobId);
-    if (!owner) return 'gone';
-    if (owner !== userId) return 'not_owner';
-    return this.deps.queue.cancel(jobId) ? 'cancelled' : 'gone';
-  }
-
-  ownerOf(jobId: string): string | undefined {
-    return this.deps.queue.ownerOf(jobId);
+  cancel(jobId: string, userId: string): Promise<'cancelled' | 'not_owner' | 'gone'> {
+    return this.deps.driver.cancel(jobId, userId);
   }
 
   private async process(req: DreamRequest): Promise<void> {
-    const { config, queue, manifest, log, metrics } = this.deps;
+    const { config, driver, manifest, log, metrics } = this.deps;
     const target = new RestReplyTarget(this.deps.rest, req.reply);
     const refuse = (sentence: string) => {
       metrics?.jobs.inc({ outcome: 'refused' });
@@ -76,34 +63,11 @@ export class DreamService {
       const early = precheck(req.source, config);
       if (early) return await refuse(early);
       const params = resolveParams(manifest, req.overrides);
-      // Decode before queueing: a file that is not an image is refused at once, privately.
-      const image = await this.processor.decode(req.source);
-
-      const editor = new StatusEditor(target, jobLog);
-      let jobId = '';
-      let started = false;
-      const submission = queue.submit(
-        req.userId,
-        (signal) => {
-          started = true;
-          return this.processor.run({ jobId, userId: req.userId, source: req.source, params, reply: req.reply }, editor, signal, image);
-        },
-        { onPosition: (position, eta) => editor.update(waitingView(jobId, position, eta)) },
-      );
-      if (!submission.ok) return await refuse(refusalText(submission.refusal));
-      jobId = submission.jobId;
-      jobLog.info({ job: jobId, params, width: image.width, height: image.height, position: submission.position }, 'dream queued');
-      editor.update(waitingView(jobId, submission.position, submission.etaSeconds), true);
-      try {
-        await submission.done;
-      } catch (err) {
-        // Endings while waiting (a running job's endings are shown by the processor).
-        if (started && err instanceof DreamCancelledError) return;
-        const outcome = err instanceof QueueClosedError ? 'not_run' : 'cancelled';
-        metrics?.jobs.inc({ outcome });
-        jobLog.info({ job: jobId, outcome }, 'dream ended before it ran');
-        await editor.finish(endView(err instanceof QueueClosedError ? `⚠️ ${err.message}` : '🚫 Cancelled.'));
-      }
+      const bytes = await downloadImage(req.source, config);
+      const image = await readImage(bytes, { maxSide: this.deps.maxSide, maxInputPixels: config.maxInputPixels });
+      const result = await driver.enqueue({ spec: { userId: req.userId, source: req.source, params, reply: req.reply }, image });
+      if (!result.ok) return await refuse(refusalText(result.refusal));
+      jobLog.info({ job: result.jobId, params, width: image.width, height: image.height, position: result.position, driver: driver.name }, 'dream queued');
     } catch (err) {
       if (err instanceof ImageInputError || err instanceof DreamParamsError) {
         await refuse(err.message).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));

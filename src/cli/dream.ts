@@ -5,6 +5,7 @@ import { DEFAULT_MAX_SIDE, engineConfig } from '../config.ts';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../engine/backend.ts';
 import { Dreamer } from '../engine/dreamer.ts';
 import { INTENSITIES, isIntensity, PRESETS, resolveParams, type RecipeOverrides } from '../engine/presets.ts';
+import { resolveStyleTarget } from '../engine/style/index.ts';
 import { formatFromPath, ImageInputError, readImage, writeImage } from '../imaging/index.ts';
 import { reportError, UsageError } from './errors.ts';
 import { formatDuration, ProgressBar } from './progress-bar.ts';
@@ -27,7 +28,8 @@ Options:
   --max-side N             longest side to dream at (default by backend: ${Object.entries(DEFAULT_MAX_SIDE).map(([b, n]) => `${b} ${n}`).join(', ')})
   --tile-size N            images larger than this are dreamed in tiles (default 512)
   --backend B              ${BACKEND_CHOICES.join(' | ')} (default: DREAM_BACKEND or auto)
-  --model NAME             model under models/ (default inception_v3)
+  --model NAME             model or style under models/ (default inception_v3)
+  --target CLASS           with a style (npm run train): the class to grow (default: its first class)
   --info                   print backend, model and presets, then exit
   -h, --help               this text`;
 
@@ -58,6 +60,7 @@ function parse(argv: string[]) {
         'tile-size': { type: 'string' },
         backend: { type: 'string' },
         model: { type: 'string' },
+        target: { type: 'string' },
         info: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -73,6 +76,12 @@ async function printInfo(dreamer: Dreamer, maxSide: number): Promise<void> {
     `backend:   ${dreamer.backend.detail}`,
     `model:     ${m.name} — ${m.title} (${dreamer.loadInfo.fromCache ? 'compiled weights from cache' : 'decoded and compiled'} in ${dreamer.loadInfo.ms} ms)`,
     `layers:    ${m.dreamLayers.join(', ')} (default ${m.defaultLayers.join(',')})`,
+    ...(m.style
+      ? [
+          `style:     classes ${m.style.classes.join(', ')}; validation accuracy ${m.style.valAccuracy.toFixed(3)}; trunk ${m.style.trunk}; ` +
+            `class weight ${m.style.objective.classWeight}; trained ${m.style.date}`,
+        ]
+      : []),
     `max side:  ${maxSide} px`,
     'presets:',
     ...INTENSITIES.map((i) => {
@@ -131,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
     await printInfo(dreamer, maxSide);
     return 0;
   }
-  const params = resolveParams(dreamer.manifest, overrides);
+  const params = { ...resolveParams(dreamer.manifest, overrides), ...resolveStyleTarget(dreamer.manifest, v.target) };
 
   const abort = new AbortController();
   const onSigint = () => abort.abort();
@@ -149,7 +158,8 @@ async function main(argv: string[]): Promise<number> {
   const secs = (Date.now() - started) / 1000;
   process.stdout.write(
     `Wrote ${output} (${image.width}×${image.height}) in ${formatDuration(secs)}: ${dreamer.manifest.name} ${params.layers.join('+')}, ` +
-      `${params.intensity}, ${params.octaves}×${params.steps} steps, step ${params.stepSize}, seed ${params.seed}, backend ${dreamer.backend.name}\n`,
+      `${params.intensity}, ${params.octaves}×${params.steps} steps, step ${params.stepSize}, seed ${params.seed}, backend ${dreamer.backend.name}` +
+      `${params.style ? `, style ${params.style}, target ${params.target}` : ''}\n`,
   );
   return 0;
 }

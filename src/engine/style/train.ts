@@ -24,9 +24,11 @@ export const TRAIN_DEFAULTS = {
   /** Augmented views per training image; epoch e trains on view e mod views (features are computed once per view). */
   views: 4,
   batchSize: 16,
-  learningRate: 0.01,
+  learningRate: 0.001,
   /** L2 penalty on the (standardised-feature) kernel. */
-  l2: 1e-2,
+  l2: 1e-3,
+  /** Label smoothing: targets are 1 − ε + ε/C and ε/C, so the head stays calibrated instead of saturating. */
+  labelSmoothing: 0.1,
   trunk: 'inception_v3',
   featureLayer: 'mixed5',
 } as const;
@@ -242,7 +244,8 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     const meanT = keep(tf.tensor1d(mean));
     const stdT = keep(tf.tensor1d(std));
     const standardise = (rows: Float32Array, n: number) => tf.tidy(() => tf.div(tf.sub(tf.tensor2d(rows, [n, F]), meanT), stdT) as tf.Tensor2D);
-    const oneHot = (labels: number[]) => tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), C), 'float32') as tf.Tensor2D);
+    const eps = TRAIN_DEFAULTS.labelSmoothing;
+    const oneHot = (labels: number[]) => tf.tidy(() => tf.add(tf.mul(tf.oneHot(tf.tensor1d(labels, 'int32'), C), 1 - eps), eps / C) as tf.Tensor2D);
 
     const uid = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
     const W = keep(tf.variable(tf.zeros([F, C]), true, `style-head-kernel-${uid}`));
@@ -250,7 +253,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     const xVal = keep(standardise(valFeatures, val.length));
     const yVal = keep(oneHot(val.map((it) => it.label)));
 
-    /** Cross-entropy and the number right, for standardised features x and one-hot y. */
+    /** Cross-entropy and the number right, for standardised features x and (smoothed) one-hot y. */
     const evaluate = (x: tf.Tensor2D, y: tf.Tensor2D) =>
       tf.tidy(() => {
         const logits = tf.add(tf.matMul(x, W), b);
@@ -344,7 +347,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
         skipped: skipped.length,
         views: o.views,
         augmentation: 'random crop of 60–100% per side (aspect ±15%), horizontal flip p=0.5, brightness ±0.15',
-        optimizer: `adam, learning rate ${o.learningRate}, batch ${o.batchSize}, L2 ${TRAIN_DEFAULTS.l2}, features standardised (folded into the kernel)`,
+        optimizer: `adam, learning rate ${o.learningRate}, batch ${o.batchSize}, L2 ${TRAIN_DEFAULTS.l2}, label smoothing ${eps}, features standardised (folded into the kernel)`,
         backend: backend.name,
         seconds: Math.round(seconds * 10) / 10,
         history: history.map((h) => ({ epoch: h.epoch, loss: round(h.loss), accuracy: round(h.accuracy), valLoss: round(h.valLoss), valAccuracy: round(h.valAccuracy) })),
@@ -431,10 +434,15 @@ async function saveStyle(outDir: string, file: StyleFile, head: StyleHead): Prom
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   await writeFile(path.join(tmp, HEAD_WEIGHTS_FILE), data);
-  await writeFile(path.join(tmp, 'manifest.json'), `${JSON.stringify({ ...file, head: { ...file.head, weightsManifest } }, null, 2)}\n`);
+  await writeFile(path.join(tmp, 'manifest.json'), `${prettyJson({ ...file, head: { ...file.head, weightsManifest } })}\n`);
   const had = existsSync(outDir);
   if (had) await rename(outDir, old);
   await rename(tmp, outDir);
   if (had) await rm(old, { recursive: true, force: true });
   return loadManifest(outDir);
+}
+
+/** JSON with two-space indents, but arrays of plain values on one line (JSON strings hold no raw newlines). */
+function prettyJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/\[\n\s*([^[\]{}]*?)\n\s*\]/g, (_, inner: string) => `[${inner.split(/,\n\s*/).join(', ')}]`);
 }
