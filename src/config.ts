@@ -98,8 +98,11 @@ function redisUrl(env: Env): string {
   return raw;
 }
 
-/** Everything the bot needs, validated; throws ConfigError with one readable sentence. */
-export function botConfig(env: Env = process.env): BotConfig {
+/**
+ * Everything the bot needs, validated; throws ConfigError with one readable sentence. A queue worker
+ * (`npm run worker`) posts over REST only and has no use for the application id.
+ */
+export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'): BotConfig {
   const token = env.DISCORD_TOKEN?.trim();
   if (!token) throw new ConfigError('DISCORD_TOKEN is not set: copy .env.example to .env and put your bot token in it (see README, "Run the bot").');
   const prefixes = env.ATTACHMENT_URL_PREFIXES?.trim()
@@ -109,7 +112,7 @@ export function botConfig(env: Env = process.env): BotConfig {
   return {
     ...engineConfig(env),
     token,
-    clientId: snowflake(env, 'DISCORD_CLIENT_ID', true)!,
+    clientId: snowflake(env, 'DISCORD_CLIENT_ID', role === 'bot') ?? '',
     guildId: snowflake(env, 'DISCORD_GUILD_ID', false),
     discordApi: api ? url(api, 'DISCORD_API').replace(/\/+$/, '') : undefined,
     attachmentUrlPrefixes: prefixes,

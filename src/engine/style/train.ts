@@ -334,8 +334,8 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
       objective: {
         classWeight: head.classWeight,
         rule:
-          `loss = Σ mean(layer activations) + classWeight · logit_target(GAP(${layer})); classWeight makes the image gradient of the class term ` +
-          `${CLASS_GRADIENT_RATIO}× the layers' (${trunk.manifest.defaultLayers.join('+')}), measured on ${Math.min(4, val.length)} validation images`,
+          `loss = Σ mean(layer activations) + classWeight · logit_target(GAP(${layer})); classWeight gives the class term's image gradient ` +
+          `${CLASS_GRADIENT_RATIO}× the norm of the layers' (${trunk.manifest.defaultLayers.join('+')}), averaged over ${Math.min(4, val.length)} validation images and all classes`,
       },
       training: {
         data: path.resolve(opts.data),

@@ -1,0 +1,199 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+// The union package registers tfjs' autodiff gradients, used here as the reference.
+import '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Dreamer } from '../src/engine/dreamer.ts';
+import { listStyles, readTrainingImage, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
+import { classObjective } from '../src/engine/style/head.ts';
+import { readImage } from '../src/imaging/index.ts';
+import { makePatternDataset } from './helpers/dataset.ts';
+import { makePhotoLike } from './helpers/images.ts';
+import { onCpu, relativeError } from './helpers/model.ts';
+
+const run = promisify(execFile);
+
+/** Runs a CLI as `npm run <name> -- …` does. */
+async function cli(name: 'train' | 'dream', args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.resolve(`src/cli/${name}.ts`), ...args], {
+      env: { ...process.env, DEBUG: '' },
+      timeout: 120_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+function expectOneLineError(r: { code: number; stdout: string; stderr: string }, pattern: RegExp): void {
+  expect(r.code).not.toBe(0);
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^(train|dream): /);
+  expect(lines[0]).toMatch(pattern);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+const SIZE = 128;
+
+describe('custom nightmare styles', () => {
+  let root: string;
+  let data: string;
+  let models: string;
+  let trained: TrainResult;
+  let dreamer: Dreamer;
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'dream-style-'));
+    data = path.join(root, 'patterns');
+    models = path.join(root, 'models');
+    await makePatternDataset(data, { perClass: 20, seed: 11, unreadable: ['dots/zz-broken.jpg'] });
+  });
+  afterAll(async () => {
+    dreamer?.dispose();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('learns to tell stripes from dots on the frozen trunk, skipping and counting an unreadable file', async () => {
+    const epochs: number[] = [];
+    trained = await trainStyle({ data, name: 'patterns', modelsDir: models, seed: 7, epochs: 8, inputSize: SIZE, onEpoch: (e) => epochs.push(e.epoch) });
+    expect(epochs).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(trained.valAccuracy).toBeGreaterThanOrEqual(0.9);
+    expect(trained.classes).toEqual(['dots', 'stripes']);
+    expect(trained.images).toEqual({ train: 32, val: 8, perClass: { dots: 20, stripes: 20 } });
+    expect(trained.skipped.map((s) => s.file)).toEqual(['dots/zz-broken.jpg']);
+    expect(trained.classWeight).toBeGreaterThan(0);
+
+    const manifest = JSON.parse(await readFile(path.join(models, 'patterns', 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({
+      kind: 'style',
+      name: 'patterns',
+      classes: ['dots', 'stripes'],
+      trunk: 'inception_v3',
+      input: { range: [0, 1] },
+      valAccuracy: trained.valAccuracy,
+      dreamLayers: ['mixed0', 'mixed1', 'mixed2', 'mixed3', 'mixed4', 'mixed5'],
+      head: { featureLayer: 'mixed5', inputSize: SIZE, features: 768 },
+      objective: { classWeight: trained.classWeight },
+      training: { seed: 7, epochs: 8, skipped: 1 },
+    });
+    expect(Date.now() - Date.parse(manifest.date)).toBeLessThan(10 * 60_000);
+    expect(await listStyles(models)).toEqual([{ name: 'patterns', classes: ['dots', 'stripes'], valAccuracy: trained.valAccuracy, trunk: 'inception_v3', date: manifest.date }]);
+  });
+
+  it('reloads the saved style (trunk + head) and predicts the same probabilities', async () => {
+    dreamer = await Dreamer.create({ model: trained.dir });
+    expect(dreamer.manifest.style?.classes).toEqual(['dots', 'stripes']);
+    for (const v of trained.validation) {
+      const { probabilities } = await dreamer.classify(await readTrainingImage(path.join(data, v.file), SIZE));
+      for (let k = 0; k < 2; k++) expect(probabilities[k]).toBeCloseTo(v.probabilities[k], 4);
+    }
+  });
+
+  it('gives the same head for the same seed, another for another seed', async () => {
+    const quick = { data, modelsDir: models, epochs: 2, views: 1, inputSize: 96 };
+    const [a, b, c] = [await trainStyle({ ...quick, name: 'det-a', seed: 3 }), await trainStyle({ ...quick, name: 'det-b', seed: 3 }), await trainStyle({ ...quick, name: 'det-c', seed: 4 })];
+    expect(Buffer.from(a.head.kernel.buffer).equals(Buffer.from(b.head.kernel.buffer))).toBe(true);
+    expect(a.validation).toEqual(b.validation);
+    expect(relativeError(c.head.kernel, a.head.kernel)).toBeGreaterThan(1e-3);
+    expect((await listStyles(models)).map((s) => s.name)).toEqual(['det-a', 'det-b', 'det-c', 'patterns']);
+  });
+
+  it("computes the class term's input gradient as tfjs autodiff does", async () => {
+    const image = tf.randomUniform([1, 80, 88, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const extra = [classObjective(trained.head, 'stripes', 2)];
+    const net = dreamer.network;
+    const [ours, autodiff, lossOurs, lossRef] = await onCpu(() =>
+      tf.tidy(() => {
+        const r = net.lossAndGradient(image, ['mixed3'], extra);
+        return [r.gradient.dataSync(), tf.grad((x) => net.loss(x as tf.Tensor4D, ['mixed3'], extra))(image).dataSync(), r.loss.dataSync()[0], net.loss(image, ['mixed3'], extra).dataSync()[0]];
+      }),
+    );
+    expect(relativeError(ours as Float32Array, autodiff as Float32Array)).toBeLessThan(1e-5);
+    expect(lossOurs as number).toBeCloseTo(lossRef as number, 5);
+    // The class term changes the gradient: it is not the layers' alone.
+    const plain = await onCpu(() => tf.tidy(() => net.lossAndGradient(image, ['mixed3']).gradient.dataSync()));
+    expect(relativeError(plain, autodiff as Float32Array)).toBeGreaterThan(0.05);
+    image.dispose();
+  });
+
+  it('dreams with --model <style> --target <class>, growing that class', async () => {
+    const photo = path.join(root, 'photo.jpg');
+    await writeFile(photo, await makePhotoLike(160, 120, 'jpeg'));
+    const input = await readImage(await readFile(photo), { maxSide: 512, maxInputPixels: 1e7 });
+    const before = (await dreamer.classify(input)).probabilities;
+    const after: Record<string, Float32Array> = {};
+    for (const target of ['dots', 'stripes']) {
+      const out = path.join(root, `dream-${target}.png`);
+      const r = await cli('dream', [photo, '-o', out, '--model', trained.dir, '--target', target, '--intensity', 'low', '--seed', '1']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(new RegExp(`Wrote .*\\(160×120\\) in \\w+: patterns mixed3\\+mixed5, low, .*seed 1, backend \\w+, style patterns, target ${target}\\n$`));
+      after[target] = (await dreamer.classify(await readImage(await readFile(out), { maxSide: 512, maxInputPixels: 1e7 }))).probabilities;
+    }
+    expect(after.dots[0]).toBeGreaterThan(before[0]);
+    expect(after.stripes[1]).toBeGreaterThan(before[1]);
+    // The target decides: dreaming stripes makes stripes more likely than dreaming dots does.
+    expect(after.stripes[1]).toBeGreaterThan(after.dots[1]);
+  });
+
+  it('refuses an unknown class in one line that lists the classes', async () => {
+    const r = await cli('dream', [path.join(root, 'photo.jpg'), '-o', path.join(root, 'x.png'), '--model', trained.dir, '--target', 'cats']);
+    expectOneLineError(r, /^dream: Unknown class "cats" for style patterns\. Classes: dots, stripes\.$/);
+  });
+});
+
+describe('npm run train', () => {
+  let root: string;
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'dream-train-cli-'));
+  });
+  afterAll(() => rm(root, { recursive: true, force: true }));
+
+  const train = (data: string, ...more: string[]) => cli('train', ['--data', data, '--name', 'cli-style', '--models-dir', path.join(root, 'models'), ...more]);
+
+  it('trains, prints one line per epoch (no terminal) and a summary counting unreadable files', async () => {
+    const data = path.join(root, 'data');
+    await makePatternDataset(data, { perClass: 6, seed: 2, unreadable: ['stripes/notes.jpg'] });
+    const r = await train(data, '--epochs', '2', '--views', '1', '--size', '96', '--seed', '5');
+    expect(r.code).toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^epoch 1\/2 +loss \d\.\d{3} +acc \d\.\d{3} +val_loss \d\.\d{3} +val_acc \d\.\d{3}/), expect.stringMatching(/^epoch 2\/2 /)]);
+    expect(r.stdout).toMatch(/^Saved style cli-style to .*cli-style \(classes: dots, stripes\): validation accuracy \d\.\d{3} on 2 images .*10 training images; skipped 1 unreadable file \(stripes\/notes\.jpg\).*seed 5\n/);
+    expect(r.stdout).toMatch(/npm run dream -- <image> --model .*cli-style --target dots/);
+  });
+
+  it('refuses a missing folder', async () => {
+    expectOneLineError(await train(path.join(root, 'nope')), /^train: Data folder not found: .*nope$/);
+  });
+
+  it('refuses an empty folder', async () => {
+    await mkdir(path.join(root, 'empty'));
+    expectOneLineError(await train(path.join(root, 'empty')), /has no class folders \(it is empty\): put each class's images in a sub-folder/);
+  });
+
+  it('refuses a single class', async () => {
+    await makePatternDataset(path.join(root, 'one'), { perClass: 3 });
+    await rm(path.join(root, 'one', 'stripes'), { recursive: true });
+    expectOneLineError(await train(path.join(root, 'one')), /only one class folder \("dots"\): a style needs at least two classes/);
+  });
+
+  it('refuses a class whose files are all unreadable, counting them', async () => {
+    await makePatternDataset(path.join(root, 'broken'), { perClass: 2, unreadable: ['cats/a.jpg'] });
+    expectOneLineError(await train(path.join(root, 'broken')), /Class "cats" has 0 readable images \(1 unreadable file skipped\): every class needs at least 2\./);
+  });
+
+  it('refuses bad options as usage errors', async () => {
+    for (const args of [['--name', 'x'], ['--data', root], ['--data', root, '--name', 'x', '--epochs', 'many']]) {
+      const r = await cli('train', args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/^train: /);
+    }
+    expectOneLineError(await cli('train', ['--data', root, '--name', 'Bad Name!']), /style name "Bad Name!"/);
+  });
+});
