@@ -12,7 +12,7 @@ import { listStyles, readTrainingImage, trainStyle, type TrainResult } from '../
 import { classObjective } from '../src/engine/style/head.ts';
 import { readImage } from '../src/imaging/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
-import { makePhotoLike } from './helpers/images.ts';
+import { makePhotoLike, makePhotoLikeRgb } from './helpers/images.ts';
 import { onCpu, relativeError } from './helpers/model.ts';
 
 const run = promisify(execFile);
@@ -98,10 +98,12 @@ describe('custom nightmare styles', () => {
 
   it('gives the same head for the same seed, another for another seed', async () => {
     const quick = { data, modelsDir: models, epochs: 2, views: 1, inputSize: 96 };
+    const tensors = tf.memory().numTensors;
     const [a, b, c] = [await trainStyle({ ...quick, name: 'det-a', seed: 3 }), await trainStyle({ ...quick, name: 'det-b', seed: 3 }), await trainStyle({ ...quick, name: 'det-c', seed: 4 })];
     expect(Buffer.from(a.head.kernel.buffer).equals(Buffer.from(b.head.kernel.buffer))).toBe(true);
     expect(a.validation).toEqual(b.validation);
     expect(relativeError(c.head.kernel, a.head.kernel)).toBeGreaterThan(1e-3);
+    expect(tf.memory().numTensors).toBe(tensors);
     expect((await listStyles(models)).map((s) => s.name)).toEqual(['det-a', 'det-b', 'det-c', 'patterns']);
   });
 
@@ -140,6 +142,25 @@ describe('custom nightmare styles', () => {
     expect(after.stripes[1]).toBeGreaterThan(before[1]);
     // The target decides: dreaming stripes makes stripes more likely than dreaming dots does.
     expect(after.stripes[1]).toBeGreaterThan(after.dots[1]);
+  });
+
+  it('dreams a style through the stock model too (as the bot does: params.style), leaking no tensors', async () => {
+    const stock = await Dreamer.create();
+    try {
+      const photo = makePhotoLikeRgb(120, 90);
+      const params = { layers: ['mixed3', 'mixed5'], octaves: 1, octaveScale: 1.3, steps: 2, stepSize: 0.02, seed: 4, tileSize: 512, target: 'stripes' };
+      const own = await dreamer.dream(photo, params);
+      const tensors = tf.memory().numTensors;
+      const viaStock = await stock.dream(photo, { ...params, style: trained.dir });
+      expect(Buffer.from(viaStock.data).equals(Buffer.from(own.data))).toBe(true);
+      expect(tf.memory().numTensors).toBe(tensors);
+      const plain = await stock.dream(photo, { ...params, target: undefined });
+      expect(Buffer.from(plain.data).equals(Buffer.from(own.data))).toBe(false);
+      await expect(stock.dream(photo, params)).rejects.toThrow('Model inception_v3 is not a style, so it has no class to target.');
+      await expect(stock.dream(photo, { ...params, style: trained.dir, target: 'cats' })).rejects.toThrow('Unknown class "cats" for style patterns. Classes: dots, stripes.');
+    } finally {
+      stock.dispose();
+    }
   });
 
   it('refuses an unknown class in one line that lists the classes', async () => {
@@ -195,5 +216,6 @@ describe('npm run train', () => {
       expect(r.stderr).toMatch(/^train: /);
     }
     expectOneLineError(await cli('train', ['--data', root, '--name', 'Bad Name!']), /style name "Bad Name!"/);
+    expectOneLineError(await cli('train', ['--data', root, '--name', 'inception_v3']), /models\/inception_v3 exists and is not a style: choose another --name/);
   });
 });

@@ -72,9 +72,10 @@ class TrainBar {
   update(p: TrainProgress, last?: EpochStats): void {
     const width = 24;
     const filled = Math.round(p.fraction * width);
-    const what = p.phase === 'reading' ? 'reading images' : `epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
+    const what =
+      p.phase === 'reading' ? 'reading images' : p.epoch === undefined ? 'validation features' : `epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
     const stats = last ? `  loss ${fixed(last.loss)}  acc ${fixed(last.accuracy)}  val_acc ${fixed(last.valAccuracy)}` : '';
-    this.out.write(`\r${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(Math.floor(p.fraction * 100)).padStart(3)}%  ${what}${stats}  ETA ${formatDuration(p.etaSeconds)}\x1b[K`);
+    this.out.write(`\r${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(Math.floor(p.fraction * 100)).padStart(3)}%  ${what}${stats}${p.phase === 'reading' ? '' : `  ETA ${formatDuration(p.etaSeconds)}`}\x1b[K`);
     this.shown = true;
   }
 

@@ -248,8 +248,8 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     const oneHot = (labels: number[]) => tf.tidy(() => tf.add(tf.mul(tf.oneHot(tf.tensor1d(labels, 'int32'), C), 1 - eps), eps / C) as tf.Tensor2D);
 
     const uid = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
-    const W = keep(tf.variable(tf.zeros([F, C]), true, `style-head-kernel-${uid}`));
-    const b = keep(tf.variable(tf.zeros([C]), true, `style-head-bias-${uid}`));
+    const W = keep(tf.tidy(() => tf.variable(tf.zeros([F, C]), true, `style-head-kernel-${uid}`)));
+    const b = keep(tf.tidy(() => tf.variable(tf.zeros([C]), true, `style-head-bias-${uid}`)));
     const xVal = keep(standardise(valFeatures, val.length));
     const yVal = keep(oneHot(val.map((it) => it.label)));
 
