@@ -159,9 +159,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
 
   // Data first: bad data is reported before the (slower) model load.
   const scan = await scanDataset(opts.data);
-  const progress = { fraction: 0 };
   const report = (phase: TrainProgress['phase'], fraction: number, epoch?: number) => {
-    progress.fraction = fraction;
     const elapsedMs = Date.now() - started;
     const eta = fraction > 0 ? ((elapsedMs / fraction) * (1 - fraction)) / 1000 : 0;
     opts.onProgress?.({ phase, epoch, epochs: o.epochs, fraction, elapsedMs, etaSeconds: eta });
@@ -314,7 +312,9 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     const valProbs = softmaxRows(headLogits(head, valFeatures, val.length), C);
     const validation = val.map((it, r) => ({ file: it.file, label: it.label, probabilities: Array.from(valProbs.subarray(r * C, (r + 1) * C)) }));
     const valAccuracy = validation.filter((v) => argmax(v.probabilities) === v.label).length / val.length;
-    head.classWeight = calibrateClassWeight(net, head, val.slice(0, 4).map((it) => it.image), trunk.manifest.defaultLayers);
+    // Up to 4 validation images, spread over the (class-ordered) list so that every class is seen.
+    const probes = Array.from({ length: Math.min(4, val.length) }, (_, k) => val[Math.floor((k * val.length) / Math.min(4, val.length))].image);
+    head.classWeight = calibrateClassWeight(net, head, probes, trunk.manifest.defaultLayers);
 
     const perClass = Object.fromEntries(classes.map((c, k) => [c, images.filter((im) => im.label === k).length]));
     const seconds = (Date.now() - started) / 1000;
