@@ -1,8 +1,9 @@
-import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { MessageFlags, SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.ts';
 import { attachmentRef, precheck } from '../src/bot/image-source.ts';
 import { interactionAddress } from '../src/bot/reply-target.ts';
 import { INTENSITIES, isIntensity, isLayerPreset, LAYER_PRESETS, PRESETS } from '../src/engine/presets.ts';
+import { listStyles } from '../src/engine/style/index.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
 
@@ -22,7 +23,21 @@ export const data = new SlashCommandBuilder()
       .setDescription('What grows in the dream (default: the intensity\'s)')
       .addChoices(...Object.entries(LAYER_PRESETS).map(([name, p]) => ({ name: `${name}: ${p.description}`, value: name }))),
   )
-  .addIntegerOption((o) => o.setName('seed').setDescription('Same image + same seed = same dream').setMinValue(0).setMaxValue(MAX_SEED));
+  .addIntegerOption((o) => o.setName('seed').setDescription('Same image + same seed = same dream').setMinValue(0).setMaxValue(MAX_SEED))
+  .addStringOption((o) => o.setName('style').setDescription("A style trained on this server's photos (see /styles)").setAutocomplete(true))
+  .addStringOption((o) => o.setName('target').setDescription("Which of the style's classes grows in the dream").setAutocomplete(true));
+
+/** Suggests installed styles, and the chosen style's classes for `target`. */
+export async function autocomplete(interaction: AutocompleteInteraction): Promise<void> {
+  const focused = interaction.options.getFocused(true);
+  const typed = String(focused.value).toLowerCase();
+  const styles = await listStyles();
+  const names =
+    focused.name === 'style'
+      ? styles.map((s) => s.name)
+      : (styles.find((s) => s.name === interaction.options.getString('style'))?.classes ?? [...new Set(styles.flatMap((s) => s.classes))]);
+  await interaction.respond(names.filter((n) => n.toLowerCase().includes(typed)).slice(0, 25).map((n) => ({ name: n, value: n })));
+}
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const source = attachmentRef(interaction.options.getAttachment('image', true));
@@ -42,6 +57,8 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
       intensity: intensity && isIntensity(intensity) ? intensity : undefined,
       layers: layers && isLayerPreset(layers) ? [...LAYER_PRESETS[layers].layers] : undefined,
       seed: interaction.options.getInteger('seed') ?? undefined,
+      style: interaction.options.getString('style') ?? undefined,
+      target: interaction.options.getString('target') ?? undefined,
     },
     reply: interactionAddress(interaction),
   });

@@ -262,10 +262,18 @@ describe('the Discord bot against a fake Discord', () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bot/deploy-commands.ts')], {
       env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
     });
-    expect(stdout).toMatch(/Registered dream, Dream in guild/);
+    expect(stdout).toMatch(/Registered dream, styles, Dream in guild/);
     const commands = fake.registeredCommands(fake.guildId);
     const dream = commands.find((c) => c.name === 'dream')!;
-    expect(dream.options?.map((o) => [o.name, o.type, o.required ?? false])).toEqual([['image', 11, true], ['intensity', 3, false], ['layers', 3, false], ['seed', 4, false]]);
+    expect(dream.options?.map((o) => [o.name, o.type, o.required ?? false])).toEqual([
+      ['image', 11, true],
+      ['intensity', 3, false],
+      ['layers', 3, false],
+      ['seed', 4, false],
+      ['style', 3, false],
+      ['target', 3, false],
+    ]);
+    expect(commands.find((c) => c.name === 'styles')?.type).toBe(1);
     const intensity = dream.options?.find((o) => o.name === 'intensity') as { choices: { value: string }[] };
     expect(intensity.choices.map((c) => c.value)).toEqual(['low', 'medium', 'high', 'nightmare']);
     expect(commands.find((c) => c.name === 'Dream')?.type).toBe(3);

@@ -141,6 +141,10 @@ export class DreamBot {
   }
 
   private async route(interaction: Interaction): Promise<void> {
+    if (interaction.isAutocomplete()) {
+      await slashCommands.find((c) => c.data.name === interaction.commandName)?.autocomplete?.(interaction, this.ctx);
+      return;
+    }
     if (this.stopping && interaction.isRepliable()) {
       await interaction.reply({ content: 'I am restarting; try again in a minute.', flags: MessageFlags.Ephemeral });
       return;

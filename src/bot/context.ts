@@ -1,4 +1,4 @@
-import type { ChatInputCommandInteraction, MessageContextMenuCommandInteraction, RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
+import type { AutocompleteInteraction, ChatInputCommandInteraction, MessageContextMenuCommandInteraction, RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import type { DreamService } from './dream-service.ts';
@@ -13,6 +13,8 @@ export interface BotContext {
 export interface SlashCommand {
   data: { name: string; toJSON(): RESTPostAPIApplicationCommandsJSONBody };
   execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void>;
+  /** Suggestions for options marked autocomplete; answer within 3 s. */
+  autocomplete?(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void>;
 }
 
 export interface MessageMenuCommand {

@@ -2,7 +2,8 @@ import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { DreamParamsError } from '../engine/dream.ts';
-import type { ModelManifest } from '../engine/model/manifest.ts';
+import { loadManifest, ModelError, type ModelManifest } from '../engine/model/manifest.ts';
+import { listStyles, resolveStyleTarget } from '../engine/style/index.ts';
 import { resolveParams, type RecipeOverrides } from '../engine/presets.ts';
 import { ImageInputError, readImage } from '../imaging/index.ts';
 import type { JobDriver } from '../queue/job-driver.ts';
@@ -51,6 +52,24 @@ export class DreamService {
     return this.deps.driver.cancel(jobId, userId);
   }
 
+  /** Checks a requested style and class: installed, built on this bot's model, and the class is one of its own. */
+  private async resolveStyle(o: RecipeOverrides): Promise<{ style?: string; target?: string }> {
+    if (!o.style) return {};
+    const installed = await listStyles();
+    const names = installed.map((s) => s.name);
+    const known = `Installed styles: ${names.length ? names.join(', ') : 'none yet (train one with npm run train)'}.`;
+    if (!names.includes(o.style)) throw new DreamParamsError(`There is no style "${o.style}". ${known}`);
+    let style: ModelManifest;
+    try {
+      style = await loadManifest(o.style);
+    } catch (err) {
+      if (err instanceof ModelError) throw new DreamParamsError(`The style "${o.style}" cannot be loaded. ${known}`);
+      throw err;
+    }
+    if (style.style?.trunk !== this.deps.manifest.name) throw new DreamParamsError(`The style "${o.style}" was trained on another model than ${this.deps.manifest.name}.`);
+    return resolveStyleTarget(style, o.target);
+  }
+
   private async process(req: DreamRequest): Promise<void> {
     const { config, driver, manifest, log, metrics } = this.deps;
     const target = new RestReplyTarget(this.deps.rest, req.reply);
@@ -62,7 +81,7 @@ export class DreamService {
     try {
       const early = precheck(req.source, config);
       if (early) return await refuse(early);
-      const params = resolveParams(manifest, req.overrides);
+      const params = resolveParams(manifest, { ...req.overrides, ...(await this.resolveStyle(req.overrides)) });
       const bytes = await downloadImage(req.source, config);
       const image = await readImage(bytes, { maxSide: this.deps.maxSide, maxInputPixels: config.maxInputPixels });
       const result = await driver.enqueue({ spec: { userId: req.userId, source: req.source, params, reply: req.reply }, image });

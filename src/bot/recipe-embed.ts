@@ -23,12 +23,14 @@ const FIELD = {
   size: 'Size',
   backend: 'Backend',
   time: 'Time',
+  style: 'Style',
+  target: 'Grows',
 } as const;
 
 export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string): APIEmbed {
   const p = r.params;
   return new EmbedBuilder()
-    .setTitle(`DeepDream · ${p.intensity}`)
+    .setTitle(`DeepDream · ${p.intensity}${p.style ? ` · ${p.style}: ${p.target}` : ''}`)
     .setURL(sourceUrl)
     .setImage(`attachment://${imageName}`)
     .setColor(0x7b2fbe)
@@ -43,6 +45,7 @@ export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string): AP
       { name: FIELD.size, value: `${r.width}×${r.height}`, inline: true },
       { name: FIELD.backend, value: r.backend, inline: true },
       { name: FIELD.time, value: `${r.seconds.toFixed(1)} s`, inline: true },
+      ...(p.style ? [{ name: FIELD.style, value: p.style, inline: true }, { name: FIELD.target, value: p.target ?? '', inline: true }] : []),
     )
     .setFooter({ text: 'The title links to the source image. Same recipe + same seed = same dream.' })
     .toJSON();
@@ -62,6 +65,8 @@ export function recipeFromEmbed(embed: Embed | undefined): { overrides: RecipeOv
     stepSize: Number(get(FIELD.stepSize)) || undefined,
     octaveScale: Number(get(FIELD.octaveScale)) || undefined,
     seed: Number.isInteger(Number(get(FIELD.seed))) ? Number(get(FIELD.seed)) : undefined,
+    style: get(FIELD.style),
+    target: get(FIELD.target),
   };
   return { overrides, sourceUrl: embed.url };
 }

@@ -36,6 +36,9 @@ export interface RecipeOverrides {
   stepSize?: number;
   seed?: number;
   tileSize?: number;
+  /** A trained style whose class is grown into the dream, and that class (checked by resolveStyle). */
+  style?: string;
+  target?: string;
 }
 
 export function isIntensity(v: string): v is Intensity {
@@ -63,6 +66,7 @@ export function resolveParams(manifest: ModelManifest, o: RecipeOverrides = {}):
     stepSize: o.stepSize ?? preset.stepSize,
     seed: o.seed ?? randomSeed(),
     tileSize: o.tileSize ?? DEFAULT_TILE_SIZE,
+    ...(o.style ? { style: o.style, target: o.target } : {}),
   };
 }
 

@@ -53,16 +53,32 @@ export class ModelError extends Error {
 
 export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models');
 
-/** Reads and validates `<dir>/manifest.json`. `nameOrDir` is a model name under models/ or a folder path. */
+/**
+ * Where trained styles are saved and looked up (`DREAM_STYLES_DIR`, default models/): a writable place, since the
+ * project folder may be read-only in production.
+ */
+export function stylesDir(): string {
+  return path.resolve(process.env.DREAM_STYLES_DIR?.trim() || MODELS_DIR);
+}
+
+/**
+ * Reads and validates `<dir>/manifest.json`. `nameOrDir` is a folder path, or a model name under models/ or
+ * under the styles folder.
+ */
 export async function loadManifest(nameOrDir: string, modelsDir = MODELS_DIR): Promise<ModelManifest> {
-  const dir = nameOrDir.includes('/') || nameOrDir.includes(path.sep) ? path.resolve(nameOrDir) : path.join(modelsDir, nameOrDir);
-  const file = path.join(dir, 'manifest.json');
-  let raw: string;
-  try {
-    raw = await readFile(file, 'utf8');
-  } catch {
-    throw new ModelError(`Unknown model "${nameOrDir}": no manifest at ${file}.`);
+  const isPath = nameOrDir.includes('/') || nameOrDir.includes(path.sep);
+  const dirs = isPath ? [path.resolve(nameOrDir)] : [...new Set([path.join(modelsDir, nameOrDir), path.join(stylesDir(), nameOrDir)])];
+  let raw: string | null = null;
+  let dir = dirs[0];
+  for (const candidate of dirs) {
+    raw = await readFile(path.join(candidate, 'manifest.json'), 'utf8').catch(() => null);
+    if (raw !== null) {
+      dir = candidate;
+      break;
+    }
   }
+  const file = path.join(dir, 'manifest.json');
+  if (raw === null) throw new ModelError(`Unknown model "${nameOrDir}": no manifest at ${dirs.map((d) => path.join(d, 'manifest.json')).join(' or ')}.`);
   let json: unknown;
   try {
     json = JSON.parse(raw);

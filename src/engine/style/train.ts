@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendChoice } from '../backend.ts';
 import { DreamCancelledError } from '../dream.ts';
 import { loadCompiledModel } from '../model/load.ts';
-import { MODELS_DIR, type ModelManifest, loadManifest } from '../model/manifest.ts';
+import { MODELS_DIR, stylesDir, type ModelManifest, loadManifest } from '../model/manifest.ts';
 import { DreamNetwork } from '../network.ts';
 import { randomSeed, seededRandom } from '../random.ts';
 import { readDataset, scanDataset, shuffle, splitDataset, StyleDataError, type DatasetImage, type SkippedFile } from './dataset.ts';
@@ -150,7 +150,7 @@ async function checkTarget(dir: string, name: string): Promise<void> {
 export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
   const o = checkOptions(opts);
-  const modelsDir = path.resolve(opts.modelsDir ?? MODELS_DIR);
+  const modelsDir = path.resolve(opts.modelsDir ?? stylesDir());
   const outDir = path.join(modelsDir, opts.name);
   await checkTarget(outDir, opts.name);
   const cancelled = () => {
@@ -174,7 +174,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
   const { train, val } = splitDataset(images, scan.classes.length, o.valSplit, o.seed);
 
   const backend = await initBackend(opts.backend ?? 'auto');
-  const trunkRef = existsSync(path.join(modelsDir, TRAIN_DEFAULTS.trunk, 'manifest.json')) ? path.join(modelsDir, TRAIN_DEFAULTS.trunk) : TRAIN_DEFAULTS.trunk;
+  const trunkRef = existsSync(path.join(modelsDir, TRAIN_DEFAULTS.trunk, 'manifest.json')) ? path.join(modelsDir, TRAIN_DEFAULTS.trunk) : path.join(MODELS_DIR, TRAIN_DEFAULTS.trunk);
   const trunk = await loadCompiledModel(trunkRef, { cacheDir: opts.cacheDir, onWarning: opts.onWarning });
   const layer = TRAIN_DEFAULTS.featureLayer;
   if (trunk.manifest.style || !trunk.manifest.dreamLayers.includes(layer)) throw new StyleDataError(`The trunk model ${trunk.manifest.name} has no layer ${layer}.`);

@@ -1,0 +1,89 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { InteractionType, type APIEmbed } from 'discord.js';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DreamBot } from '../src/bot/app.ts';
+import { botConfig } from '../src/config.ts';
+import { trainStyle } from '../src/engine/style/index.ts';
+import { makePatternDataset } from './helpers/dataset.ts';
+import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
+import { makePhotoLike } from './helpers/images.ts';
+
+const callbackOf = (i: { id: string }) => (r: RecordedRequest) => r.path.includes(`/interactions/${i.id}/`);
+const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
+
+describe('custom styles in Discord', () => {
+  let fake: FakeDiscord;
+  let bot: DreamBot;
+  let dir: string;
+  const previous = process.env.DREAM_STYLES_DIR;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dream-styles-'));
+    // The bot and its worker threads find styles here.
+    process.env.DREAM_STYLES_DIR = path.join(dir, 'styles');
+    const data = await makePatternDataset(path.join(dir, 'data'), { perClass: 12 });
+    await trainStyle({ data: data.dir, name: 'patterns', epochs: 4, inputSize: 128, seed: 3 });
+    fake = await FakeDiscord.start();
+    const config = botConfig({
+      DISCORD_TOKEN: fake.token,
+      DISCORD_CLIENT_ID: fake.applicationId,
+      DISCORD_API: fake.apiBase,
+      ATTACHMENT_URL_PREFIXES: fake.cdnBase,
+      DREAM_MAX_SIDE: '256',
+      LOG_LEVEL: 'silent',
+    });
+    bot = await DreamBot.start({ config, log: pino({ level: 'silent' }) });
+  });
+
+  afterAll(async () => {
+    await bot?.stop();
+    await fake?.close();
+    if (previous === undefined) delete process.env.DREAM_STYLES_DIR;
+    else process.env.DREAM_STYLES_DIR = previous;
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('/styles lists the installed styles with their classes and validation accuracy', async () => {
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'styles' }));
+    const reply = await fake.waitForRequest(callbackOf(i), { fromIndex: 0 });
+    const embed = (reply.json as { data: { embeds: APIEmbed[] } }).data.embeds[0];
+    expect(embed.fields?.[0].name).toBe('patterns');
+    expect(embed.fields?.[0].value).toMatch(/classes: dots, stripes\nvalidation accuracy: \d+%/);
+  });
+
+  it('suggests styles, and the chosen style\'s classes, while typing', async () => {
+    const base = fake.chatInput({ name: 'dream', options: { style: 'pat' } });
+    const styleAsk = fake.dispatchInteraction({ ...base, type: InteractionType.ApplicationCommandAutocomplete, data: { ...base.data, options: [{ name: 'style', type: 3, value: 'pat', focused: true }] } } as never);
+    const styleAnswer = await fake.waitForRequest(callbackOf(styleAsk), { fromIndex: 0 });
+    expect(styleAnswer.json).toEqual({ type: 8, data: { choices: [{ name: 'patterns', value: 'patterns' }] } });
+
+    const base2 = fake.chatInput({ name: 'dream' });
+    const targetAsk = fake.dispatchInteraction({
+      ...base2,
+      type: InteractionType.ApplicationCommandAutocomplete,
+      data: { ...base2.data, options: [{ name: 'style', type: 3, value: 'patterns' }, { name: 'target', type: 3, value: '', focused: true }] },
+    } as never);
+    const targetAnswer = await fake.waitForRequest(callbackOf(targetAsk), { fromIndex: 0 });
+    expect((targetAnswer.json as { data: { choices: { value: string }[] } }).data.choices.map((c) => c.value)).toEqual(['dots', 'stripes']);
+  });
+
+  it('/dream with a style and target posts a dream whose recipe names them', async () => {
+    const photo = await makePhotoLike(160, 120, 'png');
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low', style: 'patterns', target: 'stripes' }, attachments: { image: { filename: 'p.png', bytes: photo } } }));
+    const done = await fake.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(i.token) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 60_000 });
+    const embed = (done.json as { embeds: APIEmbed[] }).embeds[0];
+    expect(embed.title).toBe('DeepDream · low · patterns: stripes');
+    expect(Object.fromEntries(embed.fields!.map((f) => [f.name, f.value]))).toMatchObject({ Style: 'patterns', Grows: 'stripes' });
+  });
+
+  it('refuses an unknown style or class, naming the valid ones', async () => {
+    const photo = await makePhotoLike(100, 80, 'png');
+    const bad = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { style: 'mascot' }, attachments: { image: { filename: 'p.png', bytes: photo } } }));
+    expect(((await fake.waitForRequest(isFollowUp(bad), { fromIndex: 0 })).json as { content: string }).content).toBe('There is no style "mascot". Installed styles: patterns.');
+    const badClass = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { style: 'patterns', target: 'cats' }, attachments: { image: { filename: 'p.png', bytes: photo } } }));
+    expect(((await fake.waitForRequest(isFollowUp(badClass), { fromIndex: 0 })).json as { content: string }).content).toMatch(/cats.*dots, stripes/);
+  });
+});
