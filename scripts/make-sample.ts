@@ -11,6 +11,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+// The engine's seeded PRNG, so the sample is identical on every run.
+import { seededRandom } from '../src/engine/random.ts';
 
 const W = 768;
 const H = 512;
@@ -24,18 +26,6 @@ type Noise2 = (x: number, y: number) => number;
 // ---------------------------------------------------------------------------------------------
 // Math helpers
 // ---------------------------------------------------------------------------------------------
-
-/** mulberry32: tiny seeded PRNG, so the sample is identical on every run. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const clamp01 = (v: number): number => (v < 0 ? 0 : v > 1 ? 1 : v);
 const lerp = (a: number, b: number, t: number): number => a + (b - a) * t;

@@ -3,7 +3,7 @@ import type { APIEmbed } from 'discord.js';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DreamBot } from '../src/bot/app.ts';
-import { botConfig } from '../src/config.ts';
+import { fakeBotConfig } from './helpers/bot-config.ts';
 import { createLogger } from '../src/log.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
 import { makeAnimatedGif, makeBombPng, makePhotoLike, makeSvg, truncate } from './helpers/images.ts';
@@ -21,11 +21,7 @@ describe('faults and hostile input', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    const config = botConfig({
-      DISCORD_TOKEN: fake.token,
-      DISCORD_CLIENT_ID: fake.applicationId,
-      DISCORD_API: fake.apiBase,
-      ATTACHMENT_URL_PREFIXES: fake.cdnBase,
+    const config = fakeBotConfig(fake, {
       DREAM_MAX_SIDE: '384',
       MAX_INPUT_PIXELS: '4000000',
       HEALTH_PORT: '0',

@@ -5,7 +5,7 @@ import { InteractionType, type APIEmbed } from 'discord.js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DreamBot } from '../src/bot/app.ts';
-import { botConfig } from '../src/config.ts';
+import { fakeBotConfig } from './helpers/bot-config.ts';
 import { trainStyle } from '../src/engine/style/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
 import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
@@ -27,11 +27,7 @@ describe('custom styles in Discord', () => {
     const data = await makePatternDataset(path.join(dir, 'data'), { perClass: 12 });
     await trainStyle({ data: data.dir, name: 'patterns', epochs: 4, inputSize: 128, seed: 3 });
     fake = await FakeDiscord.start();
-    const config = botConfig({
-      DISCORD_TOKEN: fake.token,
-      DISCORD_CLIENT_ID: fake.applicationId,
-      DISCORD_API: fake.apiBase,
-      ATTACHMENT_URL_PREFIXES: fake.cdnBase,
+    const config = fakeBotConfig(fake, {
       DREAM_MAX_SIDE: '256',
       LOG_LEVEL: 'silent',
     });

@@ -6,7 +6,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DreamBot } from '../src/bot/app.ts';
-import { botConfig } from '../src/config.ts';
+import { fakeBotConfig } from './helpers/bot-config.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
 import { makePhotoLike } from './helpers/images.ts';
 
@@ -30,11 +30,7 @@ describe('the Discord bot against a fake Discord', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    const config = botConfig({
-      DISCORD_TOKEN: fake.token,
-      DISCORD_CLIENT_ID: fake.applicationId,
-      DISCORD_API: fake.apiBase,
-      ATTACHMENT_URL_PREFIXES: `${fake.cdnBase}`,
+    const config = fakeBotConfig(fake, {
       // Small photos dream in about a second; 400×300 ones at nightmare intensity run long enough to queue behind.
       DREAM_MAX_SIDE: '384',
       DREAM_CONCURRENCY: '1',

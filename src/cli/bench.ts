@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend.ts';
 import { Dreamer } from '../engine/dreamer.ts';
 import { INTENSITIES, resolveParams, type Intensity } from '../engine/presets.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
+import { parseCli } from './args.ts';
 import { reportError, UsageError } from './errors.ts';
 
 const SAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../samples/landscape.jpg');
@@ -80,12 +80,7 @@ function row(r: Result): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' } } }));
-  } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0]);
-  }
+  const { values } = parseCli({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' } } });
   const backend = (values.backend ?? process.env.DREAM_BACKEND ?? 'auto') as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
   const cases: (() => Promise<Result>)[] = [];

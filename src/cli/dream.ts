@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_SIDE, engineConfig } from '../config.ts';
 import { BACKEND_CHOICES, initBackend, type BackendChoice } from '../engine/backend.ts';
 import { Dreamer } from '../engine/dreamer.ts';
 import { INTENSITIES, isIntensity, PRESETS, resolveParams, type RecipeOverrides } from '../engine/presets.ts';
 import { resolveStyleTarget } from '../engine/style/index.ts';
 import { formatFromPath, ImageInputError, readImage, writeImage } from '../imaging/index.ts';
+import { numberFlag, parseCli } from './args.ts';
 import { reportError, UsageError } from './errors.ts';
 import { formatDuration, ProgressBar } from './progress-bar.ts';
 
@@ -33,41 +33,28 @@ Options:
   --info                   print backend, model and presets, then exit
   -h, --help               this text`;
 
-function number(value: string | undefined, flag: string, integer: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${flag} needs ${integer ? 'a whole number' : 'a number'}, not "${value}".`);
-  }
-  return n;
-}
-
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        output: { type: 'string', short: 'o' },
-        intensity: { type: 'string' },
-        layers: { type: 'string' },
-        octaves: { type: 'string' },
-        'octave-scale': { type: 'string' },
-        steps: { type: 'string' },
-        'step-size': { type: 'string' },
-        seed: { type: 'string' },
-        'max-side': { type: 'string' },
-        'tile-size': { type: 'string' },
-        backend: { type: 'string' },
-        model: { type: 'string' },
-        target: { type: 'string' },
-        info: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]} (see --help)`);
-  }
+  return parseCli({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      output: { type: 'string', short: 'o' },
+      intensity: { type: 'string' },
+      layers: { type: 'string' },
+      octaves: { type: 'string' },
+      'octave-scale': { type: 'string' },
+      steps: { type: 'string' },
+      'step-size': { type: 'string' },
+      seed: { type: 'string' },
+      'max-side': { type: 'string' },
+      'tile-size': { type: 'string' },
+      backend: { type: 'string' },
+      model: { type: 'string' },
+      target: { type: 'string' },
+      info: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
 }
 
 async function printInfo(dreamer: Dreamer, maxSide: number): Promise<void> {
@@ -105,14 +92,14 @@ async function main(argv: string[]): Promise<number> {
   const overrides: RecipeOverrides = {
     intensity: v.intensity as RecipeOverrides['intensity'],
     layers: v.layers?.split(',').map((l) => l.trim()).filter(Boolean),
-    octaves: number(v.octaves, 'octaves', true),
-    octaveScale: number(v['octave-scale'], 'octave-scale', false),
-    steps: number(v.steps, 'steps', true),
-    stepSize: number(v['step-size'], 'step-size', false),
-    seed: number(v.seed, 'seed', true),
-    tileSize: number(v['tile-size'], 'tile-size', true),
+    octaves: numberFlag(v.octaves, 'octaves', true),
+    octaveScale: numberFlag(v['octave-scale'], 'octave-scale', false),
+    steps: numberFlag(v.steps, 'steps', true),
+    stepSize: numberFlag(v['step-size'], 'step-size', false),
+    seed: numberFlag(v.seed, 'seed', true),
+    tileSize: numberFlag(v['tile-size'], 'tile-size', true),
   };
-  const maxSideFlag = number(v['max-side'], 'max-side', true);
+  const maxSideFlag = numberFlag(v['max-side'], 'max-side', true);
   if (maxSideFlag !== undefined && (maxSideFlag < 64 || maxSideFlag > 4096)) throw new UsageError('--max-side must be from 64 to 4096.');
 
   let input: string | undefined;

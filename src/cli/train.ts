@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { engineConfig } from '../config.ts';
 import { BACKEND_CHOICES, type BackendChoice } from '../engine/backend.ts';
 import { StyleDataError, TRAIN_DEFAULTS, trainStyle, type EpochStats, type TrainProgress } from '../engine/style/index.ts';
+import { numberFlag, parseCli } from './args.ts';
 import { reportError, UsageError } from './errors.ts';
 import { formatDuration } from './progress-bar.ts';
 
@@ -24,36 +24,23 @@ Options:
   --models-dir DIR    where to save the style (default: the project's models/)
   -h, --help          this text`;
 
-function number(value: string | undefined, flag: string, integer: boolean): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${flag} needs ${integer ? 'a whole number' : 'a number'}, not "${value}".`);
-  }
-  return n;
-}
-
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        data: { type: 'string' },
-        name: { type: 'string' },
-        epochs: { type: 'string' },
-        'val-split': { type: 'string' },
-        seed: { type: 'string' },
-        size: { type: 'string' },
-        views: { type: 'string' },
-        backend: { type: 'string' },
-        'models-dir': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message.split('\n')[0]} (see --help)`);
-  }
+  return parseCli({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      data: { type: 'string' },
+      name: { type: 'string' },
+      epochs: { type: 'string' },
+      'val-split': { type: 'string' },
+      seed: { type: 'string' },
+      size: { type: 'string' },
+      views: { type: 'string' },
+      backend: { type: 'string' },
+      'models-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
 }
 
 const fixed = (x: number) => x.toFixed(3);
@@ -117,11 +104,11 @@ async function main(argv: string[]): Promise<number> {
     const r = await trainStyle({
       data: v.data,
       name: v.name,
-      epochs: number(v.epochs, 'epochs', true),
-      valSplit: number(v['val-split'], 'val-split', false),
-      seed: number(v.seed, 'seed', true),
-      inputSize: number(v.size, 'size', true),
-      views: number(v.views, 'views', true),
+      epochs: numberFlag(v.epochs, 'epochs', true),
+      valSplit: numberFlag(v['val-split'], 'val-split', false),
+      seed: numberFlag(v.seed, 'seed', true),
+      inputSize: numberFlag(v.size, 'size', true),
+      views: numberFlag(v.views, 'views', true),
       modelsDir: v['models-dir'],
       backend: backend as BackendChoice,
       maxInputPixels: config.maxInputPixels,
