@@ -216,12 +216,16 @@ describe('the Discord bot against a fake Discord', () => {
     const big = await makePhotoLike(400, 300, 'png');
     const first = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } }));
     await fake.waitForRequest((r) => isOriginalEdit(first)(r) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
-    const burst = Array.from({ length: 15 }, (_, k) =>
-      fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: member(`burst${k}`), attachments: { image: { filename: 'b.png', bytes: photo } } })),
-    );
+    const members = Array.from({ length: 15 }, (_, k) => member(`burst${k}`));
+    const burst = members.map((user) => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user, attachments: { image: { filename: 'b.png', bytes: photo } } })));
     await Promise.all(burst.map((i) => fake.waitForRequest(callbackOf(i), { fromIndex: 0 })));
     const latencies = burst.map((i) => fake.ackLatencyMs(i.id)!);
     expect(Math.max(...latencies)).toBeLessThan(3000);
+    expect(bot.driver.snapshot().running).toBe(1); // the dream was still running throughout
+    // Clean up: cancel the long dream and the two burst jobs that got into the queue.
+    await pressCancel(first, fake.users.alice);
+    const queued = burst.filter((i) => fake.requests.some((r) => isOriginalEdit(i)(r) && /dream:cancel:/.test(JSON.stringify(r.json))));
+    for (const i of queued) await pressCancel(i, members[burst.indexOf(i)]);
   });
 
   it('fits the result under the interaction\'s upload limit by stepping down to JPEG', async () => {
