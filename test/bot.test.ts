@@ -248,7 +248,7 @@ describe('the Discord bot against a fake Discord', () => {
     const payload = fake.chatInput({ name: 'dream', options: { intensity: 'low' }, attachments: { image: { filename: 'late.png', bytes: big } } });
     // An interaction created 14 minutes minus a moment ago: its status still goes through the token, the
     // result (several seconds later) cannot.
-    const createdAt = BigInt(Date.now() - 14 * 60 * 1000 + 1500);
+    const createdAt = BigInt(Date.now() - 14 * 60 * 1000 + 3000);
     const i = fake.dispatchInteraction({ ...payload, id: ((createdAt - 1420070400000n) << 22n).toString() });
     const posted = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages` && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
     expect(JSON.stringify(posted.json)).toContain(`<@${fake.users.alice.id}>`);

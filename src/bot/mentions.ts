@@ -22,7 +22,7 @@ export async function handleMention(message: Message, ctx: BotContext, botUserId
   }
   if (!source) {
     await message.reply({
-      content: `Reply to an image (or attach one) and mention me, and I'll dream it. Add ${INTENSITIES.join(', ')} or "seed 42" to choose.`,
+      content: `I see no image here. Attach one, or reply to one and mention me (if I still can't see it, use Apps → Dream on that message). Add ${INTENSITIES.join(', ')} or "seed 42" to choose.`,
       allowedMentions: { repliedUser: false },
     });
     return;
