@@ -121,6 +121,14 @@ describe('the Discord bot against a fake Discord', () => {
     expect((final.json as { embeds: APIEmbed[] }).embeds[0].title).toContain('nightmare');
   });
 
+  it('a mention without any image gets a short explanation', async () => {
+    const from = fake.requests.length;
+    const ask = fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream this', mentionsBot: true }));
+    const answer = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
+    expect(answer.json).toMatchObject({ message_reference: { message_id: ask.id } });
+    expect((answer.json as { content: string }).content).toMatch(/^I see no image here\./);
+  });
+
   it('refuses a text file named .png with one private sentence', async () => {
     await idle();
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', attachments: { image: { filename: 'notes.png', bytes: Buffer.from('just some text, honest'), contentType: 'image/png' } } }));
