@@ -52,7 +52,9 @@ describe('faults and hostile input', () => {
     );
   }
 
-  const lastEdit = (i: { token: string }, text: RegExp) => fake.waitForRequest((r) => isOriginalEdit(i)(r) && text.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 60_000 });
+  /** The first edit of the job's message with `text` that Discord accepted. */
+  const lastEdit = (i: { token: string }, text: RegExp) =>
+    fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.status === 200 && text.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 60_000 });
   const refusalOf = async (i: { token: string }) => ((await fake.waitForRequest(isFollowUp(i), { fromIndex: 0, timeoutMs: 20_000 })).json as { content: string; flags: number });
 
   it('a worker that dies mid-job: its user gets a clear failure, the worker is replaced, the next job runs', async () => {
@@ -86,6 +88,18 @@ describe('faults and hostile input', () => {
     expect(done.files.some((f) => f.filename.startsWith('dream-'))).toBe(true);
     const statuses = fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes(i.token)).map((r) => r.status);
     expect(statuses).toEqual(expect.arrayContaining([502, 429, 200]));
+  });
+
+  it('keeps trying to post a finished dream through a longer Discord outage', async () => {
+    await idle();
+    const i = ask('e.png', photo);
+    // More 5xx answers to the result's upload than discord.js retries on its own (4 attempts per request).
+    fake.failNext({ method: 'PATCH', pathIncludes: i.token, fileName: /^dream-/ }, 503, { times: 6 });
+    const done = await lastEdit(i, /your dream is ready/);
+    const attempts = fake.requests.filter((r) => r.path.includes(i.token) && r.files.some((f) => f.filename.startsWith('dream-'))).map((r) => r.status);
+    expect(attempts).toEqual([503, 503, 503, 503, 503, 503, 200]);
+    expect(done.files.some((f) => f.filename.startsWith('dream-'))).toBe(true);
+    expect(logs).toMatch(/could not post a dream outcome; trying again/);
   });
 
   it('answers each hostile input with one clear sentence and keeps working', async () => {

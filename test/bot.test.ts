@@ -74,6 +74,10 @@ describe('the Discord bot against a fake Discord', () => {
     const edits = fake.requests.filter(isOriginalEdit(i));
     expect(edits.length).toBeGreaterThan(1);
     expect(JSON.stringify(edits[0].json)).toMatch(/dream:cancel:/);
+    // Every Cancel button, on the waiting and on the progress messages, names the job.
+    const progress = edits.filter((e) => /Dreaming/.test(JSON.stringify(e.json)));
+    expect(progress.length).toBeGreaterThan(0);
+    for (const e of progress) expect(JSON.stringify(e.json)).toMatch(/"custom_id":"dream:cancel:j\d+"/);
     expect(edits.some((e) => e.files.some((f) => f.filename === 'preview.jpg'))).toBe(true); // end-of-octave preview
     expect(fake.unknownRequests()).toEqual([]);
     firstResult = { interaction: i, message: fake.originalMessage(i.id) as APIMessage };

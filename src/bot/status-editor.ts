@@ -3,6 +3,14 @@ import type { JobView, ReplyTarget } from './reply-target.ts';
 
 /** Progress edits at most this often (Discord rate-limits message edits). */
 const EDIT_INTERVAL_MS = 2000;
+/** Waits before posting a job's outcome again when Discord keeps failing (discord.js already retried). */
+const FINAL_RETRY_DELAYS_MS = [1000, 4000, 15000];
+
+/** 5xx and network failures may pass; a 4xx (other than 429, which discord.js waits out itself) will not. */
+function retryable(err: unknown): boolean {
+  const status = (err as { status?: unknown }).status;
+  return typeof status !== 'number' || status >= 500;
+}
 
 /**
  * Serialises a job's message edits and drops stale ones: at most one edit per interval, always the latest,
@@ -44,12 +52,26 @@ export class StatusEditor {
     return this.chain;
   }
 
-  /** The last word: drops pending progress, then shows `view` as final. */
+  /**
+   * The last word: drops pending progress, then shows `view` as final. The outcome matters more than progress,
+   * so it is tried again a few times, with growing waits, while Discord answers 5xx or cannot be reached.
+   */
   finish(view: JobView): Promise<void> {
     this.finished = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.pending = null;
-    return this.enqueue(() => this.target.show(view, true));
+    return this.enqueue(async () => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.target.show(view, true);
+        } catch (err) {
+          const delay = FINAL_RETRY_DELAYS_MS[attempt];
+          if (delay === undefined || !retryable(err)) throw err;
+          this.log.warn({ err, attempt: attempt + 1, retryInMs: delay }, 'could not post a dream outcome; trying again');
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        }
+      }
+    });
   }
 }

@@ -17,7 +17,7 @@ export type Refusal =
 
 export interface JobEvents {
   /** Called whenever the job's place in line changes (1 = next), with an estimate of the wait. */
-  onPosition?: (position: number, etaSeconds: number) => void;
+  onPosition?: (position: number, etaSeconds: number, jobId: string) => void;
   onStart?: () => void;
 }
 
@@ -87,7 +87,8 @@ export class DreamQueue {
     return this.jobs.get(jobId)?.userId;
   }
 
-  submit<T>(userId: string, task: (signal: AbortSignal) => Promise<T>, events: JobEvents = {}): Submission<T> {
+  /** Queues `task`; it may start before this returns, so it gets its job id as an argument. */
+  submit<T>(userId: string, task: (signal: AbortSignal, jobId: string) => Promise<T>, events: JobEvents = {}): Submission<T> {
     if (this.closed) return { ok: false, refusal: { kind: 'closed' } };
     const mine = [...this.jobs.values()].filter((j) => j.userId === userId && j.state !== 'done').length;
     if (mine >= this.limits.maxPerUser) return { ok: false, refusal: { kind: 'user_limit', limit: this.limits.maxPerUser } };
@@ -113,7 +114,7 @@ export class DreamQueue {
       const started = Date.now();
       job.events.onStart?.();
       try {
-        const value = await task(job.abort.signal);
+        const value = await task(job.abort.signal, job.id);
         if (job.abort.signal.aborted) throw new DreamCancelledError();
         this.averageSeconds = 0.7 * this.averageSeconds + 0.3 * ((Date.now() - started) / 1000);
         resolve(value);
@@ -144,7 +145,7 @@ export class DreamQueue {
 
   private leaveLine(job: Job): void {
     this.waitingLine = this.waitingLine.filter((j) => j !== job);
-    this.waitingLine.forEach((j, i) => j.events.onPosition?.(i + 1, this.etaFor(i + 1)));
+    this.waitingLine.forEach((j, i) => j.events.onPosition?.(i + 1, this.etaFor(i + 1), j.id));
   }
 
   /**

@@ -22,18 +22,17 @@ export class MemoryDriver implements JobDriver {
   async enqueue({ spec, image }: JobRequest): Promise<EnqueueResult> {
     const { processor, rest, log, metrics } = this.deps;
     const editor = new StatusEditor(new RestReplyTarget(rest, spec.reply), log);
-    let jobId = '';
     let started = false;
     const submission = this.queue.submit(
       spec.userId,
-      (signal) => {
+      (signal, id) => {
         started = true;
-        return processor.run({ ...spec, jobId }, editor, signal, image);
+        return processor.run({ ...spec, jobId: id }, editor, signal, image);
       },
-      { onPosition: (position, eta) => editor.update(waitingView(jobId, position, eta)) },
+      { onPosition: (position, eta, id) => editor.update(waitingView(id, position, eta)) },
     );
     if (!submission.ok) return submission;
-    jobId = submission.jobId;
+    const { jobId } = submission;
     editor.update(waitingView(jobId, submission.position, submission.etaSeconds), true);
     // Endings while waiting; a running job's endings are shown by the processor.
     const ending = submission.done.then(

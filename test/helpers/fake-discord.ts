@@ -92,6 +92,8 @@ export interface RecordedRequest {
 export interface RequestMatcher {
   method?: string;
   pathIncludes?: string;
+  /** Only requests that upload a file whose name matches (e.g. a final result rather than a progress edit). */
+  fileName?: RegExp;
 }
 
 export interface FailOptions {
@@ -972,7 +974,9 @@ export class FakeDiscord {
   #injectedFault(ctx: RequestContext): Reply | null {
     const fault = this.#faults.find(
       ({ matcher }) =>
-        (!matcher.method || matcher.method.toUpperCase() === ctx.method) && (!matcher.pathIncludes || ctx.path.includes(matcher.pathIncludes)),
+        (!matcher.method || matcher.method.toUpperCase() === ctx.method) &&
+        (!matcher.pathIncludes || ctx.path.includes(matcher.pathIncludes)) &&
+        (!matcher.fileName || ctx.files.some((f) => matcher.fileName!.test(f.filename))),
     );
     if (!fault) return null;
     if (--fault.remaining <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
