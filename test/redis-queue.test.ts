@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DreamBot } from '../src/bot/app.ts';
 import { botConfig } from '../src/config.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
@@ -80,12 +80,16 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     };
     // Give redis-server a moment to listen.
     await new Promise((r) => setTimeout(r, 300));
-    bot = await DreamBot.start({ config: botConfig({ ...env, MAX_QUEUE: '20' }), log: pino({ level: 'silent' }) });
+    bot = await DreamBot.start({ config: botConfig({ ...env, MAX_QUEUE: '20', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }), log: pino({ level: 'silent' }) });
+  });
+
+  // A failed test must not leave its workers taking the next test's jobs.
+  afterEach(() => {
+    for (const w of workers.splice(0)) if (w.child.exitCode === null) w.child.kill('SIGKILL');
   });
 
   afterAll(async () => {
     await bot?.stop();
-    for (const w of workers) w.child.kill('SIGKILL');
     await fake?.close();
     redis?.kill('SIGKILL');
   });
@@ -102,6 +106,10 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     expect(a.started.length + b.started.length).toBe(10);
     // Members saw their place in line from the bot, then progress from a worker.
     expect(asks.some((i) => fake.requests.some((r) => edits(i)(r) && /position [2-9]/.test(JSON.stringify(r.json))))).toBe(true);
+    // The bot is healthy with its queue in Redis (and no local dream workers).
+    const health = await fetch(`${bot.healthAddress()}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok', driver: 'redis', backend: 'redis workers' });
     for (const w of [a, b]) w.child.kill('SIGTERM');
     await Promise.all([a, b].map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.on('exit', r)))));
   });

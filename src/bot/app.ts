@@ -48,9 +48,9 @@ export class DreamBot {
     readonly metrics: BotMetrics,
   ) {}
 
-  /** Ready for work: connected to the gateway, every worker alive, not shutting down. */
+  /** Ready for work: connected to the gateway and the queue, every local worker alive, not shutting down. */
   healthy(): boolean {
-    return !this.stopping && this.client.isReady() && (!this.pool || this.pool.alive === this.pool.size);
+    return !this.stopping && this.client.isReady() && this.driver.connected() && (!this.pool || this.pool.alive === this.pool.size);
   }
 
   healthDetails(): Record<string, unknown> {

@@ -14,14 +14,14 @@ tells your classes apart. Dream with it: npm run dream -- <image> --model <style
 
 Options:
   --data DIR          one sub-folder of images per class: DIR/cats/*.jpg, DIR/dogs/*.jpg, ...
-  --name STYLE        saved to models/STYLE/ (lower-case letters, digits, - and _)
+  --name STYLE        saved to <styles folder>/STYLE/ (lower-case letters, digits, - and _)
   --epochs N          passes over the training images (default ${TRAIN_DEFAULTS.epochs}); the best on validation is kept
   --val-split X       share of each class held out for validation (default ${TRAIN_DEFAULTS.valSplit})
   --seed N            seed of the split, augmentation and order; the same seed gives the same style (default random)
   --size N            side of the square training images in px (default ${TRAIN_DEFAULTS.inputSize})
   --views N           augmented copies of each image (random crop, flip, brightness; default ${TRAIN_DEFAULTS.views})
   --backend B         ${BACKEND_CHOICES.join(' | ')} (default: DREAM_BACKEND or auto)
-  --models-dir DIR    where to save the style (default: the project's models/)
+  --models-dir DIR    where to save the style (default: DREAM_STYLES_DIR, else the project's models/)
   -h, --help          this text`;
 
 function parse(argv: string[]) {

@@ -19,6 +19,8 @@ export interface JobDriver {
   /** Queues a job and shows its place in line on its message, or refuses it. */
   enqueue(req: JobRequest): Promise<EnqueueResult>;
   cancel(jobId: string, userId: string): Promise<'cancelled' | 'not_owner' | 'gone'>;
+  /** Whether the driver can take jobs now (Redis reachable, not shut down). */
+  connected(): boolean;
   /** Waiting and running jobs, as last known (for health and metrics). */
   snapshot(): { waiting: number; running: number };
   /** Stops taking jobs; see each driver for what happens to waiting and running ones. */

@@ -57,6 +57,10 @@ export class MemoryDriver implements JobDriver {
     return this.queue.cancel(jobId) ? 'cancelled' : 'gone';
   }
 
+  connected(): boolean {
+    return true;
+  }
+
   snapshot(): { waiting: number; running: number } {
     return { waiting: this.queue.waiting, running: this.queue.running };
   }

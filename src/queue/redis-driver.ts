@@ -152,6 +152,10 @@ export class RedisDriver implements JobDriver {
       .catch((err: Error) => this.deps.log.warn({ err }, 'could not report a failed job'));
   }
 
+  connected(): boolean {
+    return !this.closed && this.redis.status === 'ready';
+  }
+
   snapshot(): { waiting: number; running: number } {
     return this.last;
   }
