@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../imaging/rgb-image.ts';
 import { initBackend, type BackendChoice, type BackendInfo } from './backend.ts';
 import { dream, DreamParamsError, type DreamParams, type DreamRunOptions } from './dream.ts';
@@ -93,10 +92,5 @@ export class Dreamer {
 
   dispose(): void {
     this.network.dispose();
-  }
-
-  /** Live tensors on the backend (for leak checks). */
-  static tensorCount(): number {
-    return tf.memory().numTensors;
   }
 }
