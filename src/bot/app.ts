@@ -1,22 +1,21 @@
+import type { Server } from 'node:http';
 import { Client, Events, GatewayIntentBits, MessageFlags, type Interaction } from 'discord.js';
 import type { Logger } from 'pino';
 import { messageMenuCommands, slashCommands } from '../../commands/index.ts';
-import type { BotConfig } from '../config.ts';
+import { DEFAULT_MAX_SIDE, type BotConfig } from '../config.ts';
 import { loadManifest } from '../engine/model/manifest.ts';
 import { DreamQueue } from '../queue/dream-queue.ts';
 import type { JobDriver } from '../queue/job-driver.ts';
 import { MemoryDriver } from '../queue/memory-driver.ts';
 import { RedisDriver } from '../queue/redis-driver.ts';
-import { JobProcessor } from './job-processor.ts';
-import { DEFAULT_MAX_SIDE } from '../config.ts';
 import { DreamWorkerPool } from '../queue/worker-pool.ts';
 import { handleButton } from './buttons.ts';
 import type { BotContext } from './context.ts';
 import { DreamService } from './dream-service.ts';
 import { startHealthServer } from './health-server.ts';
+import { JobProcessor } from './job-processor.ts';
 import { handleMention } from './mentions.ts';
 import { BotMetrics } from './metrics.ts';
-import type { Server } from 'node:http';
 
 /** Discord said no to the token: the one start-up failure a person must fix by hand. */
 export class TokenRejectedError extends Error {

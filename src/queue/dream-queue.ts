@@ -18,7 +18,6 @@ export type Refusal =
 export interface JobEvents {
   /** Called whenever the job's place in line changes (1 = next), with an estimate of the wait. */
   onPosition?: (position: number, etaSeconds: number, jobId: string) => void;
-  onStart?: () => void;
 }
 
 /** The bot is shutting down: the job was never run. */
@@ -112,7 +111,6 @@ export class DreamQueue {
       this.leaveLine(job);
       job.state = 'running';
       const started = Date.now();
-      job.events.onStart?.();
       try {
         const value = await task(job.abort.signal, job.id);
         if (job.abort.signal.aborted) throw new DreamCancelledError();
