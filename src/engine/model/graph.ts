@@ -42,3 +42,27 @@ export function weightView(graph: CompiledGraph, ref: WeightRef): Float32Array {
   const size = ref.shape.reduce((a, b) => a * b, 1);
   return graph.weights.subarray(ref.offset, ref.offset + size);
 }
+
+/** Channels of every node's output (input: 3), from the kernel shapes and how nodes combine. */
+export function nodeChannels(graph: CompiledGraph): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const node of graph.nodes) {
+    switch (node.op) {
+      case 'input':
+        out.set(node.name, 3);
+        break;
+      case 'conv':
+        out.set(node.name, node.kernel.shape[3]);
+        break;
+      case 'concat':
+        out.set(node.name, node.inputs.reduce((sum, n) => sum + (out.get(n) ?? 0), 0));
+        break;
+      case 'add':
+        out.set(node.name, out.get(node.inputs[0]) ?? 0);
+        break;
+      default:
+        out.set(node.name, out.get(node.input) ?? 0);
+    }
+  }
+  return out;
+}

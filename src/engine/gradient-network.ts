@@ -1,0 +1,21 @@
+import type { FloatImage } from './float-image.ts';
+import type { LayerTerm } from './objective.ts';
+
+/**
+ * What a dream step needs from a backend: the objective's value and its gradient with respect to the image.
+ * Implemented on tfjs (cpu, wasm, tensorflow) and on ONNX Runtime; the dream loop itself is plain JavaScript.
+ */
+export interface GradientNetwork {
+  /** Layer names the network can produce. */
+  hasLayer(layer: string): boolean;
+  /** Channels of a layer's activations. */
+  channels(layer: string): number;
+  /** `loss = Σ terms` for an image (or tile), and d(loss)/d(image) as `[height, width, 3]` floats. */
+  lossAndGradient(image: FloatImage, terms: LayerTerm[]): Promise<{ loss: number; gradient: Float32Array }>;
+  /**
+   * Global average of `layer` for a batch of same-sized images (`[n, height, width, 3]` floats in [0, 1]):
+   * `[n, channels]` row-major. The features a style's head reads.
+   */
+  pooledFeatures(batch: Float32Array, n: number, height: number, width: number, layer: string): Promise<Float32Array>;
+  dispose(): void;
+}
