@@ -1,7 +1,6 @@
 import { ApplicationCommandType, ContextMenuCommandBuilder, MessageFlags, type MessageContextMenuCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.ts';
-import { firstImageOf, precheck } from '../src/bot/image-source.ts';
-import { interactionAddress } from '../src/bot/reply-target.ts';
+import { firstImageOf, interactionAddress, precheck } from '../src/jobs/index.ts';
 
 /** "Dream" in a message's Apps menu: dreams the message's first image at the default intensity. */
 export const data = new ContextMenuCommandBuilder().setName('Dream').setType(ApplicationCommandType.Message);

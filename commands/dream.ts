@@ -1,9 +1,7 @@
 import { MessageFlags, SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.ts';
-import { attachmentRef, precheck } from '../src/bot/image-source.ts';
-import { interactionAddress } from '../src/bot/reply-target.ts';
-import { INTENSITIES, isIntensity, isLayerPreset, LAYER_PRESETS, PRESETS } from '../src/engine/presets.ts';
-import { listStyles } from '../src/engine/style/index.ts';
+import { INTENSITIES, isIntensity, isLayerPreset, LAYER_PRESETS, listStyles, PRESETS } from '../src/engine/index.ts';
+import { attachmentRef, interactionAddress, precheck } from '../src/jobs/index.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
 
@@ -28,10 +26,10 @@ export const data = new SlashCommandBuilder()
   .addStringOption((o) => o.setName('target').setDescription("Which of the style's classes grows in the dream").setAutocomplete(true));
 
 /** Suggests installed styles, and the chosen style's classes for `target`. */
-export async function autocomplete(interaction: AutocompleteInteraction): Promise<void> {
+export async function autocomplete(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void> {
   const focused = interaction.options.getFocused(true);
   const typed = String(focused.value).toLowerCase();
-  const styles = await listStyles();
+  const styles = await listStyles(ctx.config.stylesDir);
   const names =
     focused.name === 'style'
       ? styles.map((s) => s.name)

@@ -1,11 +1,12 @@
 import { EmbedBuilder, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
-import { listStyles } from '../src/engine/style/index.ts';
+import type { BotContext } from '../src/bot/context.ts';
+import { listStyles } from '../src/engine/index.ts';
 
 /** `/styles`: the nightmare styles trained for this bot, with their classes and validation accuracy. */
 export const data = new SlashCommandBuilder().setName('styles').setDescription('List the custom nightmare styles you can dream with');
 
-export async function execute(interaction: ChatInputCommandInteraction): Promise<void> {
-  const styles = await listStyles();
+export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
+  const styles = await listStyles(ctx.config.stylesDir);
   if (styles.length === 0) {
     await interaction.reply('No custom styles yet. Whoever runs the bot can train one on a folder of photos with `npm run train` (see the README).');
     return;

@@ -1,9 +1,15 @@
 import 'dotenv/config';
-import { BACKEND_CHOICES, type BackendChoice } from './engine/backend.ts';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { UserError } from './errors.ts';
+import { BACKEND_CHOICES, MODELS_DIR, type BackendChoice } from './engine/index.ts';
 
 /** A setting that is missing or malformed; the message names the variable and what it accepts. */
-export class ConfigError extends Error {
+export class ConfigError extends UserError {
   override name = 'ConfigError';
+  constructor(message: string) {
+    super(message, 'config');
+  }
 }
 
 type Env = Record<string, string | undefined>;
@@ -23,24 +29,35 @@ function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], 
   return raw as T;
 }
 
-/** Longest side a dream is computed at when nothing says otherwise: what each backend does in reasonable time. */
-export const DEFAULT_MAX_SIDE: Record<'tensorflow' | 'wasm' | 'cpu', number> = { tensorflow: 1024, wasm: 512, cpu: 384 };
-
 export interface EngineConfig {
   backend: BackendChoice;
   model: string;
   /** Undefined: pick by backend (DEFAULT_MAX_SIDE). */
   maxSide?: number;
   maxInputPixels: number;
+  /** Dreams running at once on this machine (worker threads; 1 = one GPU). */
+  concurrency: number;
+  /** CPU threads one dream may use on onnx: default the cores divided among the concurrent dreams. */
+  threads: number;
+  /** Where trained styles are saved and looked up: a writable place, since the project folder may be read-only. */
+  stylesDir: string;
+  /** Where compiled weights and ONNX models are cached (undefined: models/.cache). */
+  cacheDir?: string;
 }
 
 /** Engine settings from the environment (and .env), validated. */
 export function engineConfig(env: Env = process.env): EngineConfig {
+  const concurrency = int(env, 'DREAM_CONCURRENCY', 1, 1, 64)!;
+  const cacheDir = env.DREAM_MODEL_CACHE?.trim();
   return {
     backend: oneOf(env, 'DREAM_BACKEND', BACKEND_CHOICES, 'auto'),
     model: env.DREAM_MODEL?.trim() || 'inception_v3',
     maxSide: int(env, 'DREAM_MAX_SIDE', undefined, 64, 4096),
     maxInputPixels: int(env, 'MAX_INPUT_PIXELS', 40_000_000, 1)!,
+    concurrency,
+    threads: int(env, 'DREAM_THREADS', Math.max(1, Math.floor(availableParallelism() / concurrency)), 1, 256)!,
+    stylesDir: path.resolve(env.DREAM_STYLES_DIR?.trim() || MODELS_DIR),
+    cacheDir: cacheDir ? path.resolve(cacheDir) : undefined,
   };
 }
 
@@ -56,7 +73,6 @@ export interface BotConfig extends EngineConfig {
   /** REST base URL including /api (a fake Discord in tests). */
   discordApi?: string;
   attachmentUrlPrefixes: string[];
-  concurrency: number;
   maxQueue: number;
   maxJobsPerUser: number;
   maxInputBytes: number;
@@ -116,7 +132,6 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     guildId: snowflake(env, 'DISCORD_GUILD_ID', false),
     discordApi: api ? url(api, 'DISCORD_API').replace(/\/+$/, '') : undefined,
     attachmentUrlPrefixes: prefixes,
-    concurrency: int(env, 'DREAM_CONCURRENCY', 1, 1, 64)!,
     maxQueue: int(env, 'MAX_QUEUE', 20, 0, 10_000)!,
     maxJobsPerUser: int(env, 'MAX_JOBS_PER_USER', 2, 1, 100)!,
     maxInputBytes: int(env, 'MAX_INPUT_BYTES', 25 * 2 ** 20, 1024)!,
@@ -128,5 +143,26 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000, 600_000)!,
     healthPort: int(env, 'HEALTH_PORT', undefined, 0, 65535),
     healthHost: env.HEALTH_HOST?.trim() || '0.0.0.0',
+  };
+}
+
+export interface DeployConfig {
+  token: string;
+  clientId: string;
+  /** Register in this server at once; without it the commands are global. */
+  guildId?: string;
+  discordApi?: string;
+}
+
+/** What `npm run deploy-commands` needs: the token and application id, and where to register. */
+export function deployConfig(env: Env = process.env): DeployConfig {
+  const token = env.DISCORD_TOKEN?.trim();
+  if (!token) throw new ConfigError('DISCORD_TOKEN and DISCORD_CLIENT_ID must be set (see .env.example).');
+  const api = env.DISCORD_API?.trim();
+  return {
+    token,
+    clientId: snowflake(env, 'DISCORD_CLIENT_ID', true)!,
+    guildId: snowflake(env, 'DISCORD_GUILD_ID', false),
+    discordApi: api ? url(api, 'DISCORD_API').replace(/\/+$/, '') : undefined,
   };
 }

@@ -1,12 +1,12 @@
 import type { AutocompleteInteraction, ChatInputCommandInteraction, MessageContextMenuCommandInteraction, RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
-import type { DreamService } from './dream-service.ts';
+import type { DreamRequests } from './requests.ts';
 
-/** What command handlers get: the dream service and settings, nothing of the client's internals. */
+/** What command handlers get: the dream requests and settings, nothing of the client's internals. */
 export interface BotContext {
   config: BotConfig;
-  dreams: DreamService;
+  dreams: DreamRequests;
   log: Logger;
 }
 
@@ -21,3 +21,5 @@ export interface MessageMenuCommand {
   data: { name: string; toJSON(): RESTPostAPIApplicationCommandsJSONBody };
   execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<void>;
 }
+
+export type Command = SlashCommand | MessageMenuCommand;

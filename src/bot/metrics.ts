@@ -1,12 +1,15 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { JobResult } from '../jobs/index.ts';
+import type { Ending } from '../queue/index.ts';
 
-export type JobOutcome = 'done' | 'failed' | 'cancelled' | 'refused' | 'not_run';
+/** Every way a request ends: it ran (done, failed, cancelled), was refused, or was accepted and never ran. */
+export type RequestOutcome = 'done' | 'failed' | 'cancelled' | 'refused' | 'not_run';
 
 /** Prometheus metrics of one bot process, in their own registry (no global state between bots in tests). */
 export class BotMetrics {
   readonly registry = new Registry();
-  readonly jobs = new Counter({ name: 'deepdream_jobs_total', help: 'Dream requests by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
-  readonly jobDuration = new Histogram({
+  private readonly jobs = new Counter({ name: 'deepdream_jobs_total', help: 'Dream requests by outcome', labelNames: ['outcome'] as const, registers: [this.registry] });
+  private readonly jobDuration = new Histogram({
     name: 'deepdream_job_duration_seconds',
     help: 'Time from a dream starting to its result, for finished dreams',
     buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600],
@@ -18,7 +21,7 @@ export class BotMetrics {
     buckets: [0.01, 0.03, 0.1, 0.3, 0.5, 1, 2, 5, 10],
     registers: [this.registry],
   });
-  readonly retries = new Counter({ name: 'deepdream_job_retries_total', help: 'Dreams retried at a smaller size after a backend error', registers: [this.registry] });
+  private readonly retries = new Counter({ name: 'deepdream_job_retries_total', help: 'Dreams retried at a smaller size after a backend error', registers: [this.registry] });
 
   constructor(sources: { queueDepth: () => number; running: () => number; backend: () => string; gatewayPingMs: () => number }) {
     new Gauge({ name: 'deepdream_queue_depth', help: 'Dreams waiting in the queue', registers: [this.registry], collect() {
@@ -27,7 +30,7 @@ export class BotMetrics {
     new Gauge({ name: 'deepdream_jobs_running', help: 'Dreams running now', registers: [this.registry], collect() {
       this.set(sources.running());
     } });
-    new Gauge({ name: 'deepdream_backend_info', help: 'The TensorFlow.js backend dreams run on', labelNames: ['backend'] as const, registers: [this.registry], collect() {
+    new Gauge({ name: 'deepdream_backend_info', help: 'The backend dreams run on (onnx, tensorflow, wasm, cpu, or redis workers)', labelNames: ['backend'] as const, registers: [this.registry], collect() {
       this.reset();
       this.set({ backend: sources.backend() }, 1);
     } });
@@ -36,5 +39,19 @@ export class BotMetrics {
       if (ms >= 0) this.set(ms / 1000);
     } });
     for (const outcome of ['done', 'failed', 'cancelled', 'refused', 'not_run'] as const) this.jobs.inc({ outcome }, 0);
+  }
+
+  /** The one place outcomes are counted: a refusal before queueing, or a queued job's end (either queue). */
+  count(outcome: RequestOutcome): void {
+    this.jobs.inc({ outcome });
+  }
+
+  /** How a queued job ended, as the queue reports it (in Redis mode, from the worker that ran it). */
+  recordEnding(ending: Ending<JobResult>): void {
+    if (ending.kind !== 'completed') return this.count(ending.kind);
+    const { outcome, seconds, retried } = ending.result;
+    this.count(outcome);
+    if (outcome === 'done' && seconds !== undefined) this.jobDuration.observe(seconds);
+    if (retried) this.retries.inc();
   }
 }

@@ -1,17 +1,42 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 
-/** Which tfjs backend to run on. `auto` tries the GPU/native one, then wasm, then plain JS. */
-export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+/**
+ * What dreams run on. `auto`: TensorFlow (tfjs-node-gpu) when a GPU is visible, else ONNX Runtime on the CPU, else
+ * tfjs wasm, else tfjs's plain-JavaScript cpu backend.
+ */
+export type BackendChoice = 'auto' | 'tensorflow' | 'onnx' | 'wasm' | 'cpu';
+export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'onnx', 'wasm', 'cpu'];
+export type BackendName = Exclude<BackendChoice, 'auto'>;
 
 export interface BackendInfo {
-  /** tfjs backend name actually running: tensorflow | wasm | cpu. */
-  name: 'tensorflow' | 'wasm' | 'cpu';
+  /** The backend actually running. */
+  name: BackendName;
   /** One line for logs and --info: what runs and why the better ones did not. */
   detail: string;
+  /** CPU threads one dream uses (onnx); 1 for wasm and cpu, 0 when a GPU does the work. */
+  threads: number;
+}
+
+/** Longest side a dream is computed at when nothing says otherwise: what each backend does in reasonable time. */
+export const DEFAULT_MAX_SIDE: Record<BackendName, number> = { tensorflow: 1024, onnx: 768, wasm: 512, cpu: 384 };
+
+/** A GPU the NVIDIA driver exposes (the device nodes a container gets with --gpus). */
+function gpuVisible(): boolean {
+  return existsSync('/dev/nvidia0') || existsSync('/proc/driver/nvidia/gpus');
+}
+
+async function tryOnnx(): Promise<string | null> {
+  try {
+    // The CPU binding ships inside the package; its install script (CUDA/TensorRT downloads) is not needed.
+    await import('onnxruntime-node');
+    return null;
+  } catch (err) {
+    return `onnxruntime-node unavailable (${firstLine(err)})`;
+  }
 }
 
 const require = createRequire(import.meta.url);
@@ -45,36 +70,51 @@ function firstLine(err: unknown): string {
 }
 
 let current: Promise<BackendInfo> | null = null;
-let currentChoice: BackendChoice | null = null;
+let currentKey: string | null = null;
 
 /**
  * Starts the requested backend once per process (later calls with the same choice reuse it).
  * An explicit choice that cannot start is an error; `auto` falls back and says why.
+ * `threads`: CPU threads for one dream on onnx (default 1).
  */
-export function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
-  if (current && currentChoice === choice) return current;
-  currentChoice = choice;
-  current = start(choice);
+export function initBackend(choice: BackendChoice = 'auto', threads = 1): Promise<BackendInfo> {
+  const key = `${choice}:${threads}`;
+  if (current && currentKey === key) return current;
+  currentKey = key;
+  current = start(choice, Math.max(1, Math.floor(threads)));
   return current;
 }
 
-async function start(choice: BackendChoice): Promise<BackendInfo> {
+async function start(choice: BackendChoice, threads: number): Promise<BackendInfo> {
   const notes: string[] = [];
-  if (choice === 'auto' || choice === 'tensorflow') {
-    const why = await tryTensorflow();
-    if (!why) return { name: 'tensorflow', detail: 'tensorflow (tfjs-node-gpu, native libtensorflow)' };
-    if (choice === 'tensorflow') throw new Error(`Backend "tensorflow" cannot start: ${why}`);
-    notes.push(why);
+  const why = () => (notes.length ? `; ${notes.join('; ')}` : '');
+  if (choice === 'tensorflow' || (choice === 'auto' && gpuVisible())) {
+    const failed = await tryTensorflow();
+    if (!failed) return { name: 'tensorflow', detail: 'tensorflow (tfjs-node-gpu, native libtensorflow)', threads: 0 };
+    if (choice === 'tensorflow') throw new Error(`Backend "tensorflow" cannot start: ${failed}`);
+    notes.push(failed);
+  } else if (choice === 'auto') {
+    notes.push('tensorflow skipped: no GPU visible');
+  }
+  if (choice === 'auto' || choice === 'onnx') {
+    const failed = await tryOnnx();
+    if (!failed) {
+      // tfjs stays on its cpu backend for the little it still does around the network (a style head's input resize).
+      await tf.setBackend('cpu');
+      return { name: 'onnx', detail: `onnx (onnxruntime-node, CPU, ${threads} thread${threads === 1 ? '' : 's'})${why()}`, threads };
+    }
+    if (choice === 'onnx') throw new Error(`Backend "onnx" cannot start: ${failed}`);
+    notes.push(failed);
   }
   if (choice === 'auto' || choice === 'wasm') {
-    const why = await tryWasm();
-    if (!why) {
+    const failed = await tryWasm();
+    if (!failed) {
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-      return { name: 'wasm', detail: `wasm (${simd ? 'SIMD' : 'no SIMD'}, 1 thread)${notes.length ? `; ${notes.join('; ')}` : ''}` };
+      return { name: 'wasm', detail: `wasm (${simd ? 'SIMD' : 'no SIMD'}, 1 thread)${why()}`, threads: 1 };
     }
-    if (choice === 'wasm') throw new Error(`Backend "wasm" cannot start: ${why}`);
-    notes.push(why);
+    if (choice === 'wasm') throw new Error(`Backend "wasm" cannot start: ${failed}`);
+    notes.push(failed);
   }
   await tf.setBackend('cpu');
-  return { name: 'cpu', detail: `cpu (pure JavaScript, slowest)${notes.length ? `; ${notes.join('; ')}` : ''}` };
+  return { name: 'cpu', detail: `cpu (pure JavaScript, slowest)${why()}`, threads: 1 };
 }

@@ -1,6 +1,8 @@
-import * as tf from '@tensorflow/tfjs-core';
+import { CancelledError, UserError } from '../errors.ts';
 import type { RgbImage } from '../imaging/rgb-image.ts';
-import type { DreamNetwork, ExtraObjective } from './network.ts';
+import { toFloatImage, toRgbImage, type FloatImage } from './float-image.ts';
+import type { GradientNetwork } from './gradient-network.ts';
+import { meanTerm, mergeTerms, type LayerTerm } from './objective.ts';
 import { seededRandom } from './random.ts';
 
 /** Everything that decides the pixels of a dream (with the model and backend). */
@@ -38,7 +40,7 @@ export interface DreamProgress {
   elapsedMs: number;
   /** Estimated seconds left, from the time the work so far took. */
   etaSeconds: number;
-  /** The DeepDream loss of this step, averaged over tiles. */
+  /** The objective of this step, averaged over tiles. */
   loss: number;
   /** The image at the end of an octave, when previews were asked for. */
   preview?: RgbImage;
@@ -51,19 +53,19 @@ export interface DreamRunOptions {
   previews?: boolean;
   /** Smallest side the network accepts; smaller octaves are skipped, smaller images processed upscaled. */
   minSide?: number;
-  /** Extra objective terms (a style's class logit), added to the layers' loss at every step. */
-  extra?: ExtraObjective[];
+  /** Extra objective terms (a style's class logit), added to the layers' means at every step. */
+  extra?: LayerTerm[];
 }
 
-export class DreamCancelledError extends Error {
-  override name = 'DreamCancelledError';
-  constructor() {
-    super('The dream was cancelled.');
-  }
-}
+/** Kept for callers that name the engine's cancellation. */
+export { CancelledError as DreamCancelledError };
 
-export class DreamParamsError extends Error {
+/** Parameters that make no sense, or a layer, style or class the model does not have. */
+export class DreamParamsError extends UserError {
   override name = 'DreamParamsError';
+  constructor(message: string) {
+    super(message, 'params');
+  }
 }
 
 type Size = [number, number];
@@ -87,75 +89,111 @@ function tileEdges(length: number, tile: number): number[] {
   return Array.from({ length: n + 1 }, (_, i) => Math.round((i * length) / n));
 }
 
-/** Circular shift by (dy, dx) pixels: the random "jitter" that hides tile seams. */
-function roll(x: tf.Tensor4D, dy: number, dx: number): tf.Tensor4D {
-  const [, h, w] = x.shape;
-  const along = (t: tf.Tensor4D, axis: 1 | 2, shift: number, size: number): tf.Tensor4D => {
-    const s = ((shift % size) + size) % size;
-    if (s === 0) return t;
-    const begin = [0, 0, 0, 0];
-    const tailSize = [...t.shape];
-    begin[axis] = size - s;
-    tailSize[axis] = s;
-    const headSize = [...t.shape];
-    headSize[axis] = size - s;
-    return tf.concat4d([tf.slice(t, begin, tailSize), tf.slice(t, [0, 0, 0, 0], headSize)], axis);
-  };
-  return along(along(x, 1, dy, h), 2, dx, w);
-}
-
-function toTensor(img: RgbImage): tf.Tensor4D {
-  const data = new Float32Array(img.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = img.data[i] / 255;
-  return tf.tensor4d(data, [1, img.height, img.width, 3]);
-}
-
-async function toRgb(x: tf.Tensor4D): Promise<RgbImage> {
-  const [, height, width] = x.shape;
-  const values = await x.data();
-  const data = new Uint8Array(values.length);
-  for (let i = 0; i < values.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, values[i])) * 255);
-  return { data, width, height };
-}
-
-function resize(x: tf.Tensor4D, [h, w]: Size): tf.Tensor4D {
-  return x.shape[1] === h && x.shape[2] === w ? tf.clone(x) : tf.image.resizeBilinear(x, [h, w], false, true);
-}
-
-/** One gradient-ascent step on the whole image: jitter, tiled gradient, normalise, ascend, clip. */
-function ascend(net: DreamNetwork, img: tf.Tensor4D, p: DreamParams, random: () => number, extra: ExtraObjective[]): { next: tf.Tensor4D; loss: tf.Scalar } {
-  return tf.tidy(() => {
-    const [, h, w] = img.shape;
-    const dy = Math.floor(random() * h);
-    const dx = Math.floor(random() * w);
-    const rolled = roll(img, dy, dx);
-    const rows = tileEdges(h, p.tileSize);
-    const cols = tileEdges(w, p.tileSize);
-    const gradRows: tf.Tensor4D[] = [];
-    let loss: tf.Scalar = tf.scalar(0);
-    for (let r = 0; r + 1 < rows.length; r++) {
-      const gradTiles: tf.Tensor4D[] = [];
-      for (let c = 0; c + 1 < cols.length; c++) {
-        const tile = tf.slice(rolled, [0, rows[r], cols[c], 0], [1, rows[r + 1] - rows[r], cols[c + 1] - cols[c], 3]);
-        const result = net.lossAndGradient(tile, p.layers, extra);
-        gradTiles.push(result.gradient);
-        loss = tf.add(loss, tf.mul(result.loss, ((rows[r + 1] - rows[r]) * (cols[c + 1] - cols[c])) / (h * w)));
+/**
+ * Bilinear resize with half-pixel centres (TensorFlow's `resize_bilinear(half_pixel_centers=True)`), edges clamped.
+ */
+export function resizeBilinear(img: FloatImage, [h, w]: Size): FloatImage {
+  if (img.height === h && img.width === w) return { data: img.data.slice(), width: w, height: h };
+  const src = img.data;
+  const out = new Float32Array(h * w * 3);
+  const sy = img.height / h;
+  const sx = img.width / w;
+  const xs0 = new Int32Array(w);
+  const xs1 = new Int32Array(w);
+  const fx = new Float32Array(w);
+  for (let x = 0; x < w; x++) {
+    const at = Math.min(img.width - 1, Math.max(0, (x + 0.5) * sx - 0.5));
+    xs0[x] = Math.floor(at);
+    xs1[x] = Math.min(xs0[x] + 1, img.width - 1);
+    fx[x] = at - xs0[x];
+  }
+  for (let y = 0; y < h; y++) {
+    const at = Math.min(img.height - 1, Math.max(0, (y + 0.5) * sy - 0.5));
+    const y0 = Math.floor(at);
+    const y1 = Math.min(y0 + 1, img.height - 1);
+    const fy = at - y0;
+    const r0 = y0 * img.width * 3;
+    const r1 = y1 * img.width * 3;
+    for (let x = 0; x < w; x++) {
+      const a = xs0[x] * 3;
+      const b = xs1[x] * 3;
+      const o = (y * w + x) * 3;
+      for (let c = 0; c < 3; c++) {
+        const top = src[r0 + a + c] + (src[r0 + b + c] - src[r0 + a + c]) * fx[x];
+        const bottom = src[r1 + a + c] + (src[r1 + b + c] - src[r1 + a + c]) * fx[x];
+        out[o + c] = top + (bottom - top) * fy;
       }
-      gradRows.push(gradTiles.length === 1 ? gradTiles[0] : tf.concat4d(gradTiles, 2));
     }
-    const gradRolled = gradRows.length === 1 ? gradRows[0] : tf.concat4d(gradRows, 1);
-    const grad = roll(gradRolled, -dy, -dx);
-    const std = tf.sqrt(tf.moments(grad).variance);
-    const normalized = tf.div(grad, tf.add(std, 1e-8));
-    return { next: tf.clipByValue(tf.add(img, tf.mul(normalized, p.stepSize)), 0, 1) as tf.Tensor4D, loss };
-  });
+  }
+  return { data: out, width: w, height: h };
 }
 
-function checkParams(net: DreamNetwork, p: DreamParams, extra: ExtraObjective[]): void {
+/** The pixels of rows [top, bottom) and columns [left, right) of `img` rolled by (dy, dx): a jittered tile. */
+function rolledTile(img: FloatImage, dy: number, dx: number, top: number, bottom: number, left: number, right: number): FloatImage {
+  const { width: w, height: h } = img;
+  const tw = right - left;
+  const data = new Float32Array((bottom - top) * tw * 3);
+  for (let y = top; y < bottom; y++) {
+    const sy = (((y - dy) % h) + h) % h;
+    for (let x = left; x < right; x++) {
+      const sx = (((x - dx) % w) + w) % w;
+      const s = (sy * w + sx) * 3;
+      const o = ((y - top) * tw + (x - left)) * 3;
+      data[o] = img.data[s];
+      data[o + 1] = img.data[s + 1];
+      data[o + 2] = img.data[s + 2];
+    }
+  }
+  return { data, width: tw, height: bottom - top };
+}
+
+/**
+ * One gradient-ascent step on the whole image: a seeded roll (jitter that hides tile seams), the gradient tile by
+ * tile, normalised by its standard deviation, ascended and clipped. Returns the step's objective.
+ */
+async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, random: () => number, terms: LayerTerm[]): Promise<number> {
+  const { width: w, height: h } = img;
+  const dy = Math.floor(random() * h);
+  const dx = Math.floor(random() * w);
+  const rows = tileEdges(h, p.tileSize);
+  const cols = tileEdges(w, p.tileSize);
+  const grad = new Float32Array(img.data.length);
+  let loss = 0;
+  for (let r = 0; r + 1 < rows.length; r++) {
+    for (let c = 0; c + 1 < cols.length; c++) {
+      const [top, bottom, left, right] = [rows[r], rows[r + 1], cols[c], cols[c + 1]];
+      const result = await net.lossAndGradient(rolledTile(img, dy, dx, top, bottom, left, right), terms);
+      loss += (result.loss * (bottom - top) * (right - left)) / (h * w);
+      // Un-roll while copying back: rolled pixel (y, x) is image pixel (y - dy, x - dx).
+      const tw = right - left;
+      for (let y = top; y < bottom; y++) {
+        const iy = (((y - dy) % h) + h) % h;
+        for (let x = left; x < right; x++) {
+          const ix = (((x - dx) % w) + w) % w;
+          const o = (iy * w + ix) * 3;
+          const s = ((y - top) * tw + (x - left)) * 3;
+          grad[o] = result.gradient[s];
+          grad[o + 1] = result.gradient[s + 1];
+          grad[o + 2] = result.gradient[s + 2];
+        }
+      }
+    }
+  }
+  let mean = 0;
+  for (let i = 0; i < grad.length; i++) mean += grad[i];
+  mean /= grad.length;
+  let variance = 0;
+  for (let i = 0; i < grad.length; i++) variance += (grad[i] - mean) ** 2;
+  const scale = p.stepSize / (Math.sqrt(variance / grad.length) + 1e-8);
+  for (let i = 0; i < grad.length; i++) img.data[i] = Math.min(1, Math.max(0, img.data[i] + grad[i] * scale));
+  return loss;
+}
+
+function checkParams(net: GradientNetwork, p: DreamParams, extra: LayerTerm[]): void {
   const bad = (msg: string): never => {
     throw new DreamParamsError(msg);
   };
-  if (p.layers.length === 0) bad('At least one layer is needed.');
+  if (p.layers.length === 0 && extra.length === 0) bad('At least one layer is needed.');
   for (const l of p.layers) if (!net.hasLayer(l)) bad(`The model has no dream layer "${l}".`);
   if (!Number.isInteger(p.octaves) || p.octaves < 1 || p.octaves > 12) bad('Octaves must be a whole number from 1 to 12.');
   if (!(p.octaveScale >= 1.05 && p.octaveScale <= 3)) bad('The octave scale must be between 1.05 and 3.');
@@ -164,7 +202,7 @@ function checkParams(net: DreamNetwork, p: DreamParams, extra: ExtraObjective[])
   if (!Number.isInteger(p.tileSize) || p.tileSize < 128) bad('The tile size must be a whole number of at least 128 px.');
   if (!Number.isInteger(p.seed)) bad('The seed must be a whole number.');
   for (const e of extra) if (!net.hasLayer(e.layer)) bad(`The model has no layer "${e.layer}" for the extra objective.`);
-  if ((p.style !== undefined || p.target !== undefined) && extra.length === 0) bad('A style dream needs its class objective: dream through Dreamer.dream.');
+  if ((p.style !== undefined || p.target !== undefined) && extra.length === 0) bad('A style dream needs its class objective: dream through a Dreamer.');
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -172,11 +210,13 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /**
  * DeepDream with octaves, as in the TensorFlow tutorial, keeping the original's detail between octaves
  * (each octave starts from the input at that scale plus the dream so far), so the result stays sharp.
- * Same image + params + seed on the same backend gives the same pixels.
+ * The loop is plain JavaScript around the backend's gradient: same image + params + seed on the same backend
+ * gives the same pixels.
  */
-export async function dream(net: DreamNetwork, image: RgbImage, p: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
+export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
   const extra = opts.extra ?? [];
   checkParams(net, p, extra);
+  const terms = mergeTerms([...p.layers.map((l) => meanTerm(l, net.channels(l))), ...extra]);
   const minSide = opts.minSide ?? 75;
   const random = seededRandom(p.seed);
   const started = Date.now();
@@ -187,68 +227,38 @@ export async function dream(net: DreamNetwork, image: RgbImage, p: DreamParams, 
   const totalWork = sizes.reduce((sum, [h, w]) => sum + h * w * p.steps, 0);
   let done = 0;
 
-  const owned: tf.Tensor[] = [];
-  const keep = <T extends tf.Tensor>(t: T): T => {
-    owned.push(t);
-    return t;
-  };
-  const release = (t: tf.Tensor | null) => {
-    if (!t) return;
-    const i = owned.indexOf(t);
-    if (i >= 0) owned.splice(i, 1);
-    t.dispose();
-  };
-  try {
-    const input = keep(toTensor(image));
-    const base = keep(up > 1 ? resize(input, full) : tf.clone(input));
-    let detail: tf.Tensor4D | null = null;
-    let img: tf.Tensor4D = keep(tf.clone(base));
-    for (let o = 0; o < sizes.length; o++) {
-      const octaveBase = keep(resize(base, sizes[o]));
-      const prevDetail = detail;
-      const start: tf.Tensor4D = prevDetail
-        ? tf.tidy(() => tf.clipByValue(tf.add(octaveBase, resize(prevDetail, sizes[o])), 0, 1) as tf.Tensor4D)
-        : tf.clone(octaveBase);
-      release(detail);
-      release(img);
-      img = keep(start);
-      for (let s = 0; s < p.steps; s++) {
-        await nextTurn();
-        if (opts.signal?.aborted) throw new DreamCancelledError();
-        const { next, loss } = ascend(net, img, p, random, extra);
-        release(img);
-        img = keep(next);
-        const lossValue = (await loss.data())[0];
-        loss.dispose();
-        done += sizes[o][0] * sizes[o][1];
-        const elapsedMs = Date.now() - started;
-        const fraction = done / totalWork;
-        opts.onProgress?.({
-          octave: o + 1,
-          octaves: sizes.length,
-          step: s + 1,
-          steps: p.steps,
-          fraction,
-          elapsedMs,
-          etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000,
-          loss: lossValue,
-          preview: s === p.steps - 1 && opts.previews ? await toRgb(img) : undefined,
-        });
-      }
-      detail = keep(tf.sub(img, octaveBase) as tf.Tensor4D);
-      release(octaveBase);
+  const base = resizeBilinear(toFloatImage(image), full);
+  let detail: FloatImage | null = null;
+  let img = base;
+  for (let o = 0; o < sizes.length; o++) {
+    const octaveBase = resizeBilinear(base, sizes[o]);
+    img = resizeBilinear(octaveBase, sizes[o]);
+    if (detail) {
+      const d = resizeBilinear(detail, sizes[o]).data;
+      for (let i = 0; i < img.data.length; i++) img.data[i] = Math.min(1, Math.max(0, img.data[i] + d[i]));
     }
-    return await (up > 1 ? toRgbResized(img, [image.height, image.width]) : toRgb(img));
-  } finally {
-    tf.dispose(owned);
+    for (let s = 0; s < p.steps; s++) {
+      await nextTurn();
+      if (opts.signal?.aborted) throw new CancelledError();
+      const loss = await ascend(net, img, p, random, terms);
+      done += sizes[o][0] * sizes[o][1];
+      const elapsedMs = Date.now() - started;
+      const fraction = done / totalWork;
+      opts.onProgress?.({
+        octave: o + 1,
+        octaves: sizes.length,
+        step: s + 1,
+        steps: p.steps,
+        fraction,
+        elapsedMs,
+        etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000,
+        loss,
+        preview: s === p.steps - 1 && opts.previews ? toRgbImage(img) : undefined,
+      });
+    }
+    const diff = new Float32Array(img.data.length);
+    for (let i = 0; i < diff.length; i++) diff[i] = img.data[i] - octaveBase.data[i];
+    detail = { data: diff, width: img.width, height: img.height };
   }
-}
-
-async function toRgbResized(x: tf.Tensor4D, size: Size): Promise<RgbImage> {
-  const small = resize(x, size);
-  try {
-    return await toRgb(small);
-  } finally {
-    small.dispose();
-  }
+  return toRgbImage(up > 1 ? resizeBilinear(img, [image.height, image.width]) : img);
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { CompiledGraph, GraphNode, Padding } from './model/graph.ts';
 import { weightView } from './model/graph.ts';
-import { maxPoolInputGradient } from './max-pool-grad.ts';
+import { maxPoolInputGradient, type PoolGeometry } from './max-pool-grad.ts';
 import { padAmounts } from './padding.ts';
 
 type ConvNode = Extract<GraphNode, { op: 'conv' }>;
@@ -40,6 +40,8 @@ export class DreamNetwork {
   private readonly affines = new Map<string, { scale: tf.Tensor1D; shift: tf.Tensor1D }>();
   private readonly byName = new Map<string, GraphNode>();
   private readonly plans = new Map<string, GraphNode[]>();
+  /** Per-window gradient scale of avg pools, by input size and pool geometry (see poolScale). */
+  private readonly poolScales = new Map<string, Float32Array | null>();
   private readonly inputName: string;
 
   constructor(
@@ -225,11 +227,9 @@ export class DreamNetwork {
       case 'maxPool':
         accumulate(node.input, maxPoolInputGradient(g, mustGet(values, node.input), mustGet(values, node.name), node));
         return;
-      case 'avgPool': {
-        const attrs = { filterSize: node.size, strides: node.strides, pad: node.padding };
-        accumulate(node.input, tf.engine().runKernel('AvgPoolGrad', { dy: g, input: mustGet(values, node.input) }, attrs) as tf.Tensor4D);
+      case 'avgPool':
+        accumulate(node.input, this.avgPoolInputGradient(node, g, mustGet(values, node.input).shape));
         return;
-      }
       case 'concat': {
         const sizes = node.inputs.map((n) => mustGet(values, n).shape[3]);
         tf.split(g, sizes, 3).forEach((part, i) => accumulate(node.inputs[i], part as tf.Tensor4D));
@@ -245,6 +245,61 @@ export class DreamNetwork {
         accumulate(node.input, tf.mul(g, mustGet(this.affines, node.name).scale) as tf.Tensor4D);
         return;
     }
+  }
+
+  /**
+   * d(loss)/d(x) of an average pool. tf.avgPool with 'same' padding divides each window by the number of
+   * inputs it covers (padding excluded), but tfjs' AvgPoolGrad on cpu and wasm divides by the full window
+   * size, which is wrong at every border (native TensorFlow's is right): so no AvgPoolGrad at all. Instead
+   * dy is divided by each window's count and spread back over its window by the adjoint of a window sum:
+   * dilate by the stride, pad, and take a 'valid' pool (no padding, so the same on every backend). The
+   * window-size factor that turns that average into a sum is folded into the per-window scale. On wasm
+   * this is also several times faster than its AvgPoolGrad kernel.
+   */
+  private avgPoolInputGradient(node: PoolGeometry, dy: tf.Tensor4D, xShape: number[]): tf.Tensor4D {
+    const [kh, kw] = node.size;
+    const [sh, sw] = node.strides;
+    const [, h, w] = xShape;
+    const rows = padAmounts(h, kh, sh, node.padding);
+    const cols = padAmounts(w, kw, sw, node.padding);
+    const scale = this.poolScale(h, w, node);
+    // avgPool below divides each window sum by kh·kw: dy·(kh·kw)/count makes that Σ dy/count.
+    const scaled: tf.Tensor4D = scale ? tf.mul(dy, tf.tensor4d(scale, [1, rows.out, cols.out, 1])) : dy;
+    const top = kh - 1 - rows.before;
+    const bottom = h - (rows.out - 1) * sh - 1 + rows.before;
+    const left = kw - 1 - cols.before;
+    const right = w - (cols.out - 1) * sw - 1 + cols.before;
+    const padded = tf.pad(dilate(scaled, sh, sw), [[0, 0], [top, bottom], [left, right], [0, 0]]);
+    return tf.avgPool(padded, [kh, kw], 1, 'valid');
+  }
+
+  /**
+   * (kh·kw) / (inputs inside the image) for each window of an avg pool on an h×w input, row-major over the
+   * output; null when every window lies fully inside (no padding). Cached per geometry: dreams reuse sizes.
+   */
+  private poolScale(h: number, w: number, node: PoolGeometry): Float32Array | null {
+    const [kh, kw] = node.size;
+    const [sh, sw] = node.strides;
+    const key = `${h},${w},${kh},${kw},${sh},${sw},${node.padding}`;
+    const cached = this.poolScales.get(key);
+    if (cached !== undefined) return cached;
+    const rows = padAmounts(h, kh, sh, node.padding);
+    const cols = padAmounts(w, kw, sw, node.padding);
+    // Inputs a window covers along one axis: its span clipped to [0, size).
+    const inside = (o: number, k: number, s: number, before: number, size: number) => Math.min(size, o * s - before + k) - Math.max(0, o * s - before);
+    let scale: Float32Array | null = null;
+    for (let oy = 0; oy < rows.out; oy++) {
+      const ry = inside(oy, kh, sh, rows.before, h);
+      for (let ox = 0; ox < cols.out; ox++) {
+        const count = ry * inside(ox, kw, sw, cols.before, w);
+        if (count === kh * kw && !scale) continue;
+        scale ??= new Float32Array(rows.out * cols.out).fill(1);
+        scale[oy * cols.out + ox] = (kh * kw) / count;
+      }
+    }
+    if (this.poolScales.size >= 64) this.poolScales.clear();
+    this.poolScales.set(key, scale);
+    return scale;
   }
 
   /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadArtifacts } from './artifacts.ts';
 import { compileKeras } from './compile.ts';
 import type { CompiledGraph, GraphNode } from './graph.ts';
-import { loadManifest, MODELS_DIR, type ModelManifest } from './manifest.ts';
+import { loadManifest, MODELS_DIR, type ModelDirs, type ModelManifest } from './manifest.ts';
 import { loadStyleHead, type StyleHead } from '../style/head.ts';
 
 /** Bump when the compiled format or the folding changes, so stale caches are ignored. */
@@ -17,11 +17,18 @@ export interface LoadedModel {
   fromCache: boolean;
   /** A style's classifier head (the graph is then its trunk's). */
   head?: StyleHead;
+  /** The folder this graph is cached in (a backend may cache what it derives from the graph there too). */
+  cacheDir: string;
 }
 
-export function defaultCacheDir(): string {
-  return process.env.DREAM_MODEL_CACHE ?? path.join(MODELS_DIR, '.cache');
+export interface LoadOptions extends ModelDirs {
+  /** Default: models/.cache. */
+  cacheDir?: string;
+  onWarning?: (message: string) => void;
 }
+
+/** Where compiled weights (and emitted ONNX models) are cached unless a folder is given. */
+export const DEFAULT_CACHE_DIR = path.join(MODELS_DIR, '.cache');
 
 /** Identifies the exact weights: manifest, compiler version and the source files' identity. */
 async function cacheKey(manifest: ModelManifest): Promise<string> {
@@ -65,18 +72,18 @@ async function writeCache(dir: string, graph: CompiledGraph): Promise<void> {
  */
 export async function loadCompiledModel(
   nameOrDir: string,
-  opts: { cacheDir?: string; onWarning?: (message: string) => void } = {},
+  opts: LoadOptions = {},
 ): Promise<LoadedModel> {
-  const manifest = await loadManifest(nameOrDir);
+  const manifest = await loadManifest(nameOrDir, opts);
   if (manifest.style) {
     // A style is its trunk's compiled graph (shared cache) plus a small head.
     const trunk = await loadCompiledModel(manifest.style.trunkDir, opts);
-    return { manifest, graph: trunk.graph, fromCache: trunk.fromCache, head: await loadStyleHead(manifest) };
+    return { ...trunk, manifest, head: await loadStyleHead(manifest) };
   }
-  const dir = path.join(opts.cacheDir ?? defaultCacheDir(), `${manifest.name}-${await cacheKey(manifest)}`);
+  const dir = path.join(opts.cacheDir ?? DEFAULT_CACHE_DIR, `${manifest.name}-${await cacheKey(manifest)}`);
   const cached = await readCache(dir);
-  if (cached) return { manifest, graph: cached, fromCache: true };
+  if (cached) return { manifest, graph: cached, fromCache: true, cacheDir: dir };
   const graph = compileKeras(await loadArtifacts(manifest), manifest.dreamLayers);
   await writeCache(dir, graph).catch((err: Error) => opts.onWarning?.(`Could not cache the compiled model in ${dir}: ${err.message}`));
-  return { manifest, graph, fromCache: false };
+  return { manifest, graph, fromCache: false, cacheDir: dir };
 }

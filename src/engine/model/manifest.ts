@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { UserError } from '../../errors.ts';
 import { isStyleJson, parseStyleFile, type StyleHeadSpec, type StyleObjective } from '../style/spec.ts';
 
 /** Where the weights come from: the nsfwjs package's bundled Keras model, or a tfjs LayersModel folder. */
@@ -47,27 +48,33 @@ export interface StyleInfo {
   training?: Record<string, unknown>;
 }
 
-export class ModelError extends Error {
+/** A model or style that is missing, malformed or cannot be compiled. */
+export class ModelError extends UserError {
   override name = 'ModelError';
+  constructor(message: string) {
+    super(message, 'model');
+  }
 }
 
 export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models');
 
-/**
- * Where trained styles are saved and looked up (`DREAM_STYLES_DIR`, default models/): a writable place, since the
- * project folder may be read-only in production.
- */
-export function stylesDir(): string {
-  return path.resolve(process.env.DREAM_STYLES_DIR?.trim() || MODELS_DIR);
+/** Where models are looked up: the project's models/, and the (writable) folder trained styles are saved in. */
+export interface ModelDirs {
+  /** Default: the project's models/. */
+  modelsDir?: string;
+  /** Default: modelsDir. */
+  stylesDir?: string;
 }
 
 /**
  * Reads and validates `<dir>/manifest.json`. `nameOrDir` is a folder path, or a model name under models/ or
  * under the styles folder.
  */
-export async function loadManifest(nameOrDir: string, modelsDir = MODELS_DIR): Promise<ModelManifest> {
+export async function loadManifest(nameOrDir: string, where: ModelDirs = {}): Promise<ModelManifest> {
+  const modelsDir = where.modelsDir ?? MODELS_DIR;
+  const stylesDir = where.stylesDir ?? modelsDir;
   const isPath = nameOrDir.includes('/') || nameOrDir.includes(path.sep);
-  const dirs = isPath ? [path.resolve(nameOrDir)] : [...new Set([path.join(modelsDir, nameOrDir), path.join(stylesDir(), nameOrDir)])];
+  const dirs = isPath ? [path.resolve(nameOrDir)] : [...new Set([path.join(modelsDir, nameOrDir), path.join(stylesDir, nameOrDir)])];
   let raw: string | null = null;
   let dir = dirs[0];
   for (const candidate of dirs) {
@@ -98,7 +105,7 @@ async function styleManifest(json: unknown, dir: string, file: string, modelsDir
   // The trunk is looked for under models/ first, then beside the style's folder.
   let trunk: ModelManifest;
   try {
-    trunk = await loadManifest(s.trunk, modelsDir);
+    trunk = await loadManifest(s.trunk, { modelsDir });
   } catch (err) {
     trunk = await loadManifest(path.join(path.dirname(dir), s.trunk)).catch(() => bad(`its trunk model cannot be loaded: ${(err as Error).message}`));
   }

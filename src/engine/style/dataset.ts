@@ -1,13 +1,17 @@
 // A folder of class folders (as Keras' image_dataset_from_directory reads), decoded and split.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { UserError } from '../../errors.ts';
 import { readImage } from '../../imaging/read-image.ts';
 import type { RgbImage } from '../../imaging/rgb-image.ts';
 import { seededRandom } from '../random.ts';
 
 /** Bad training data or options: the message is one line meant for the person who ran the training. */
-export class StyleDataError extends Error {
+export class StyleDataError extends UserError {
   override name = 'StyleDataError';
+  constructor(message: string) {
+    super(message, 'style-data');
+  }
 }
 
 export interface DatasetFile {

@@ -1,13 +1,11 @@
 // Images -> the trunk's pooled features, the inputs of a style's head. Forward passes only, on any backend.
 import * as tf from '@tensorflow/tfjs-core';
 import type { RgbImage } from '../../imaging/rgb-image.ts';
-import type { DreamNetwork } from '../network.ts';
+import { toFloatImage } from '../float-image.ts';
 
 /** Pixels in [0, 1] as [1, h, w, 3]. */
-export function imageTensor(img: RgbImage): tf.Tensor4D {
-  const data = new Float32Array(img.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = img.data[i] / 255;
-  return tf.tensor4d(data, [1, img.height, img.width, 3]);
+function imageTensor(img: RgbImage): tf.Tensor4D {
+  return tf.tensor4d(toFloatImage(img).data, [1, img.height, img.width, 3]);
 }
 
 /** The whole image squashed to size × size (as Keras' image_dataset_from_directory resizes): what the head sees. */
@@ -42,14 +40,4 @@ export function augmentedInput(img: RgbImage, size: number, a: Augmentation): tf
     if (a.flip) x = tf.reverse(x, 2);
     return tf.clipByValue(tf.add(x, a.brightness), 0, 1) as tf.Tensor4D;
   });
-}
-
-/** Global average pooling of `layer` for a batch of images: [n, channels], row-major. */
-export async function pooledFeatures(net: DreamNetwork, batch: tf.Tensor4D, layer: string): Promise<Float32Array> {
-  const pooled = tf.tidy(() => tf.mean(net.activations(batch, [layer])[0], [1, 2]));
-  try {
-    return (await pooled.data()) as Float32Array;
-  } finally {
-    pooled.dispose();
-  }
 }

@@ -3,8 +3,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { io } from '@tensorflow/tfjs-core';
 import { DreamParamsError } from '../dream.ts';
-import { ModelError, type ModelManifest } from '../model/manifest.ts';
-import type { ExtraObjective } from '../network.ts';
+import { loadManifest, ModelError, MODELS_DIR, type ModelDirs, type ModelManifest } from '../model/manifest.ts';
+import { listStyles } from './list.ts';
+import type { LayerTerm } from '../objective.ts';
 import { HEAD_BIAS, HEAD_KERNEL, HEAD_WEIGHTS_FILE } from './spec.ts';
 
 export interface StyleHead {
@@ -117,31 +118,58 @@ export function softmaxRows(logits: Float32Array, classes: number): Float32Array
  * The class term of a style dream: `weight · logit_target(GAP(featureLayer))`. Its gradient with respect to the
  * feature layer is the kernel's column W[:, target] / (H·W) at every position (the bias does not matter).
  */
-export function classObjective(head: StyleHead, target: string, weight = head.classWeight): ExtraObjective {
+export function classObjective(head: StyleHead, target: string, weight = head.classWeight): LayerTerm {
   const k = head.classes.indexOf(target);
   if (k < 0) throw unknownClass(head.name, head.classes, target);
   if (!(weight >= 0) || !Number.isFinite(weight)) throw new DreamParamsError('The class weight must be a number ≥ 0.');
   const c = head.classes.length;
   const column = new Float32Array(head.features);
-  for (let i = 0; i < head.features; i++) column[i] = head.kernel[i * c + k];
-  return { layer: head.featureLayer, channelWeights: column, scale: weight };
+  for (let i = 0; i < head.features; i++) column[i] = head.kernel[i * c + k] * weight;
+  return { layer: head.featureLayer, channelWeights: column };
 }
 
 function unknownClass(style: string, classes: string[], target: string): DreamParamsError {
   return new DreamParamsError(`Unknown class "${target}" for style ${style}. Classes: ${classes.join(', ')}.`);
 }
 
+/** The trunk a model's dreams run on: its own name, or a style's trunk. */
+const trunkOf = (m: ModelManifest) => m.style?.trunk ?? m.name;
+
+/** Refuses a style that was not trained on the trunk `model` dreams with (the one compatibility check). */
+export function checkStyleFits(model: ModelManifest, style: ModelManifest): void {
+  if (!style.style) throw new DreamParamsError(`"${style.name}" is a model, not a style.`);
+  if (style.style.trunk !== trunkOf(model)) throw new DreamParamsError(`The style "${style.name}" was trained on ${style.style.trunk}, not on ${trunkOf(model)}.`);
+}
+
+/** A style's target: one of its classes (default: its first). */
+function styleTarget(style: ModelManifest & { style: NonNullable<ModelManifest['style']> }, target?: string): { style: string; target: string } {
+  const classes = style.style.classes;
+  if (target !== undefined && !classes.includes(target)) throw unknownClass(style.name, classes, target);
+  return { style: style.name, target: target ?? classes[0] };
+}
+
 /**
- * The style part of a dream's recipe for a model: `{ style, target }` (target defaults to the first class)
- * when the model is a style, `{}` otherwise. An unknown class, or a target for a model that is not a style,
- * is a DreamParamsError with a one-line message.
+ * The style part of a recipe for a dream with `model`: `{}` without a style; `{ style, target }` when `style` names
+ * an installed style trained on the same trunk (or `model` is itself a style), with `target` one of its classes
+ * (default: its first). Anything else is a DreamParamsError whose one line names the valid choices.
  */
-export function resolveStyleTarget(manifest: ModelManifest, target?: string): { style?: string; target?: string } {
-  if (!manifest.style) {
-    if (target !== undefined) throw new DreamParamsError(`Model ${manifest.name} is not a style, so it has no class to target (train one with npm run train).`);
+export async function resolveStyle(model: ModelManifest, style: string | undefined, target: string | undefined, where: ModelDirs): Promise<{ style?: string; target?: string }> {
+  if (style === undefined) {
+    if (model.style) return styleTarget({ ...model, style: model.style }, target);
+    if (target !== undefined) throw new DreamParamsError(`Model ${model.name} is not a style, so it has no class to target (train one with npm run train).`);
     return {};
   }
-  const classes = manifest.style.classes;
-  if (target !== undefined && !classes.includes(target)) throw unknownClass(manifest.name, classes, target);
-  return { style: manifest.name, target: target ?? classes[0] };
+  const installed = async () => {
+    const names = (await listStyles(where.stylesDir ?? where.modelsDir ?? MODELS_DIR)).map((s) => s.name);
+    return `Installed styles: ${names.length ? names.join(', ') : 'none yet (train one with npm run train)'}.`;
+  };
+  let manifest: ModelManifest;
+  try {
+    manifest = await loadManifest(style, where);
+  } catch (err) {
+    if (err instanceof ModelError) throw new DreamParamsError(`There is no style "${style}". ${await installed()}`);
+    throw err;
+  }
+  checkStyleFits(model, manifest);
+  return styleTarget({ ...manifest, style: manifest.style! }, target);
 }

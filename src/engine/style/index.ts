@@ -2,6 +2,6 @@
 export { listStyles, type StyleSummary } from './list.ts';
 export { trainStyle, TRAIN_DEFAULTS, CLASS_GRADIENT_RATIO, type TrainOptions, type TrainResult, type TrainProgress, type EpochStats } from './train.ts';
 export { readTrainingImage, StyleDataError, type SkippedFile } from './dataset.ts';
-export { classObjective, loadStyleHead, resolveStyleTarget, type StyleHead } from './head.ts';
+export { checkStyleFits, classObjective, loadStyleHead, resolveStyle, type StyleHead } from './head.ts';
 export type { StyleFile, StyleHeadSpec, StyleObjective } from './spec.ts';
 export { STYLE_NAME } from './spec.ts';

@@ -1,6 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stylesDir } from '../model/manifest.ts';
 import { isStyleJson, parseStyleFile } from './spec.ts';
 
 /** What a chooser (the bot's `style` option, `/styles`) shows of an installed style. */
@@ -16,10 +15,10 @@ export interface StyleSummary {
 }
 
 /**
- * The styles installed under `modelsDir` (default: DREAM_STYLES_DIR, else the project's models/), sorted by name. Reads only the
+ * The styles installed under `modelsDir` (the styles folder), sorted by name. Reads only the
  * manifests (cheap enough for autocomplete); folders that are not valid styles are left out.
  */
-export async function listStyles(modelsDir: string = stylesDir()): Promise<StyleSummary[]> {
+export async function listStyles(modelsDir: string): Promise<StyleSummary[]> {
   const entries = await readdir(modelsDir, { withFileTypes: true }).catch(() => []);
   const styles: StyleSummary[] = [];
   for (const entry of entries) {

@@ -1,18 +1,20 @@
 // Transfer learning for custom styles: a dense head on the frozen trunk's pooled mixed5 features.
-// The trunk only runs forward (DreamNetwork.activations), so training needs no convolution filter gradients
+// The trunk only runs forward (the network's pooled features), so training needs no convolution filter gradients
 // and works on every backend; the head's gradient is written out by hand and applied with tf.train.adam.
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendChoice } from '../backend.ts';
-import { DreamCancelledError } from '../dream.ts';
+import { CancelledError } from '../../errors.ts';
+import type { GradientNetwork } from '../gradient-network.ts';
 import { loadCompiledModel } from '../model/load.ts';
-import { MODELS_DIR, stylesDir, type ModelManifest, loadManifest } from '../model/manifest.ts';
-import { DreamNetwork } from '../network.ts';
+import { MODELS_DIR, type ModelManifest, loadManifest } from '../model/manifest.ts';
+import { createGradientNetwork } from '../networks.ts';
+import { meanTerm } from '../objective.ts';
 import { randomSeed, seededRandom } from '../random.ts';
 import { readDataset, scanDataset, shuffle, splitDataset, StyleDataError, type DatasetImage, type SkippedFile } from './dataset.ts';
-import { augmentedInput, headInput, pooledFeatures, randomAugmentation } from './features.ts';
+import { augmentedInput, headInput, randomAugmentation } from './features.ts';
 import { encodeHeadWeights, headLogits, softmaxRows, type StyleHead } from './head.ts';
 import { HEAD_WEIGHTS_FILE, STYLE_KIND, STYLE_NAME, type StyleFile } from './spec.ts';
 
@@ -57,6 +59,8 @@ export interface TrainOptions {
   /** Where the style is saved (default: the project's models/). */
   modelsDir?: string;
   backend?: BackendChoice;
+  /** CPU threads for the network on onnx (default 1). */
+  threads?: number;
   cacheDir?: string;
   maxInputPixels?: number;
   signal?: AbortSignal;
@@ -150,11 +154,11 @@ async function checkTarget(dir: string, name: string): Promise<void> {
 export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
   const started = Date.now();
   const o = checkOptions(opts);
-  const modelsDir = path.resolve(opts.modelsDir ?? stylesDir());
+  const modelsDir = path.resolve(opts.modelsDir ?? MODELS_DIR);
   const outDir = path.join(modelsDir, opts.name);
   await checkTarget(outDir, opts.name);
   const cancelled = () => {
-    if (opts.signal?.aborted) throw new DreamCancelledError();
+    if (opts.signal?.aborted) throw new CancelledError();
   };
 
   // Data first: bad data is reported before the (slower) model load.
@@ -173,12 +177,12 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
   cancelled();
   const { train, val } = splitDataset(images, scan.classes.length, o.valSplit, o.seed);
 
-  const backend = await initBackend(opts.backend ?? 'auto');
+  const backend = await initBackend(opts.backend ?? 'auto', opts.threads);
   const trunkRef = existsSync(path.join(modelsDir, TRAIN_DEFAULTS.trunk, 'manifest.json')) ? path.join(modelsDir, TRAIN_DEFAULTS.trunk) : path.join(MODELS_DIR, TRAIN_DEFAULTS.trunk);
   const trunk = await loadCompiledModel(trunkRef, { cacheDir: opts.cacheDir, onWarning: opts.onWarning });
   const layer = TRAIN_DEFAULTS.featureLayer;
   if (trunk.manifest.style || !trunk.manifest.dreamLayers.includes(layer)) throw new StyleDataError(`The trunk model ${trunk.manifest.name} has no layer ${layer}.`);
-  const net = new DreamNetwork(trunk.graph, trunk.manifest.input.range);
+  const net = await createGradientNetwork(backend, trunk);
   const classes = scan.classes;
   const C = classes.length;
 
@@ -200,7 +204,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
       const part = items.slice(i, i + 8);
       const batch = tf.tidy(() => tf.concat4d(part.map((it, j) => input(it, i + j)), 0));
       try {
-        out.push(await pooledFeatures(net, batch, layer));
+        out.push(await net.pooledFeatures((await batch.data()) as Float32Array, part.length, o.inputSize, o.inputSize, layer));
       } finally {
         batch.dispose();
       }
@@ -314,7 +318,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     const valAccuracy = validation.filter((v) => argmax(v.probabilities) === v.label).length / val.length;
     // Up to 4 validation images, spread over the (class-ordered) list so that every class is seen.
     const probes = Array.from({ length: Math.min(4, val.length) }, (_, k) => val[Math.floor((k * val.length) / Math.min(4, val.length))].image);
-    head.classWeight = calibrateClassWeight(net, head, probes, trunk.manifest.defaultLayers);
+    head.classWeight = await calibrateClassWeight(net, head, probes, trunk.manifest.defaultLayers);
 
     const perClass = Object.fromEntries(classes.map((c, k) => [c, images.filter((im) => im.label === k).length]));
     const seconds = (Date.now() - started) / 1000;
@@ -407,20 +411,21 @@ export function foldHead(kernel: Float32Array, bias: Float32Array, mean: Float32
  * classWeight such that ‖∇image (classWeight · logit_k)‖ = CLASS_GRADIENT_RATIO · ‖∇image Σ mean(layers)‖,
  * averaged over the given images and all classes k.
  */
-export function calibrateClassWeight(net: DreamNetwork, head: StyleHead, images: DatasetImage['image'][], layers: string[]): number {
+export async function calibrateClassWeight(net: GradientNetwork, head: StyleHead, images: DatasetImage['image'][], layers: string[]): Promise<number> {
   let layerNorm = 0;
   let classNorm = 0;
   const C = head.classes.length;
+  const norm = (xs: Float32Array) => Math.sqrt(xs.reduce((s, x) => s + x * x, 0));
   for (const img of images) {
-    tf.tidy(() => {
-      const x = headInput(img, head.inputSize);
-      layerNorm += tf.norm(net.lossAndGradient(x, layers).gradient).dataSync()[0];
-      for (let k = 0; k < C; k++) {
-        const column = new Float32Array(head.features);
-        for (let i = 0; i < head.features; i++) column[i] = head.kernel[i * C + k];
-        classNorm += tf.norm(net.lossAndGradient(x, [], [{ layer: head.featureLayer, channelWeights: column, scale: 1 }]).gradient).dataSync()[0] / C;
-      }
-    });
+    const x = headInput(img, head.inputSize);
+    const image = { data: (await x.data()) as Float32Array, width: head.inputSize, height: head.inputSize };
+    x.dispose();
+    layerNorm += norm((await net.lossAndGradient(image, layers.map((l) => meanTerm(l, net.channels(l))))).gradient);
+    for (let k = 0; k < C; k++) {
+      const column = new Float32Array(head.features);
+      for (let i = 0; i < head.features; i++) column[i] = head.kernel[i * C + k];
+      classNorm += norm((await net.lossAndGradient(image, [{ layer: head.featureLayer, channelWeights: column }])).gradient) / C;
+    }
   }
   const w = classNorm > 0 ? (CLASS_GRADIENT_RATIO * layerNorm) / classNorm : 0;
   return Number(w.toPrecision(4));

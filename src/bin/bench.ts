@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { engineConfig } from '../config.ts';
+import { BACKEND_CHOICES, createDreamer, INTENSITIES, resolveParams, type BackendChoice, type Dreamer, type Intensity } from '../engine/index.ts';
+import { readImage, type RgbImage } from '../imaging/index.ts';
+import { numberFlag, parseCli } from './args.ts';
+import { runMain, UsageError } from './exit.ts';
+
+const SAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../samples/landscape.jpg');
+const STEP_SIZES = [224, 384, 512];
+const TIMED_STEPS = 5;
+
+type Result =
+  | { case: 'step'; size: number; backend: string; threads: number; ms_median: number; fwd_ms_median: number; peak_rss_mb: number }
+  | { case: 'dream'; intensity: Intensity; side: number; seconds: number; backend: string };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+let peakRss = 0;
+const sampleRss = () => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+};
+
+/** Square crop of the sample, so step timings are for exactly size×size pixels. */
+async function square(size: number): Promise<RgbImage> {
+  const img = await readImage(await readFile(SAMPLE), { maxSide: 4096, maxInputPixels: 1e8 });
+  const side = Math.min(img.width, img.height);
+  const x0 = Math.floor((img.width - side) / 2);
+  const data = new Uint8Array(size * size * 3);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const sy = Math.floor((y * side) / size);
+      const sx = x0 + Math.floor((x * side) / size);
+      data.set(img.data.subarray((sy * img.width + sx) * 3, (sy * img.width + sx) * 3 + 3), (y * size + x) * 3);
+    }
+  }
+  return { data, width: size, height: size };
+}
+
+async function benchStep(dreamer: Dreamer, size: number): Promise<Result> {
+  const image = await square(size);
+  const params = { ...resolveParams(dreamer.manifest, { seed: 1 }), octaves: 1, steps: TIMED_STEPS + 1, tileSize: Math.max(512, size) };
+  const stamps: number[] = [];
+  await dreamer.dream(image, params, {
+    onProgress: () => {
+      stamps.push(performance.now());
+      sampleRss();
+    },
+  });
+  // The first step warms up kernels and allocations; time the ones after it.
+  const stepMs = stamps.slice(1).map((t, i) => t - stamps[i]);
+  const fwd: number[] = [];
+  const deepest = params.layers[params.layers.length - 1];
+  for (let i = 0; i < TIMED_STEPS + 1; i++) {
+    const t = performance.now();
+    await dreamer.pooledFeatures(image, deepest);
+    if (i > 0) fwd.push(performance.now() - t);
+  }
+  sampleRss();
+  return { case: 'step', size, backend: dreamer.backend.name, threads: dreamer.backend.threads, ms_median: Math.round(median(stepMs)), fwd_ms_median: Math.round(median(fwd)), peak_rss_mb: Math.round(peakRss / 2 ** 20) };
+}
+
+async function benchDream(dreamer: Dreamer, intensity: Intensity): Promise<Result> {
+  const image = await readImage(await readFile(SAMPLE), { maxSide: 512, maxInputPixels: 1e8 });
+  const params = resolveParams(dreamer.manifest, { intensity, seed: 1 });
+  const t = performance.now();
+  await dreamer.dream(image, params, { onProgress: sampleRss });
+  return { case: 'dream', intensity, side: 512, seconds: Math.round((performance.now() - t) / 100) / 10, backend: dreamer.backend.name };
+}
+
+function row(r: Result): string {
+  return r.case === 'step'
+    ? `step   ${String(r.size).padStart(4)} px   ${String(r.ms_median).padStart(6)} ms/step   forward ${String(r.fwd_ms_median).padStart(5)} ms   peak RSS ${r.peak_rss_mb} MB   (${r.backend})`
+    : `dream  ${r.intensity.padEnd(9)} 512 px  ${r.seconds.toFixed(1).padStart(7)} s   (${r.backend})`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseCli({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' } } });
+  const config = engineConfig();
+  const backend = (values.backend ?? config.backend) as BackendChoice;
+  if (!BACKEND_CHOICES.includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
+  const threads = numberFlag(values.threads, 'threads', true) ?? config.threads;
+  const cases: (() => Promise<Result>)[] = [];
+  const dreamer = await createDreamer({ backend, threads, cacheDir: config.cacheDir });
+  for (const size of STEP_SIZES) cases.push(() => benchStep(dreamer, size));
+  for (const intensity of INTENSITIES) cases.push(() => benchDream(dreamer, intensity));
+  const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`)];
+  const selected = values.only ? names.map((n, i) => (n === values.only ? i : -1)).filter((i) => i >= 0) : names.map((_, i) => i);
+  if (selected.length === 0) throw new UsageError(`--only must be one of ${names.join(', ')}.`);
+  if (!values.json) process.stdout.write(`backend: ${dreamer.backend.detail}\n`);
+  for (const i of selected) {
+    const result = await cases[i]();
+    process.stdout.write(`${values.json ? JSON.stringify(result) : row(result)}\n`);
+  }
+  return 0;
+}
+
+runMain('bench', () => main(process.argv.slice(2)));

@@ -1,0 +1,141 @@
+import path from 'node:path';
+import { engineConfig } from '../config.ts';
+import { BACKEND_CHOICES, TRAIN_DEFAULTS, trainStyle, type BackendChoice, type EpochStats, type TrainProgress } from '../engine/index.ts';
+import { formatDuration } from '../format.ts';
+import { numberFlag, parseCli } from './args.ts';
+import { runMain, UsageError } from './exit.ts';
+
+const PROG = 'train';
+const USAGE = `Usage: npm run train -- --data <dir> --name <style> [options]
+
+Trains a custom nightmare style: a classifier on the frozen ImageNet InceptionV3 (layers up to mixed5) that
+tells your classes apart. Dream with it: npm run dream -- <image> --model <style> --target <class>.
+
+Options:
+  --data DIR          one sub-folder of images per class: DIR/cats/*.jpg, DIR/dogs/*.jpg, ...
+  --name STYLE        saved to <styles folder>/STYLE/ (lower-case letters, digits, - and _)
+  --epochs N          passes over the training images (default ${TRAIN_DEFAULTS.epochs}); the best on validation is kept
+  --val-split X       share of each class held out for validation (default ${TRAIN_DEFAULTS.valSplit})
+  --seed N            seed of the split, augmentation and order; the same seed gives the same style (default random)
+  --size N            side of the square training images in px (default ${TRAIN_DEFAULTS.inputSize})
+  --views N           augmented copies of each image (random crop, flip, brightness; default ${TRAIN_DEFAULTS.views})
+  --backend B         ${BACKEND_CHOICES.join(' | ')} (default: DREAM_BACKEND or auto)
+  --models-dir DIR    where to save the style (default: DREAM_STYLES_DIR, else the project's models/)
+  -h, --help          this text`;
+
+function parse(argv: string[]) {
+  return parseCli({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      data: { type: 'string' },
+      name: { type: 'string' },
+      epochs: { type: 'string' },
+      'val-split': { type: 'string' },
+      seed: { type: 'string' },
+      size: { type: 'string' },
+      views: { type: 'string' },
+      backend: { type: 'string' },
+      'models-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+const fixed = (x: number) => x.toFixed(3);
+
+/** One line per epoch, as Keras prints them; `*` marks the best epoch so far (the one that is kept). */
+function epochLine(e: EpochStats): string {
+  const width = String(e.epochs).length;
+  return `epoch ${String(e.epoch).padStart(width)}/${e.epochs}  loss ${fixed(e.loss)}  acc ${fixed(e.accuracy)}  val_loss ${fixed(e.valLoss)}  val_acc ${fixed(e.valAccuracy)}${e.best ? '  *' : ''}`;
+}
+
+/** A bar redrawn in place on a terminal (stderr), under the epoch lines. */
+class TrainBar {
+  private shown = false;
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  update(p: TrainProgress, last?: EpochStats): void {
+    const width = 24;
+    const filled = Math.round(p.fraction * width);
+    const what =
+      p.phase === 'reading' ? 'reading images' : p.epoch === undefined ? 'validation features' : `epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
+    const stats = last ? `  loss ${fixed(last.loss)}  acc ${fixed(last.accuracy)}  val_acc ${fixed(last.valAccuracy)}` : '';
+    this.out.write(`\r${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(Math.floor(p.fraction * 100)).padStart(3)}%  ${what}${stats}${p.phase === 'reading' ? '' : `  ETA ${formatDuration(p.etaSeconds)}`}\x1b[K`);
+    this.shown = true;
+  }
+
+  /** Prints a line above the bar. */
+  line(text: string): void {
+    this.clear();
+    this.out.write(`${text}\n`);
+  }
+
+  clear(): void {
+    if (this.shown) this.out.write('\r\x1b[K');
+    this.shown = false;
+  }
+}
+
+function shown(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values: v } = parse(argv);
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!v.data) throw new UsageError('--data is required: a folder with one sub-folder of images per class (see --help).');
+  if (!v.name) throw new UsageError('--name is required: the name to save the style under (see --help).');
+  const config = engineConfig();
+  const backend = v.backend ?? config.backend;
+  if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
+
+  const bar = process.stderr.isTTY ? new TrainBar(process.stderr) : null;
+  let last: EpochStats | undefined;
+  const abort = new AbortController();
+  const onSigint = () => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const r = await trainStyle({
+      data: v.data,
+      name: v.name,
+      epochs: numberFlag(v.epochs, 'epochs', true),
+      valSplit: numberFlag(v['val-split'], 'val-split', false),
+      seed: numberFlag(v.seed, 'seed', true),
+      inputSize: numberFlag(v.size, 'size', true),
+      views: numberFlag(v.views, 'views', true),
+      modelsDir: v['models-dir'] ?? config.stylesDir,
+      backend: backend as BackendChoice,
+      threads: config.threads,
+      cacheDir: config.cacheDir,
+      maxInputPixels: config.maxInputPixels,
+      signal: abort.signal,
+      onWarning: (m) => (bar ? bar.line(`${PROG}: warning: ${m}`) : process.stderr.write(`${PROG}: warning: ${m}\n`)),
+      onProgress: (p) => bar?.update(p, last),
+      onEpoch: (e) => {
+        last = e;
+        if (bar) bar.line(epochLine(e));
+        else process.stderr.write(`${epochLine(e)}\n`);
+      },
+    });
+    bar?.clear();
+    const skipped = r.skipped.length
+      ? `; skipped ${r.skipped.length} unreadable file${r.skipped.length === 1 ? '' : 's'} (${r.skipped.slice(0, 3).map((s) => s.file).join(', ')}${r.skipped.length > 3 ? ', …' : ''})`
+      : '; no unreadable files';
+    process.stdout.write(
+      `Saved style ${r.manifest.name} to ${shown(r.dir)} (classes: ${r.classes.join(', ')}): validation accuracy ${fixed(r.valAccuracy)} on ${r.images.val} images ` +
+        `(best epoch ${r.bestEpoch}/${r.history.length}), ${r.images.train} training images${skipped}; ${formatDuration(r.seconds)}, backend ${r.backend}, seed ${r.seed}\n` +
+        `Dream with it: npm run dream -- <image> --model ${v['models-dir'] ? shown(r.dir) : r.manifest.name} --target ${r.classes[0]}\n`,
+    );
+    return 0;
+  } finally {
+    bar?.clear();
+    process.off('SIGINT', onSigint);
+  }
+}
+
+runMain(PROG, () => main(process.argv.slice(2)));

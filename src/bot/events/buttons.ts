@@ -1,0 +1,39 @@
+import { MessageFlags, type ButtonInteraction } from 'discord.js';
+import { randomSeed } from '../../engine/index.ts';
+import { CustomId, interactionAddress, parseCancel, recipeFromEmbed } from '../../jobs/index.ts';
+import type { BotContext } from '../context.ts';
+
+/** Cancel (owner only), Dream deeper (dream the result again) and Reroll (same input, new seed). */
+export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
+  const jobId = parseCancel(interaction.customId);
+  if (jobId) {
+    const outcome = await ctx.dreams.cancel(jobId, interaction.user.id);
+    if (outcome === 'not_owner') {
+      await interaction.reply({ content: "This isn't your dream; only the member who asked for it can cancel it.", flags: MessageFlags.Ephemeral });
+    } else if (outcome === 'gone') {
+      await interaction.reply({ content: 'That dream has already finished.', flags: MessageFlags.Ephemeral });
+    } else {
+      // The job's own message turns into "Cancelled" through its reply target.
+      await interaction.deferUpdate();
+    }
+    return;
+  }
+  if (interaction.customId !== CustomId.deeper && interaction.customId !== CustomId.reroll) {
+    await interaction.reply({ content: 'That button is from an older version of me; run /dream again.', flags: MessageFlags.Ephemeral });
+    return;
+  }
+  const recipe = recipeFromEmbed(interaction.message.embeds[0]);
+  const result = interaction.message.attachments.first();
+  if (!recipe || (interaction.customId === CustomId.deeper && !result)) {
+    await interaction.reply({ content: 'I cannot read the recipe of that dream any more; run /dream again.', flags: MessageFlags.Ephemeral });
+    return;
+  }
+  await interaction.deferReply();
+  const deeper = interaction.customId === CustomId.deeper;
+  await ctx.dreams.handle({
+    userId: interaction.user.id,
+    source: deeper && result ? { url: result.url, filename: result.name, contentType: result.contentType ?? undefined, size: result.size } : { url: recipe.sourceUrl, filename: 'source' },
+    overrides: deeper ? recipe.overrides : { ...recipe.overrides, seed: randomSeed() },
+    reply: interactionAddress(interaction),
+  });
+}

@@ -1,0 +1,30 @@
+import type { Message } from 'discord.js';
+import { INTENSITIES, isIntensity } from '../../engine/index.ts';
+import { firstImageOf, messageAddress, type ImageRef } from '../../jobs/index.ts';
+import type { BotContext } from '../context.ts';
+
+/** Reads "nightmare" or "seed 42" from the message text, so `@bot nightmare seed 7` works. */
+function overridesFrom(content: string) {
+  const words = content.toLowerCase().split(/\s+/);
+  const intensity = words.find((w) => isIntensity(w));
+  const seed = /\bseed[:= ]+(\d{1,10})\b/i.exec(content)?.[1];
+  return { intensity: intensity && isIntensity(intensity) ? intensity : undefined, seed: seed ? Number(seed) % 2 ** 31 : undefined };
+}
+
+/** A message that mentions the bot and carries, or replies to, an image gets the dream as a reply. */
+export async function handleMention(message: Message, ctx: BotContext, botUserId: string): Promise<void> {
+  if (message.author.bot || !message.mentions.users.has(botUserId)) return;
+  let source: ImageRef | null = firstImageOf(message);
+  if (!source && message.reference?.messageId) {
+    const referenced = await message.fetchReference().catch(() => null);
+    source = referenced ? firstImageOf(referenced) : null;
+  }
+  if (!source) {
+    await message.reply({
+      content: `I see no image here. Attach one, or reply to one and mention me (if I still can't see it, use Apps → Dream on that message). Add ${INTENSITIES.join(', ')} or "seed 42" to choose.`,
+      allowedMentions: { repliedUser: false },
+    });
+    return;
+  }
+  await ctx.dreams.handle({ userId: message.author.id, source, overrides: overridesFrom(message.content), reply: messageAddress(message) });
+}

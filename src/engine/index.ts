@@ -1,0 +1,32 @@
+// The dream engine's public surface: everything outside src/engine imports from here.
+export { createDreamer, type Dreamer, type DreamerOptions } from './dreamer.ts';
+export { BACKEND_CHOICES, DEFAULT_MAX_SIDE, initBackend, type BackendChoice, type BackendInfo, type BackendName } from './backend.ts';
+export { DreamCancelledError, DreamParamsError, type DreamParams, type DreamProgress, type DreamRunOptions } from './dream.ts';
+export {
+  DEFAULT_OCTAVE_SCALE,
+  DEFAULT_TILE_SIZE,
+  INTENSITIES,
+  isIntensity,
+  isLayerPreset,
+  LAYER_PRESETS,
+  PRESETS,
+  resolveParams,
+  type Intensity,
+  type LayerPreset,
+  type RecipeOverrides,
+} from './presets.ts';
+export { randomSeed } from './random.ts';
+export { loadManifest, ModelError, MODELS_DIR, type ModelDirs, type ModelManifest } from './model/manifest.ts';
+export {
+  CLASS_GRADIENT_RATIO,
+  listStyles,
+  resolveStyle,
+  StyleDataError,
+  TRAIN_DEFAULTS,
+  trainStyle,
+  type EpochStats,
+  type StyleSummary,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainResult,
+} from './style/index.ts';

@@ -1,0 +1,18 @@
+import type { BackendInfo } from './backend.ts';
+import type { GradientNetwork } from './gradient-network.ts';
+import type { LoadedModel } from './model/load.ts';
+import { TfjsGradientNetwork } from './tfjs-network.ts';
+
+/** The loaded model's network on the running backend: ONNX Runtime, or tfjs (tensorflow, wasm, cpu). */
+export async function createGradientNetwork(backend: BackendInfo, model: LoadedModel): Promise<GradientNetwork> {
+  if (backend.name === 'onnx') {
+    const { createOnnxNetwork } = await import('./onnx/index.ts');
+    return createOnnxNetwork(model.graph, {
+      inputRange: model.manifest.input.range,
+      threads: backend.threads,
+      cacheDir: model.cacheDir,
+      dreamLayers: model.manifest.dreamLayers,
+    });
+  }
+  return new TfjsGradientNetwork(model.graph, model.manifest.input.range);
+}

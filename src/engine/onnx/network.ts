@@ -1,0 +1,239 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import type { FloatImage } from '../float-image.ts';
+import type { GradientNetwork } from '../gradient-network.ts';
+import type { CompiledGraph } from '../model/graph.ts';
+import { nodeChannels } from '../model/graph.ts';
+import { mergeTerms, type LayerTerm } from '../objective.ts';
+import { ancestors, EMITTER_VERSION, emitDreamModel, pooledOutputName, weightInputName, type EmitOptions } from './emit.ts';
+
+type Ort = typeof import('onnxruntime-node');
+
+export interface OnnxNetworkOptions {
+  /** The network's expected pixel range; images given to it are in [0, 1]. */
+  inputRange: [number, number];
+  /** ONNX Runtime intra-op threads. */
+  threads: number;
+  /** Where emitted `.onnx` files are cached; none: emit in memory every time. */
+  cacheDir?: string;
+  /** Identifies the graph's weights in cache file names (default: a hash of the graph). */
+  cacheKey?: string;
+  /**
+   * Layers dreams use: a gradient session for a cut also takes weights for these when they feed the cut,
+   * so every objective with the same deepest layer shares one session.
+   */
+  dreamLayers?: string[];
+}
+
+interface SessionPlan {
+  kind: 'grad' | 'features';
+  key: string;
+  emit: EmitOptions;
+}
+
+/** GradientNetwork on ONNX Runtime (CPU): the compiled graph emitted as ONNX with its backward pass in-graph. */
+export class OnnxNetwork implements GradientNetwork {
+  private readonly sessions = new Map<string, Promise<InferenceSession>>();
+  private readonly channelCounts: Map<string, number>;
+  private readonly depth = new Map<string, number>();
+  private disposed = false;
+  private weightsHash: string | undefined;
+
+  /** @internal use createOnnxNetwork */
+  constructor(
+    private readonly ort: Ort,
+    private readonly graph: CompiledGraph,
+    private readonly opts: OnnxNetworkOptions,
+  ) {
+    this.channelCounts = nodeChannels(graph);
+    graph.nodes.forEach((n, i) => this.depth.set(n.name, i));
+    for (const layer of opts.dreamLayers ?? []) this.nodeOf(layer);
+  }
+
+  hasLayer(layer: string): boolean {
+    return layer in this.graph.outputs;
+  }
+
+  channels(layer: string): number {
+    return this.channelCounts.get(this.nodeOf(layer)) ?? 0;
+  }
+
+  async lossAndGradient(image: FloatImage, terms: LayerTerm[]): Promise<{ loss: number; gradient: Float32Array }> {
+    const { width: w, height: h } = image;
+    if (image.data.length !== w * h * 3) throw new Error(`Image data has ${image.data.length} floats for ${w}x${h}x3.`);
+    const merged = mergeTerms(terms);
+    if (merged.length === 0) return { loss: 0, gradient: new Float32Array(w * h * 3) };
+    for (const t of merged) {
+      const c = this.channels(t.layer);
+      if (t.channelWeights.length !== c) throw new Error(`Objective on ${t.layer}: ${t.channelWeights.length} channel weights for ${c} channels.`);
+    }
+    const plan = this.gradientPlan(merged.map((t) => t.layer));
+    const session = await this.session(plan);
+    const byLayer = new Map(merged.map((t) => [t.layer, t.channelWeights]));
+    const feeds: Record<string, Tensor> = { image: new this.ort.Tensor('float32', toNchw(image.data, 1, h, w), [1, 3, h, w]) };
+    for (const layer of plan.emit.terms) {
+      const weights = byLayer.get(layer) ?? new Float32Array(this.channels(layer));
+      feeds[weightInputName(layer)] = new this.ort.Tensor('float32', weights, [weights.length]);
+    }
+    const out = await session.run(feeds);
+    const loss = floatData(out.loss)[0];
+    return { loss, gradient: toNhwc(floatData(out.grad), h, w) };
+  }
+
+  async pooledFeatures(batch: Float32Array, n: number, height: number, width: number, layer: string): Promise<Float32Array> {
+    if (batch.length !== n * height * width * 3) throw new Error(`Batch has ${batch.length} floats for ${n}x${height}x${width}x3.`);
+    this.nodeOf(layer);
+    const plan: SessionPlan = {
+      kind: 'features',
+      key: `features:${layer}`,
+      emit: { inputRange: this.opts.inputRange, cutLayer: layer, terms: [layer], gradient: false },
+    };
+    const session = await this.session(plan);
+    const out = await session.run({ image: new this.ort.Tensor('float32', toNchw(batch, n, height, width), [n, 3, height, width]) });
+    return floatData(out[pooledOutputName(layer)]);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const s of this.sessions.values()) s.then((session) => session.release()).catch(() => undefined);
+    this.sessions.clear();
+  }
+
+  private nodeOf(layer: string): string {
+    const name = this.graph.outputs[layer];
+    if (!name) throw new Error(`The network has no layer "${layer}".`);
+    return name;
+  }
+
+  /**
+   * The cut is the deepest requested layer. Its session takes weights for every dream layer feeding it, so
+   * all objectives with that cut share it; layers outside that set get a session of their own.
+   */
+  private gradientPlan(layers: string[]): SessionPlan {
+    const depthOf = (l: string) => this.depth.get(this.nodeOf(l)) ?? 0;
+    const cut = layers.reduce((a, b) => (depthOf(b) > depthOf(a) ? b : a));
+    const feeding = ancestors(this.graph, [this.nodeOf(cut)]);
+    const base = [...new Set([...(this.opts.dreamLayers ?? []), cut])].filter((l) => feeding.has(this.nodeOf(l)));
+    const extras = layers.filter((l) => !base.includes(l)).sort();
+    const terms = [...base, ...extras].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
+    return {
+      kind: 'grad',
+      key: extras.length ? `grad:${cut}+${extras.join('+')}` : `grad:${cut}`,
+      emit: { inputRange: this.opts.inputRange, cutLayer: cut, terms, gradient: true },
+    };
+  }
+
+  private session(plan: SessionPlan): Promise<InferenceSession> {
+    if (this.disposed) return Promise.reject(new Error('The ONNX network was disposed.'));
+    let session = this.sessions.get(plan.key);
+    if (!session) {
+      session = this.createSession(plan);
+      this.sessions.set(plan.key, session);
+      // A failed creation is not cached: the next call retries.
+      session.catch(() => {
+        if (this.sessions.get(plan.key) === session) this.sessions.delete(plan.key);
+      });
+    }
+    return session;
+  }
+
+  private sessionOptions(): InferenceSession.SessionOptions {
+    return {
+      executionProviders: ['cpu'],
+      intraOpNumThreads: this.opts.threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+    };
+  }
+
+  private async createSession(plan: SessionPlan): Promise<InferenceSession> {
+    const file = await this.cacheFile(plan).catch(() => undefined);
+    const cached = file ? await readFile(file).catch(() => undefined) : undefined;
+    let session: InferenceSession | undefined;
+    if (cached) session = await this.ort.InferenceSession.create(cached, this.sessionOptions()).catch(() => undefined);
+    if (!session) {
+      // No cache, or a corrupt file: emit afresh (and replace the file).
+      const emitted = emitDreamModel(this.graph, plan.emit);
+      if (file) await writeAtomically(file, emitted).catch(() => undefined);
+      session = await this.ort.InferenceSession.create(emitted, this.sessionOptions());
+    }
+    if (this.disposed) {
+      await session.release();
+      throw new Error('The ONNX network was disposed.');
+    }
+    return session;
+  }
+
+  private async cacheFile(plan: SessionPlan): Promise<string | undefined> {
+    const dir = this.opts.cacheDir;
+    if (!dir) return undefined;
+    this.weightsHash ??= this.opts.cacheKey ?? graphHash(this.graph);
+    const optionsHash = createHash('sha256').update(JSON.stringify([this.weightsHash, plan.emit])).digest('hex').slice(0, 16);
+    const safe = plan.emit.cutLayer.replace(/[^A-Za-z0-9_.-]/g, '_');
+    await mkdir(dir, { recursive: true });
+    return path.join(dir, `dream-v${EMITTER_VERSION}-${safe}-${plan.kind}-${optionsHash}.onnx`);
+  }
+}
+
+/** Creates the network; sessions are created lazily, one per cut (and one per pooled-features layer). */
+export async function createOnnxNetwork(graph: CompiledGraph, opts: OnnxNetworkOptions): Promise<OnnxNetwork> {
+  if (!(opts.threads >= 1)) throw new Error(`threads must be at least 1, got ${opts.threads}.`);
+  // Loaded here, not at import: the native addon is only needed by this backend.
+  const mod = await import('onnxruntime-node');
+  const ort = ((mod as { default?: Ort }).default ?? mod) as Ort;
+  return new OnnxNetwork(ort, graph, opts);
+}
+
+function graphHash(graph: CompiledGraph): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ nodes: graph.nodes, outputs: graph.outputs }));
+  hash.update(new Uint8Array(graph.weights.buffer, graph.weights.byteOffset, graph.weights.byteLength));
+  return hash.digest('hex').slice(0, 16);
+}
+
+async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+function floatData(t: Tensor | undefined): Float32Array {
+  if (!t || !(t.data instanceof Float32Array)) throw new Error('internal: ONNX output is not float32');
+  return t.data;
+}
+
+/** [n, h, w, 3] -> [n, 3, h, w]. */
+export function toNchw(src: Float32Array, n: number, h: number, w: number): Float32Array {
+  const hw = h * w;
+  const dst = new Float32Array(n * 3 * hw);
+  for (let b = 0; b < n; b++) {
+    const s = b * hw * 3;
+    const d = b * hw * 3;
+    for (let i = 0; i < hw; i++) {
+      dst[d + i] = src[s + 3 * i];
+      dst[d + hw + i] = src[s + 3 * i + 1];
+      dst[d + 2 * hw + i] = src[s + 3 * i + 2];
+    }
+  }
+  return dst;
+}
+
+/** [1, 3, h, w] -> [h, w, 3]. */
+export function toNhwc(src: Float32Array, h: number, w: number): Float32Array {
+  const hw = h * w;
+  const dst = new Float32Array(hw * 3);
+  for (let i = 0; i < hw; i++) {
+    dst[3 * i] = src[i];
+    dst[3 * i + 1] = src[hw + i];
+    dst[3 * i + 2] = src[2 * hw + i];
+  }
+  return dst;
+}

@@ -1,0 +1,155 @@
+import PQueue from 'p-queue';
+import { CancelledError } from '../errors.ts';
+import type { QueueLimits, Refusal } from './types.ts';
+
+export interface JobEvents {
+  /** Called whenever the job's place in line changes (1 = next), with an estimate of the wait. */
+  onPosition?: (position: number, etaSeconds: number, jobId: string) => void;
+}
+
+/** The queue is shutting down: the job was never run. */
+export class QueueClosedError extends Error {
+  override name = 'QueueClosedError';
+  constructor() {
+    super('The queue closed before this job ran.');
+  }
+}
+
+interface Job {
+  id: string;
+  userId: string;
+  events: JobEvents;
+  abort: AbortController;
+  state: 'waiting' | 'running' | 'done';
+  reject: (err: Error) => void;
+}
+
+export type Submission<T> = { ok: true; jobId: string; position: number; etaSeconds: number; done: Promise<T> } | { ok: false; refusal: Refusal };
+
+/**
+ * The line in front of the GPU: p-queue runs `concurrency` jobs at a time; this class adds the caps,
+ * positions with a wait estimate from measured throughput, cancellation of waiting and running jobs,
+ * and an orderly shutdown.
+ */
+export class JobLine {
+  private readonly queue: PQueue;
+  private readonly jobs = new Map<string, Job>();
+  private waitingLine: Job[] = [];
+  private closed = false;
+  private nextId = 1;
+  /** Moving average of job durations, seeded with a guess until jobs finish. */
+  private averageSeconds: number;
+
+  constructor(
+    private readonly limits: QueueLimits,
+    initialJobSeconds = 30,
+  ) {
+    this.queue = new PQueue({ concurrency: limits.concurrency });
+    this.averageSeconds = initialJobSeconds;
+  }
+
+  get waiting(): number {
+    return this.waitingLine.length;
+  }
+
+  get running(): number {
+    return [...this.jobs.values()].filter((j) => j.state === 'running').length;
+  }
+
+  /** Seconds until the job at `position` (1 = next) starts: running jobs are taken as half done. */
+  private etaFor(position: number): number {
+    const free = this.limits.concurrency - this.running;
+    if (position <= free) return 0;
+    const rounds = Math.ceil((position - free) / this.limits.concurrency);
+    return Math.round((rounds - 0.5) * this.averageSeconds);
+  }
+
+  /** Estimated seconds until a newly queued job would start. */
+  etaForNewJob(): number {
+    return this.etaFor(this.waitingLine.length + 1);
+  }
+
+  ownerOf(jobId: string): string | undefined {
+    return this.jobs.get(jobId)?.userId;
+  }
+
+  /** Queues `task`; it may start before this returns, so it gets its job id as an argument. */
+  submit<T>(userId: string, task: (signal: AbortSignal, jobId: string) => Promise<T>, events: JobEvents = {}): Submission<T> {
+    if (this.closed) return { ok: false, refusal: { kind: 'closed' } };
+    const mine = [...this.jobs.values()].filter((j) => j.userId === userId && j.state !== 'done').length;
+    if (mine >= this.limits.maxPerUser) return { ok: false, refusal: { kind: 'user_limit', limit: this.limits.maxPerUser } };
+    if (this.waitingLine.length >= this.limits.maxQueue) {
+      return { ok: false, refusal: { kind: 'queue_full', waiting: this.waitingLine.length, etaSeconds: this.etaForNewJob() } };
+    }
+    const id = `j${this.nextId++}`;
+    let reject!: (err: Error) => void;
+    let resolve!: (value: T) => void;
+    const done = new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const job: Job = { id, userId, events, abort: new AbortController(), state: 'waiting', reject };
+    this.jobs.set(id, job);
+    this.waitingLine.push(job);
+    const position = this.waitingLine.length;
+    const etaSeconds = this.etaFor(position);
+    void this.queue.add(async () => {
+      if (job.state !== 'waiting') return; // cancelled or closed while waiting: its slot frees at once
+      this.leaveLine(job);
+      job.state = 'running';
+      const started = Date.now();
+      try {
+        const value = await task(job.abort.signal, job.id);
+        this.averageSeconds = 0.7 * this.averageSeconds + 0.3 * ((Date.now() - started) / 1000);
+        resolve(value);
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      } finally {
+        job.state = 'done';
+        this.jobs.delete(job.id);
+      }
+    });
+    return { ok: true, jobId: id, position, etaSeconds, done };
+  }
+
+  /** Cancels a waiting or running job; returns false when there is no such job any more. */
+  cancel(jobId: string): boolean {
+    const job = this.jobs.get(jobId);
+    if (!job || job.state === 'done') return false;
+    if (job.state === 'waiting') {
+      job.state = 'done';
+      this.jobs.delete(jobId);
+      this.leaveLine(job);
+      job.reject(new CancelledError());
+    } else {
+      job.abort.abort();
+    }
+    return true;
+  }
+
+  private leaveLine(job: Job): void {
+    this.waitingLine = this.waitingLine.filter((j) => j !== job);
+    this.waitingLine.forEach((j, i) => j.events.onPosition?.(i + 1, this.etaFor(i + 1), j.id));
+  }
+
+  /**
+   * Stops taking jobs, fails every waiting job with QueueClosedError, lets running jobs finish for up to
+   * `graceMs`, then cancels them. Resolves when nothing runs any more.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.closed = true;
+    const waiting = this.waitingLine;
+    this.waitingLine = [];
+    for (const job of waiting) {
+      job.state = 'done';
+      this.jobs.delete(job.id);
+      job.reject(new QueueClosedError());
+    }
+    const idle = this.queue.onIdle();
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), graceMs).unref());
+    if ((await Promise.race([idle, timer])) === 'timeout') {
+      for (const job of this.jobs.values()) job.abort.abort();
+      await idle;
+    }
+  }
+}

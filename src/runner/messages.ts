@@ -1,0 +1,37 @@
+// The messages between the main thread and a dream worker thread (structured-clone safe).
+import type { ErrorData } from '../errors.ts';
+import type { BackendChoice, BackendInfo, DreamParams, DreamProgress } from '../engine/index.ts';
+import type { RgbImage } from '../imaging/index.ts';
+
+/** `workerData` of a dream worker. */
+export interface DreamWorkerData {
+  backend: BackendChoice;
+  model: string;
+  /** CPU threads for one dream (onnx). */
+  threads: number;
+  cacheDir?: string;
+  stylesDir?: string;
+}
+
+export type MainToWorker = { type: 'dream'; jobId: number; image: RgbImage; params: DreamParams; previews: boolean } | { type: 'cancel'; jobId: number };
+
+export type WorkerToMain =
+  | { type: 'ready'; backend: BackendInfo; model: string; loadMs: number }
+  /** A non-fatal note from model loading (e.g. the compiled-model cache could not be written). */
+  | { type: 'warning'; message: string }
+  | { type: 'progress'; jobId: number; progress: DreamProgress }
+  | { type: 'done'; jobId: number; image: RgbImage }
+  | { type: 'failed'; jobId: number; error: ErrorData }
+  /** Startup failed (backend or model): the worker is useless and should be terminated. */
+  | { type: 'fatal'; error: ErrorData };
+
+/**
+ * An image ready to be moved (not copied) through postMessage: its pixels in an ArrayBuffer of their
+ * own. A view into a larger buffer is copied first, because transferring would detach the whole buffer.
+ */
+export function transferableImage(image: RgbImage, copy = false): { image: RgbImage; transfer: ArrayBuffer[] } {
+  const { data } = image;
+  const own = !copy && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer;
+  const pixels = own ? data : data.slice();
+  return { image: { data: pixels, width: image.width, height: image.height }, transfer: [pixels.buffer as ArrayBuffer] };
+}
