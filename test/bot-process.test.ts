@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
 import { makePhotoLike } from './helpers/images.ts';
 
-const MAIN = path.resolve('src/bot/main.ts');
+const MAIN = path.resolve('src/bin/bot.ts');
 
 interface Running {
   exit: Promise<{ code: number | null; stderr: string; stdout: string }>;

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { InteractionType, type APIEmbed } from 'discord.js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DreamBot } from '../src/bot/app.ts';
+import type { DreamBot } from '../src/bot/app.ts';
+import { startBot } from '../src/bin/compose.ts';
 import { fakeBotConfig } from './helpers/bot-config.ts';
 import { trainStyle } from '../src/engine/style/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
@@ -31,7 +32,7 @@ describe('custom styles in Discord', () => {
       DREAM_MAX_SIDE: '256',
       LOG_LEVEL: 'silent',
     });
-    bot = await DreamBot.start({ config, log: pino({ level: 'silent' }) });
+    bot = await startBot(config, pino({ level: 'silent' }));
   });
 
   afterAll(async () => {

@@ -2,12 +2,12 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { APIEmbed, APIMessage, APIUser } from 'discord.js';
-import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DreamBot } from '../src/bot/app.ts';
-import { fakeBotConfig } from './helpers/bot-config.ts';
+import type { DreamBot } from '../src/bot/app.ts';
+import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 
 const run = promisify(execFile);
@@ -27,19 +27,15 @@ describe('the Discord bot against a fake Discord', () => {
   let bot: DreamBot;
   let photo: Buffer;
 
+  let runner: FakeRunner;
+
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    const config = fakeBotConfig(fake, {
-      // Small photos dream in about a second; 400×300 ones at nightmare intensity run long enough to queue behind.
-      DREAM_MAX_SIDE: '384',
-      DREAM_CONCURRENCY: '1',
-      MAX_QUEUE: '2',
-      MAX_JOBS_PER_USER: '2',
-      SHUTDOWN_GRACE_MS: '5000',
-      LOG_LEVEL: 'silent',
-    });
-    bot = await DreamBot.start({ config, log: pino({ level: 'silent' }) });
+    // Bot behaviour runs on a fake runner (a step takes time in proportion to its pixels: 400×300 nightmares run for
+    // seconds, long enough to queue behind); bot-styles, bot-process and redis-queue tests dream with the real engine.
+    runner = new FakeRunner();
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '2', MAX_JOBS_PER_USER: '2', SHUTDOWN_GRACE_MS: '5000' }, runner);
   });
 
   afterAll(async () => {
@@ -49,7 +45,7 @@ describe('the Discord bot against a fake Discord', () => {
 
   /** Waits until the queue has drained, so tests do not see each other's jobs. */
   async function idle(): Promise<void> {
-    while (bot.driver.snapshot().running + bot.driver.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 50));
+    while (bot.queue.snapshot().running + bot.queue.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 50));
   }
 
   async function finalEdit(i: { token: string }): Promise<RecordedRequest> {
@@ -181,7 +177,7 @@ describe('the Discord bot against a fake Discord', () => {
     const { refused, text, flags } = await refusedAmong(asks);
     expect(flags).toBe(64);
     expect(text).toMatch(/^The queue is full \(2 waiting\); try again in ~\d+ min\.$/);
-    expect([bot.driver.snapshot().running, bot.driver.snapshot().waiting]).toEqual([1, 2]);
+    expect([bot.queue.snapshot().running, bot.queue.snapshot().waiting]).toEqual([1, 2]);
     const accepted = asks.filter((a) => a !== refused);
     await fake.waitForRequest((r) => accepted.some((a) => isOriginalEdit(a)(r)) && /position 2/.test(JSON.stringify(r.json)), { fromIndex: 0 });
     const first = accepted.find((a) => /position 1/.test(statusOf(a)))!;
@@ -191,7 +187,7 @@ describe('the Discord bot against a fake Discord', () => {
     // Cancelling the first waiting job moves the second up to position 1 at once.
     await pressCancel(first, users[asks.indexOf(first)]);
     await fake.waitForRequest((r) => isOriginalEdit(second)(r) && /position 1/.test(JSON.stringify(r.json)), { fromIndex: 0 });
-    expect(bot.driver.snapshot().waiting).toBe(1);
+    expect(bot.queue.snapshot().waiting).toBe(1);
     for (const a of [second, running]) await pressCancel(a, users[asks.indexOf(a)]);
   });
 
@@ -215,12 +211,12 @@ describe('the Discord bot against a fake Discord', () => {
     const denied = fake.interactionCallbacks(bobPress.id)[0];
     expect(denied.json).toMatchObject({ type: 4, data: { flags: 64 } });
     expect((denied.json as { data: { content: string } }).data.content).toMatch(/isn't your dream/);
-    expect(bot.driver.snapshot().running).toBe(1);
+    expect(bot.queue.snapshot().running).toBe(1);
 
     const alicePress = await pressCancel(i, fake.users.alice);
     expect(fake.interactionCallbacks(alicePress.id)[0].json).toMatchObject({ type: 6 }); // deferred update
     await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /Cancelled/.test(JSON.stringify(r.json)), { fromIndex: 0 });
-    await expect.poll(() => bot.driver.snapshot().running, { timeout: 1000 }).toBe(0);
+    await expect.poll(() => bot.queue.snapshot().running, { timeout: 1000 }).toBe(0);
   });
 
   it('acknowledges 15 interactions arriving at once within 3 s while a dream runs', async () => {
@@ -233,7 +229,7 @@ describe('the Discord bot against a fake Discord', () => {
     await Promise.all(burst.map((i) => fake.waitForRequest(callbackOf(i), { fromIndex: 0 })));
     const latencies = burst.map((i) => fake.ackLatencyMs(i.id)!);
     expect(Math.max(...latencies)).toBeLessThan(3000);
-    expect(bot.driver.snapshot().running).toBe(1); // the dream was still running throughout
+    expect(bot.queue.snapshot().running).toBe(1); // the dream was still running throughout
     // Clean up: cancel the long dream and the two burst jobs that got into the queue.
     await pressCancel(first, fake.users.alice);
     const queued = burst.filter((i) => fake.requests.some((r) => isOriginalEdit(i)(r) && /dream:cancel:/.test(JSON.stringify(r.json))));
@@ -261,8 +257,10 @@ describe('the Discord bot against a fake Discord', () => {
     // An interaction created 14 minutes minus a moment ago: its status still goes through the token, the
     // result (several seconds later) cannot.
     const createdAt = BigInt(Date.now() - 14 * 60 * 1000 + 3000);
+    runner.msPerMegapixel = 4000; // this dream takes about 6 s: it ends after the token does
     const i = fake.dispatchInteraction({ ...payload, id: ((createdAt - 1420070400000n) << 22n).toString() });
     const posted = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages` && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
+    runner.msPerMegapixel = 400;
     expect(JSON.stringify(posted.json)).toContain(`<@${fake.users.alice.id}>`);
     const statusMessage = fake.originalMessage(i.id);
     expect(statusMessage).toBeDefined();
@@ -271,7 +269,7 @@ describe('the Discord bot against a fake Discord', () => {
   });
 
   it('registers /dream and the "Dream" message command with npm run deploy-commands', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bot/deploy-commands.ts')], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
       env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
     });
     expect(stdout).toMatch(/Registered dream, styles, Dream in guild/);

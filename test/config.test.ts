@@ -1,20 +1,46 @@
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, engineConfig } from '../src/config.ts';
 
 describe('engine configuration', () => {
   it('has working defaults', () => {
-    expect(engineConfig({})).toEqual({ backend: 'auto', model: 'inception_v3', maxSide: undefined, maxInputPixels: 40_000_000 });
+    expect(engineConfig({})).toEqual({
+      backend: 'auto',
+      model: 'inception_v3',
+      maxSide: undefined,
+      maxInputPixels: 40_000_000,
+      concurrency: 1,
+      threads: availableParallelism(),
+      stylesDir: path.resolve('models'),
+      cacheDir: undefined,
+    });
   });
 
   it('reads the documented variables', () => {
-    const cfg = engineConfig({ DREAM_BACKEND: 'cpu', DREAM_MAX_SIDE: '768', MAX_INPUT_PIXELS: '1000000', DREAM_MODEL: 'mascot' });
-    expect(cfg).toEqual({ backend: 'cpu', model: 'mascot', maxSide: 768, maxInputPixels: 1_000_000 });
+    const cfg = engineConfig({
+      DREAM_BACKEND: 'cpu',
+      DREAM_MAX_SIDE: '768',
+      MAX_INPUT_PIXELS: '1000000',
+      DREAM_MODEL: 'mascot',
+      DREAM_CONCURRENCY: '2',
+      DREAM_THREADS: '3',
+      DREAM_STYLES_DIR: '/data/styles',
+      DREAM_MODEL_CACHE: '/data/cache',
+    });
+    expect(cfg).toEqual({ backend: 'cpu', model: 'mascot', maxSide: 768, maxInputPixels: 1_000_000, concurrency: 2, threads: 3, stylesDir: '/data/styles', cacheDir: '/data/cache' });
+  });
+
+  it('shares the cores among concurrent dreams unless DREAM_THREADS says otherwise', () => {
+    expect(engineConfig({ DREAM_CONCURRENCY: String(availableParallelism() * 2) }).threads).toBe(1);
+    expect(engineConfig({ DREAM_CONCURRENCY: '1' }).threads).toBe(availableParallelism());
   });
 
   it('names the variable and what it accepts when a value is wrong', () => {
-    expect(() => engineConfig({ DREAM_BACKEND: 'cuda' })).toThrow(new ConfigError('DREAM_BACKEND must be one of auto, tensorflow, wasm, cpu, not "cuda".'));
+    expect(() => engineConfig({ DREAM_BACKEND: 'cuda' })).toThrow(new ConfigError('DREAM_BACKEND must be one of auto, tensorflow, onnx, wasm, cpu, not "cuda".'));
     expect(() => engineConfig({ DREAM_MAX_SIDE: 'big' })).toThrow(/DREAM_MAX_SIDE must be a whole number from 64 to 4096, not "big"/);
     expect(() => engineConfig({ DREAM_MAX_SIDE: '10' })).toThrow(/DREAM_MAX_SIDE/);
     expect(() => engineConfig({ MAX_INPUT_PIXELS: '-5' })).toThrow(/MAX_INPUT_PIXELS/);
+    expect(() => engineConfig({ DREAM_THREADS: '0' })).toThrow(/DREAM_THREADS must be a whole number from 1/);
   });
 });

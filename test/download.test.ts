@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { downloadImage, precheck } from '../src/bot/image-source.ts';
+import { downloadImage, precheck } from '../src/jobs/image-source.ts';
 import { ImageInputError } from '../src/imaging/index.ts';
 import { FakeDiscord } from './helpers/fake-discord.ts';
 

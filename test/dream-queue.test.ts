@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DreamCancelledError } from '../src/engine/dream.ts';
-import { DreamQueue, QueueClosedError } from '../src/queue/dream-queue.ts';
+import { CancelledError as DreamCancelledError } from '../src/errors.ts';
+import { JobLine, QueueClosedError } from '../src/queue/memory-line.ts';
 
 /** A job that runs until released (or aborted), so tests control timing without sleeping. */
 function gate() {
@@ -15,9 +15,9 @@ function gate() {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-describe('DreamQueue', () => {
+describe('JobLine (the memory queue\'s line)', () => {
   it('runs one job at a time, tells waiting jobs their place, and refuses past the caps', async () => {
-    const q = new DreamQueue({ concurrency: 1, maxQueue: 2, maxPerUser: 2 }, 60);
+    const q = new JobLine({ concurrency: 1, maxQueue: 2, maxPerUser: 2 }, 60);
     const positions: Record<string, number[]> = { b: [], c: [] };
     const a = gate();
     const first = q.submit('alice', a.task);
@@ -32,7 +32,7 @@ describe('DreamQueue', () => {
 
     const full = q.submit('dave', gate().task);
     expect(full).toEqual({ ok: false, refusal: { kind: 'queue_full', waiting: 2, etaSeconds: 150 } });
-    const greedy = new DreamQueue({ concurrency: 1, maxQueue: 5, maxPerUser: 1 });
+    const greedy = new JobLine({ concurrency: 1, maxQueue: 5, maxPerUser: 1 });
     greedy.submit('erin', gate().task);
     expect(greedy.submit('erin', gate().task)).toEqual({ ok: false, refusal: { kind: 'user_limit', limit: 1 } });
 
@@ -44,7 +44,7 @@ describe('DreamQueue', () => {
   });
 
   it('cancels waiting jobs at once and running jobs through their signal', async () => {
-    const q = new DreamQueue({ concurrency: 1, maxQueue: 5, maxPerUser: 5 });
+    const q = new JobLine({ concurrency: 1, maxQueue: 5, maxPerUser: 5 });
     const running = q.submit('a', gate().task);
     const waiting = q.submit('a', gate().task);
     await tick();
@@ -60,7 +60,7 @@ describe('DreamQueue', () => {
   });
 
   it('on shutdown fails waiting jobs, lets the running one finish within the grace, and takes no more', async () => {
-    const q = new DreamQueue({ concurrency: 1, maxQueue: 5, maxPerUser: 5 });
+    const q = new JobLine({ concurrency: 1, maxQueue: 5, maxPerUser: 5 });
     const a = gate();
     const running = q.submit('a', a.task);
     const waiting = q.submit('b', gate().task);
@@ -75,7 +75,7 @@ describe('DreamQueue', () => {
   });
 
   it('cancels the running job when the grace period runs out', async () => {
-    const q = new DreamQueue({ concurrency: 1, maxQueue: 5, maxPerUser: 5 });
+    const q = new JobLine({ concurrency: 1, maxQueue: 5, maxPerUser: 5 });
     const running = q.submit('a', gate().task);
     await tick();
     await q.shutdown(50);

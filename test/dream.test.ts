@@ -4,7 +4,7 @@ import { DreamCancelledError, DreamParamsError, octaveSizes, type DreamParams, t
 import { resolveParams } from '../src/engine/presets.ts';
 import type { RgbImage } from '../src/imaging/index.ts';
 import { makePhotoLikeRgb } from './helpers/images.ts';
-import { stockDreamer } from './helpers/model.ts';
+import { lossOf, stockDreamer } from './helpers/model.ts';
 
 const small = (over: Partial<DreamParams> = {}): DreamParams => ({
   layers: ['mixed3', 'mixed5'],
@@ -28,13 +28,9 @@ describe('DeepDream on the real InceptionV3 weights', () => {
 
   it('raises the DeepDream loss as steps are added (gradient ascent)', async () => {
     const dreamer = await stockDreamer();
-    const lossOf = (img: RgbImage) =>
-      tf.tidy(() => {
-        const x = tf.div(tf.tensor4d(img.data, [1, img.height, img.width, 3], 'float32'), 255) as tf.Tensor4D;
-        return dreamer.network.loss(x, ['mixed3', 'mixed5']).dataSync()[0];
-      });
-    const losses = [lossOf(photo)];
-    for (const steps of [2, 6]) losses.push(lossOf(await dreamer.dream(photo, small({ octaves: 1, steps }))));
+    const layers = ['mixed3', 'mixed5'];
+    const losses = [await lossOf(photo, layers)];
+    for (const steps of [2, 6]) losses.push(await lossOf(await dreamer.dream(photo, small({ octaves: 1, steps })), layers));
     expect(losses[1]).toBeGreaterThan(losses[0]);
     expect(losses[2]).toBeGreaterThan(losses[1]);
     expect(losses[2]).toBeGreaterThan(losses[0] * 1.2);

@@ -4,13 +4,14 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DreamBot } from '../src/bot/app.ts';
+import type { DreamBot } from '../src/bot/app.ts';
+import { startBot } from '../src/bin/compose.ts';
 import { botConfig } from '../src/config.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
 import { makePhotoLike } from './helpers/images.ts';
 
 const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p));
-const WORKER = path.resolve('src/queue/redis-worker.ts');
+const WORKER = path.resolve('src/bin/worker.ts');
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -80,7 +81,7 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     };
     // Give redis-server a moment to listen.
     await new Promise((r) => setTimeout(r, 300));
-    bot = await DreamBot.start({ config: botConfig({ ...env, MAX_QUEUE: '20', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }), log: pino({ level: 'silent' }) });
+    bot = await startBot(botConfig({ ...env, MAX_QUEUE: '20', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }), pino({ level: 'silent' }));
   });
 
   // A failed test must not leave its workers taking the next test's jobs.
@@ -110,6 +111,9 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     const health = await fetch(`${bot.healthAddress()}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ status: 'ok', driver: 'redis', backend: 'redis workers' });
+    // The workers' outcomes come back through Redis: the bot's /metrics counts all 10 as done.
+    const doneCount = async () => Number(/^deepdream_jobs_total\{outcome="done"\} (\d+)$/m.exec(await (await fetch(`${bot.healthAddress()}/metrics`)).text())?.[1]);
+    await expect.poll(doneCount, { timeout: 10_000 }).toBe(10);
     for (const w of [a, b]) w.child.kill('SIGTERM');
     await Promise.all([a, b].map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.on('exit', r)))));
   });
@@ -149,7 +153,7 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     const asks = [ask(photo, 'low'), ask(photo, 'low'), ask(photo, 'low')];
     for (const i of asks) await fake.waitForRequest((r) => edits(i)(r) && /In the queue/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
     await bot.stop();
-    bot = await DreamBot.start({ config: botConfig({ ...env, MAX_QUEUE: '20' }), log: pino({ level: 'silent' }) });
+    bot = await startBot(botConfig({ ...env, MAX_QUEUE: '20' }), pino({ level: 'silent' }));
     for (const i of asks) await fake.waitForRequest(resultOf(i), { fromIndex: 0, timeoutMs: 120_000 });
     w.child.kill('SIGTERM');
   });

@@ -7,13 +7,13 @@ import * as tf from '@tensorflow/tfjs-core';
 // The union package registers tfjs' autodiff gradients, used here as the reference.
 import '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Dreamer } from '../src/engine/dreamer.ts';
+import { createDreamer, type Dreamer } from '../src/engine/index.ts';
 import { listStyles, readTrainingImage, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
 import { classObjective } from '../src/engine/style/head.ts';
 import { readImage } from '../src/imaging/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
 import { makePhotoLike, makePhotoLikeRgb } from './helpers/images.ts';
-import { onCpu, relativeError } from './helpers/model.ts';
+import { onCpu, relativeError, stockNetwork } from './helpers/model.ts';
 
 const run = promisify(execFile);
 
@@ -88,7 +88,7 @@ describe('custom nightmare styles', () => {
   });
 
   it('reloads the saved style (trunk + head) and predicts the same probabilities', async () => {
-    dreamer = await Dreamer.create({ model: trained.dir });
+    dreamer = await createDreamer({ model: trained.dir });
     expect(dreamer.manifest.style?.classes).toEqual(['dots', 'stripes']);
     for (const v of trained.validation) {
       const { probabilities } = await dreamer.classify(await readTrainingImage(path.join(data, v.file), SIZE));
@@ -109,8 +109,8 @@ describe('custom nightmare styles', () => {
 
   it("computes the class term's input gradient as tfjs autodiff does", async () => {
     const image = tf.randomUniform([1, 80, 88, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
-    const extra = [classObjective(trained.head, 'stripes', 2)];
-    const net = dreamer.network;
+    const extra = [{ ...classObjective(trained.head, 'stripes', 2), scale: 1 }];
+    const net = await stockNetwork();
     const [ours, autodiff, lossOurs, lossRef] = await onCpu(() =>
       tf.tidy(() => {
         const r = net.lossAndGradient(image, ['mixed3'], extra);
@@ -145,7 +145,7 @@ describe('custom nightmare styles', () => {
   });
 
   it('dreams a style through the stock model too (as the bot does: params.style), leaking no tensors', async () => {
-    const stock = await Dreamer.create();
+    const stock = await createDreamer();
     try {
       const photo = makePhotoLikeRgb(120, 90);
       const params = { layers: ['mixed3', 'mixed5'], octaves: 1, octaveScale: 1.3, steps: 2, stepSize: 0.02, seed: 4, tileSize: 512, target: 'stripes' };

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { DreamCancelledError, DreamParamsError, type DreamParams, type DreamProgress } from '../src/engine/dream.ts';
+import { DreamCancelledError, type DreamParams, type DreamProgress } from '../src/engine/index.ts';
+import { UserError } from '../src/errors.ts';
 import type { RgbImage } from '../src/imaging/rgb-image.ts';
-import { DreamWorkerPool, WorkerCrashedError } from '../src/queue/worker-pool.ts';
+import { DreamWorkerPool, WorkerCrashedError } from '../src/runner/index.ts';
+import { CRASH_SEED } from './helpers/failing-dream-worker.ts';
 import { makePhotoLikeRgb } from './helpers/images.ts';
 import { stockDreamer } from './helpers/model.ts';
 
@@ -121,9 +123,10 @@ describe('DreamWorkerPool (real model, worker threads)', () => {
     expect([next.width, next.height]).toEqual([96, 96]);
   });
 
-  it('rejects an unknown layer with DreamParamsError', async () => {
+  it('rejects an unknown layer with a user error of kind "params" (the class does not cross threads; the kind does)', async () => {
     const run = pool.run({ image: makePhotoLikeRgb(96, 96), params: tiny({ layers: ['mixed3', 'no_such_layer'] }) });
-    await expect(run).rejects.toBeInstanceOf(DreamParamsError);
+    await expect(run).rejects.toBeInstanceOf(UserError);
+    await expect(run).rejects.toMatchObject({ kind: 'params', name: 'DreamParamsError' });
     await expect(run).rejects.toThrow(/no_such_layer/);
     expect(pool.busy).toBe(0);
   });
@@ -145,7 +148,7 @@ describe('DreamWorkerPool failures and shutdown', () => {
       size: 1,
       backend: 'auto',
       model: 'inception_v3',
-      allowCrashHook: true,
+      entry: new URL('./helpers/failing-dream-worker.ts', import.meta.url),
       cancelGraceMs: 20,
       log: (level, msg) => logs.push(`${level}: ${msg}`),
     });
@@ -163,10 +166,8 @@ describe('DreamWorkerPool failures and shutdown', () => {
       await vi.waitFor(() => expect(solo.busy).toBe(0), { timeout: 2000 });
       expect((await solo.run({ image: makePhotoLikeRgb(96, 96), params: tiny() })).width).toBe(96);
 
-      const p = firstProgress();
-      const doomed = solo.run({ image: makePhotoLikeRgb(300, 200), params: tiny({ steps: 40 }) }, { onProgress: p.onProgress });
-      await p.started;
-      solo.crashWorkerForTest();
+      // This seed makes the test entry's worker exit with code 7 at its first step, as a crash would.
+      const doomed = solo.run({ image: makePhotoLikeRgb(300, 200), params: tiny({ steps: 40, seed: CRASH_SEED }) });
       await expect(doomed).rejects.toBeInstanceOf(WorkerCrashedError);
       await expect(doomed).rejects.toThrow('The dream worker stopped unexpectedly.');
       expect(logs.some((l) => /exited \(code 7\); starting a replacement/.test(l))).toBe(true);

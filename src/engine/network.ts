@@ -248,13 +248,12 @@ export class DreamNetwork {
   }
 
   /**
-   * d(loss)/d(x) of an average pool. tf.avgPool with 'same' padding divides each window by the number of
-   * inputs it covers (padding excluded), but tfjs' AvgPoolGrad on cpu and wasm divides by the full window
-   * size, which is wrong at every border (native TensorFlow's is right): so no AvgPoolGrad at all. Instead
-   * dy is divided by each window's count and spread back over its window by the adjoint of a window sum:
-   * dilate by the stride, pad, and take a 'valid' pool (no padding, so the same on every backend). The
-   * window-size factor that turns that average into a sum is folded into the per-window scale. On wasm
-   * this is also several times faster than its AvgPoolGrad kernel.
+   * d(loss)/d(x) of an average pool: dx = Σ over the windows covering x of dy / (inputs in that window).
+   * tf.avgPool with 'same' padding leaves the padding out of that count, but tfjs' AvgPoolGrad on cpu and
+   * wasm divides by the full window (kh·kw), so it is wrong at every border (native TensorFlow's is right).
+   * Hence no AvgPoolGrad: dy is scaled per window, then spread back over the windows by the adjoint of a
+   * window sum (dilate by the stride, pad, 'valid' pool), which has no padding and so means the same on
+   * every backend. It is also several times faster than AvgPoolGrad on wasm and cpu.
    */
   private avgPoolInputGradient(node: PoolGeometry, dy: tf.Tensor4D, xShape: number[]): tf.Tensor4D {
     const [kh, kw] = node.size;

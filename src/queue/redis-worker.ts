@@ -33,7 +33,7 @@ export async function startRedisWorker<D, R>(opts: RedisWorkerOptions<D, R>): Pr
       running.set(id, controller);
       try {
         if (await redis.exists(cancelKey(id))) controller.abort();
-        log.info({ job: id, attempt: job.attemptsStarted, stalled: job.stalledCounter }, 'job started');
+        log.info({ job: id, attempt: job.attemptsStarted, stalled: job.stalledCounter }, 'dream started');
         return await opts.processor({ id, userId: job.data.userId, data: job.data.data }, controller.signal);
       } finally {
         running.delete(id);

@@ -1,15 +1,40 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { Dreamer } from '../../src/engine/dreamer.ts';
+import { initBackend } from '../../src/engine/backend.ts';
+import { createDreamer, type Dreamer } from '../../src/engine/index.ts';
 import { loadArtifacts } from '../../src/engine/model/artifacts.ts';
+import { loadCompiledModel } from '../../src/engine/model/load.ts';
 import { loadManifest } from '../../src/engine/model/manifest.ts';
+import { DreamNetwork } from '../../src/engine/network.ts';
+import type { RgbImage } from '../../src/imaging/index.ts';
 
 let dreamer: Promise<Dreamer> | null = null;
 
 /** The stock model on the auto-selected backend, loaded once per test file. */
 export function stockDreamer(): Promise<Dreamer> {
-  dreamer ??= Dreamer.create({ backend: 'auto' });
+  dreamer ??= createDreamer({ backend: 'auto' });
   return dreamer;
+}
+
+let network: Promise<DreamNetwork> | null = null;
+
+/** The stock model's compiled network as tfjs ops on wasm (tensors in, tensors out), loaded once per test file. */
+export function stockNetwork(): Promise<DreamNetwork> {
+  network ??= (async () => {
+    await initBackend('wasm');
+    const { graph, manifest } = await loadCompiledModel('inception_v3');
+    return new DreamNetwork(graph, manifest.input.range);
+  })();
+  return network;
+}
+
+/** The DeepDream loss of an image (sum of the layers' mean activations), by the tfjs network. */
+export async function lossOf(img: RgbImage, layers: string[]): Promise<number> {
+  const net = await stockNetwork();
+  return tf.tidy(() => {
+    const x = tf.div(tf.tensor4d(img.data, [1, img.height, img.width, 3], 'float32'), 255) as tf.Tensor4D;
+    return net.loss(x, layers).dataSync()[0];
+  });
 }
 
 /** The same weights through tfjs-layers, as the reference the compiled network must match. */

@@ -9,7 +9,7 @@ const AttrType = onnx.AttributeProto.AttributeType;
 const DataType = onnx.TensorProto.DataType;
 
 /** Bump whenever the emitted graph changes, so cached `.onnx` files are not reused. */
-export const EMITTER_VERSION = 1;
+export const EMITTER_VERSION = 2;
 
 const OPSET = 17;
 const IR_VERSION = 8;
@@ -311,7 +311,8 @@ function emitBackward(
   b.op1(losses.length === 1 ? 'Identity' : 'Sum', losses, [], 'loss');
   outputs.push({ name: 'loss', type: tensorType([]) });
 
-  const reluGrad = (y: string, g: string) => b.op1('Where', [b.op1('Greater', [y, zero]), g, zero]);
+  // g·[y > 0]; Cast+Mul measured a little faster in ORT than Where.
+  const reluGrad = (y: string, g: string) => b.op1('Mul', [g, b.op1('Cast', [b.op1('Greater', [y, zero])], [int('to', DataType.FLOAT)])]);
   /** Crops a transposed window op's output (which may be one row/column too long) to x's size. */
   const cropTo = (g: string, x: string) => b.op1('Slice', [g, b.int64s([0, 0]), spatial(x), b.int64s([2, 3])]);
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { FloatImage } from '../float-image.ts';
@@ -157,7 +157,7 @@ export class OnnxNetwork implements GradientNetwork {
     if (!session) {
       // No cache, or a corrupt file: emit afresh (and replace the file).
       const emitted = emitDreamModel(this.graph, plan.emit);
-      if (file) await writeAtomically(file, emitted).catch(() => undefined);
+      if (file) await writeAtomically(file, emitted).then(() => removeStale(path.dirname(file)), () => undefined);
       session = await this.ort.InferenceSession.create(emitted, this.sessionOptions());
     }
     if (this.disposed) {
@@ -202,6 +202,15 @@ async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     throw err;
+  }
+}
+
+/** Deletes models cached by other emitter versions (they are never read again). */
+async function removeStale(dir: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /^dream-v(\d+)-.*\.onnx$/.exec(name);
+    if (m && Number(m[1]) !== EMITTER_VERSION) await unlink(path.join(dir, name)).catch(() => undefined);
   }
 }
 

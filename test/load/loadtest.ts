@@ -1,12 +1,13 @@
-// Load check: 50 members ask at once against the fake Discord; prints time-to-acknowledge and event-loop lag.
+// Load check (a tool beside the tests, on the same fake Discord): 50 members ask at once; prints time-to-acknowledge
+// and event-loop lag.
 // Usage: npm run loadtest [-- --users 50 --seconds 60]
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { DreamBot } from '../src/bot/app.ts';
-import { botConfig } from '../src/config.ts';
-import { FakeDiscord, snowflake } from '../test/helpers/fake-discord.ts';
-import { makePhotoLike } from '../test/helpers/images.ts';
+import { startBot } from '../../src/bin/compose.ts';
+import { botConfig } from '../../src/config.ts';
+import { FakeDiscord, snowflake } from '../helpers/fake-discord.ts';
+import { makePhotoLike } from '../helpers/images.ts';
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
     MAX_QUEUE: String(users),
     LOG_LEVEL: 'silent',
   });
-  const bot = await DreamBot.start({ config, log: pino({ level: 'silent' }) });
+  const bot = await startBot(config, pino({ level: 'silent' }));
   const photo = await makePhotoLike(320, 240, 'png');
 
   const lag = monitorEventLoopDelay({ resolution: 10 });
@@ -48,7 +49,7 @@ async function main(): Promise<void> {
   lag.disable();
   const result = {
     users,
-    backend: bot.pool!.backend.name,
+    backend: String(bot.healthDetails().backend),
     concurrency: config.concurrency,
     ack_p50_ms: percentile(acks, 50),
     ack_p99_ms: percentile(acks, 99),

@@ -1,0 +1,53 @@
+import { CancelledError } from '../../src/errors.ts';
+import type { BackendInfo, DreamProgress } from '../../src/engine/index.ts';
+import type { RgbImage } from '../../src/imaging/index.ts';
+import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner } from '../../src/runner/index.ts';
+
+/**
+ * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
+ * proportion to the pixels and steps (so big nightmares run long enough to queue behind), reports progress with
+ * octave previews, honours cancels between steps, and fails on cue.
+ */
+export class FakeRunner implements DreamRunner {
+  readonly backend: BackendInfo = { name: 'cpu', detail: 'fake runner (tests)', threads: 1 };
+  readonly size = 1;
+  alive = 1;
+  /** Milliseconds one step takes per megapixel (minimum 2 ms a step). */
+  msPerMegapixel = 400;
+  /** Every input it was given, in order. */
+  readonly inputs: DreamInput[] = [];
+  private readonly failures: ('backend' | 'crash')[] = [];
+
+  /** The next run fails: `backend` as an out-of-memory error would, `crash` as a dead worker thread would. */
+  failNext(kind: 'backend' | 'crash'): void {
+    this.failures.push(kind);
+  }
+
+  async run(input: DreamInput, { signal, onProgress }: DreamRunCallbacks = {}): Promise<RgbImage> {
+    this.inputs.push(input);
+    const failure = this.failures.shift();
+    if (failure === 'backend') throw new Error('Aborted(OOM): out of memory');
+    const { image, params } = input;
+    const stepMs = Math.max(2, (this.msPerMegapixel * image.width * image.height) / 1e6);
+    const out: RgbImage = { data: image.data.map((v) => 255 - v), width: image.width, height: image.height };
+    const total = params.octaves * params.steps;
+    const started = Date.now();
+    for (let o = 1; o <= params.octaves; o++) {
+      for (let s = 1; s <= params.steps; s++) {
+        await new Promise((resolve) => setTimeout(resolve, stepMs));
+        if (signal?.aborted) throw new CancelledError();
+        // A crash comes mid-dream, after the member has seen it start (progress edits go out every 2 s).
+        if (failure === 'crash' && Date.now() - started > 2500) throw new WorkerCrashedError(7);
+        const fraction = ((o - 1) * params.steps + s) / total;
+        const elapsedMs = Date.now() - started;
+        const progress: DreamProgress = { octave: o, octaves: params.octaves, step: s, steps: params.steps, fraction, elapsedMs, etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction };
+        onProgress?.(s === params.steps && input.previews ? { ...progress, preview: out } : progress);
+      }
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.alive = 0;
+  }
+}

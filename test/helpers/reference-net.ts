@@ -1,0 +1,289 @@
+import type { CompiledGraph, GraphNode, Padding } from '../../src/engine/model/graph.ts';
+import { weightView } from '../../src/engine/model/graph.ts';
+
+/**
+ * A float64, pure-JS forward pass of a CompiledGraph: the reference that gradient tests take finite
+ * differences of. It shares no code with DreamNetwork or tfjs (its padding arithmetic is written out here
+ * too), so a mistake in either shows up as a disagreement, not as the same error twice.
+ *
+ * Ops follow TensorFlow: 'same' padding puts the odd extra row/column after; max and average pools skip
+ * padded positions (an average divides by the inputs its window covers).
+ */
+
+/** A [1, h, w, c] feature map, NHWC. */
+export interface FeatureMap {
+  h: number;
+  w: number;
+  c: number;
+  data: Float64Array;
+}
+
+/** Rows [r0, r1) × columns [c0, c1) of a feature map. */
+interface Rect {
+  r0: number;
+  r1: number;
+  c0: number;
+  c1: number;
+}
+
+export type Values = Map<string, FeatureMap>;
+
+type WindowNode = Extract<GraphNode, { op: 'conv' | 'maxPool' | 'avgPool' }>;
+
+/** TensorFlow's output length and padding before the first window, along one axis. */
+function axis(size: number, k: number, s: number, padding: Padding): { out: number; before: number } {
+  if (padding === 'valid') return { out: Math.floor((size - k) / s) + 1, before: 0 };
+  const out = Math.ceil(size / s);
+  return { out, before: Math.floor(Math.max((out - 1) * s + k - size, 0) / 2) };
+}
+
+export class ReferenceNet {
+  private readonly byName = new Map<string, GraphNode>();
+  private readonly weights = new Map<string, { kernel: Float64Array; bias: Float64Array }>();
+  private readonly inputName: string;
+
+  constructor(
+    private readonly graph: CompiledGraph,
+    /** Pixel range the network expects; images given to it are in [0, 1]. */
+    private readonly range: [number, number] = [0, 1],
+  ) {
+    for (const node of graph.nodes) {
+      this.byName.set(node.name, node);
+      if (node.op === 'conv') this.weights.set(node.name, { kernel: Float64Array.from(weightView(graph, node.kernel)), bias: Float64Array.from(weightView(graph, node.bias)) });
+      if (node.op === 'affine') this.weights.set(node.name, { kernel: Float64Array.from(weightView(graph, node.scale)), bias: Float64Array.from(weightView(graph, node.shift)) });
+    }
+    this.inputName = graph.nodes[0].name;
+  }
+
+  /** The nodes `layers` depend on, in graph order. */
+  plan(layers: string[]): GraphNode[] {
+    const needed = new Set<string>();
+    const stack = layers.map((l) => this.outputOf(l));
+    while (stack.length) {
+      const name = stack.pop()!;
+      if (needed.has(name)) continue;
+      needed.add(name);
+      const node = this.byName.get(name)!;
+      if ('input' in node) stack.push(node.input);
+      if ('inputs' in node) stack.push(...node.inputs);
+    }
+    return this.graph.nodes.filter((n) => needed.has(n.name));
+  }
+
+  private outputOf(layer: string): string {
+    const name = this.graph.outputs[layer];
+    if (!name) throw new Error(`no layer ${layer}`);
+    return name;
+  }
+
+  /** Every activation `layers` need, for an image in [0, 1] (h × w × 3, row-major RGB). */
+  forward(image: ArrayLike<number>, h: number, w: number, layers: string[]): Values {
+    const [lo, hi] = this.range;
+    const x: FeatureMap = { h, w, c: 3, data: Float64Array.from(image, (v) => lo + v * (hi - lo)) };
+    const values: Values = new Map([[this.inputName, x]]);
+    for (const node of this.plan(layers)) {
+      if (node.op === 'input') continue;
+      const inputs = this.inputsOf(node).map((n) => values.get(n)!);
+      const out = this.allocate(node, inputs);
+      this.compute(node, inputs, out, { r0: 0, r1: out.h, c0: 0, c1: out.w });
+      values.set(node.name, out);
+    }
+    return values;
+  }
+
+  /** DeepDream loss: the sum over layers of their mean activation. */
+  loss(values: Values, layers: string[]): number {
+    let loss = 0;
+    for (const l of layers) {
+      const a = values.get(this.outputOf(l))!;
+      let sum = 0;
+      for (const v of a.data) sum += v;
+      loss += sum / a.data.length;
+    }
+    return loss;
+  }
+
+  /**
+   * loss(image + delta·e) − loss(image) for one pixel channel e, from the activations of `image`: only the
+   * window each node's change can reach is recomputed, and the loss change is summed over it directly
+   * (no cancellation against the whole loss). Exact float64 evaluation, just cheaper.
+   */
+  lossChange(base: Values, layers: string[], y: number, x: number, channel: number, delta: number): number {
+    const input = base.get(this.inputName)!;
+    const [lo, hi] = this.range;
+    const moved: FeatureMap = { ...input, data: input.data.slice() };
+    moved.data[(y * input.w + x) * 3 + channel] += delta * (hi - lo);
+    const values: Values = new Map([[this.inputName, moved]]);
+    const changed = new Map<string, Rect>([[this.inputName, { r0: y, r1: y + 1, c0: x, c1: x + 1 }]]);
+    for (const node of this.plan(layers)) {
+      if (node.op === 'input') continue;
+      const names = this.inputsOf(node);
+      const rects = names.map((n) => changed.get(n)).filter((r): r is Rect => r !== undefined);
+      const old = base.get(node.name)!;
+      if (!rects.length) {
+        values.set(node.name, old);
+        continue;
+      }
+      const inputs = names.map((n) => values.get(n)!);
+      const rect = this.affected(node, rects, inputs[0], old);
+      const out: FeatureMap = { ...old, data: old.data.slice() };
+      this.compute(node, inputs, out, rect);
+      values.set(node.name, out);
+      changed.set(node.name, rect);
+    }
+    let change = 0;
+    for (const l of layers) {
+      const name = this.outputOf(l);
+      const rect = changed.get(name);
+      if (!rect) continue;
+      const a = values.get(name)!;
+      const b = base.get(name)!;
+      let sum = 0;
+      for (let r = rect.r0; r < rect.r1; r++) {
+        for (let i = (r * a.w + rect.c0) * a.c; i < (r * a.w + rect.c1) * a.c; i++) sum += a.data[i] - b.data[i];
+      }
+      change += sum / a.data.length;
+    }
+    return change;
+  }
+
+  private inputsOf(node: GraphNode): string[] {
+    if ('inputs' in node) return node.inputs;
+    if ('input' in node) return [node.input];
+    return [];
+  }
+
+  private geometry(node: WindowNode): { k: [number, number]; s: [number, number] } {
+    return node.op === 'conv' ? { k: [node.kernel.shape[0], node.kernel.shape[1]], s: node.strides } : { k: node.size, s: node.strides };
+  }
+
+  private allocate(node: GraphNode, inputs: FeatureMap[]): FeatureMap {
+    const x = inputs[0];
+    let { h, w, c } = x;
+    if (node.op === 'conv' || node.op === 'maxPool' || node.op === 'avgPool') {
+      const { k, s } = this.geometry(node);
+      h = axis(x.h, k[0], s[0], node.padding).out;
+      w = axis(x.w, k[1], s[1], node.padding).out;
+      if (node.op === 'conv') c = node.kernel.shape[3];
+    } else if (node.op === 'concat') {
+      c = inputs.reduce((sum, t) => sum + t.c, 0);
+    }
+    return { h, w, c, data: new Float64Array(h * w * c) };
+  }
+
+  /** Output positions whose value depends on the changed input rects. */
+  private affected(node: GraphNode, rects: Rect[], x: FeatureMap, out: FeatureMap): Rect {
+    const union: Rect = {
+      r0: Math.min(...rects.map((r) => r.r0)),
+      r1: Math.max(...rects.map((r) => r.r1)),
+      c0: Math.min(...rects.map((r) => r.c0)),
+      c1: Math.max(...rects.map((r) => r.c1)),
+    };
+    if (node.op !== 'conv' && node.op !== 'maxPool' && node.op !== 'avgPool') return union;
+    const { k, s } = this.geometry(node);
+    const before = [axis(x.h, k[0], s[0], node.padding).before, axis(x.w, k[1], s[1], node.padding).before];
+    // Output o reads inputs [o·s − before, o·s − before + k).
+    const first = (a: number, i: number) => Math.max(0, Math.floor((a + before[i] - k[i]) / s[i]) + 1);
+    const end = (b: number, i: number, size: number) => Math.min(size, Math.ceil((b + before[i]) / s[i]));
+    return { r0: first(union.r0, 0), r1: end(union.r1, 0, out.h), c0: first(union.c0, 1), c1: end(union.c1, 1, out.w) };
+  }
+
+  /** Writes `node`'s output over `rect` of `out`. */
+  private compute(node: GraphNode, inputs: FeatureMap[], out: FeatureMap, rect: Rect): void {
+    switch (node.op) {
+      case 'input':
+        return;
+      case 'conv':
+        return this.conv(node, inputs[0], out, rect);
+      case 'maxPool':
+      case 'avgPool':
+        return this.pool(node, inputs[0], out, rect);
+      case 'concat': {
+        for (let r = rect.r0; r < rect.r1; r++) {
+          for (let col = rect.c0; col < rect.c1; col++) {
+            let at = (r * out.w + col) * out.c;
+            for (const t of inputs) {
+              const from = (r * t.w + col) * t.c;
+              for (let ch = 0; ch < t.c; ch++) out.data[at++] = t.data[from + ch];
+            }
+          }
+        }
+        return;
+      }
+      case 'add':
+      case 'relu':
+      case 'affine': {
+        const aff = node.op === 'affine' ? this.weights.get(node.name)! : null;
+        for (let r = rect.r0; r < rect.r1; r++) {
+          for (let i = (r * out.w + rect.c0) * out.c; i < (r * out.w + rect.c1) * out.c; i++) {
+            if (node.op === 'add') out.data[i] = inputs.reduce((sum, t) => sum + t.data[i], 0);
+            else if (node.op === 'relu') out.data[i] = Math.max(0, inputs[0].data[i]);
+            else out.data[i] = inputs[0].data[i] * aff!.kernel[i % out.c] + aff!.bias[i % out.c];
+          }
+        }
+        return;
+      }
+    }
+  }
+
+  private conv(node: Extract<GraphNode, { op: 'conv' }>, x: FeatureMap, out: FeatureMap, rect: Rect): void {
+    const { kernel, bias } = this.weights.get(node.name)!;
+    const [kh, kw, ci, co] = node.kernel.shape;
+    const [sh, sw] = node.strides;
+    const top = axis(x.h, kh, sh, node.padding).before;
+    const left = axis(x.w, kw, sw, node.padding).before;
+    const o = out.data;
+    for (let oy = rect.r0; oy < rect.r1; oy++) {
+      for (let ox = rect.c0; ox < rect.c1; ox++) {
+        const base = (oy * out.w + ox) * co;
+        for (let m = 0; m < co; m++) o[base + m] = bias[m];
+        for (let ky = 0; ky < kh; ky++) {
+          const iy = oy * sh - top + ky;
+          if (iy < 0 || iy >= x.h) continue;
+          for (let kx = 0; kx < kw; kx++) {
+            const ix = ox * sw - left + kx;
+            if (ix < 0 || ix >= x.w) continue;
+            const xOff = (iy * x.w + ix) * ci;
+            const kOff = (ky * kw + kx) * ci * co;
+            for (let c = 0; c < ci; c++) {
+              const v = x.data[xOff + c];
+              if (v === 0) continue;
+              const kb = kOff + c * co;
+              for (let m = 0; m < co; m++) o[base + m] += v * kernel[kb + m];
+            }
+          }
+        }
+        if (node.relu) for (let m = 0; m < co; m++) if (o[base + m] < 0) o[base + m] = 0;
+      }
+    }
+  }
+
+  private pool(node: Extract<GraphNode, { op: 'maxPool' | 'avgPool' }>, x: FeatureMap, out: FeatureMap, rect: Rect): void {
+    const [kh, kw] = node.size;
+    const [sh, sw] = node.strides;
+    const top = axis(x.h, kh, sh, node.padding).before;
+    const left = axis(x.w, kw, sw, node.padding).before;
+    const c = x.c;
+    const isMax = node.op === 'maxPool';
+    for (let oy = rect.r0; oy < rect.r1; oy++) {
+      const y0 = Math.max(0, oy * sh - top);
+      const y1 = Math.min(x.h, oy * sh - top + kh);
+      for (let ox = rect.c0; ox < rect.c1; ox++) {
+        const x0 = Math.max(0, ox * sw - left);
+        const x1 = Math.min(x.w, ox * sw - left + kw);
+        const count = (y1 - y0) * (x1 - x0);
+        const base = (oy * out.w + ox) * c;
+        for (let ch = 0; ch < c; ch++) {
+          let acc = isMax ? -Infinity : 0;
+          for (let iy = y0; iy < y1; iy++) {
+            for (let ix = x0; ix < x1; ix++) {
+              const v = x.data[(iy * x.w + ix) * c + ch];
+              acc = isMax ? Math.max(acc, v) : acc + v;
+            }
+          }
+          out.data[base + ch] = isMax ? acc : acc / count;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,413 @@
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FloatImage } from '../src/engine/float-image.ts';
+import { nodeChannels, type CompiledGraph, type GraphNode, type Padding, type WeightRef } from '../src/engine/model/graph.ts';
+import { meanTerm, type LayerTerm } from '../src/engine/objective.ts';
+import { activationOutputName, emitDreamModel, pooledOutputName } from '../src/engine/onnx/emit.ts';
+import { createOnnxNetwork, type OnnxNetwork } from '../src/engine/onnx/index.ts';
+import { padAmounts } from '../src/engine/padding.ts';
+import { seededRandom } from '../src/engine/random.ts';
+import { initBackend } from '../src/engine/backend.ts';
+import { loadCompiledModel } from '../src/engine/model/load.ts';
+import { DreamNetwork } from '../src/engine/network.ts';
+
+/** ||a - b|| / ||b||. */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+function randomImage(h: number, w: number, seed: number): FloatImage {
+  const rand = seededRandom(seed);
+  return { data: Float32Array.from({ length: h * w * 3 }, rand), width: w, height: h };
+}
+
+/** NCHW (batch 1) -> HWC, to compare with tfjs. */
+function nchwToHwc(src: Float32Array, c: number, h: number, w: number): Float32Array {
+  const dst = new Float32Array(src.length);
+  for (let ch = 0; ch < c; ch++) for (let i = 0; i < h * w; i++) dst[i * c + ch] = src[ch * h * w + i];
+  return dst;
+}
+
+/** Per-channel spatial mean of an HWC activation. */
+function channelMeans(act: ArrayLike<number>, c: number): Float64Array {
+  const means = new Float64Array(c);
+  const positions = act.length / c;
+  for (let i = 0; i < act.length; i++) means[i % c] += act[i] / positions;
+  return means;
+}
+
+// ---- A tiny graph with every op kind, and a straightforward float64 forward pass of it (NHWC). ----
+
+interface T64 {
+  data: Float64Array;
+  h: number;
+  w: number;
+  c: number;
+}
+
+function tinyGraph(seed: number): CompiledGraph {
+  const rand = seededRandom(seed);
+  const weights: number[] = [];
+  const ref = (shape: number[], scale: number, offset = 0): WeightRef => {
+    const at = weights.length;
+    const size = shape.reduce((a, b) => a * b, 1);
+    for (let i = 0; i < size; i++) weights.push(offset + (rand() * 2 - 1) * scale);
+    return { offset: at, shape };
+  };
+  const conv = (name: string, input: string, k: [number, number], ci: number, co: number, s: number, padding: Padding, relu: boolean): GraphNode => ({
+    op: 'conv',
+    name,
+    input,
+    kernel: ref([k[0], k[1], ci, co], 1 / Math.sqrt(k[0] * k[1] * ci)),
+    bias: ref([co], 0.1),
+    strides: [s, s],
+    padding,
+    relu,
+  });
+  const pool = (op: 'maxPool' | 'avgPool', name: string, input: string, k: number, s: number, padding: Padding): GraphNode => ({
+    op,
+    name,
+    input,
+    size: [k, k],
+    strides: [s, s],
+    padding,
+  });
+  const nodes: GraphNode[] = [
+    { op: 'input', name: 'in' },
+    conv('c1', 'in', [3, 3], 3, 6, 1, 'same', true),
+    pool('maxPool', 'mpSame', 'c1', 3, 1, 'same'),
+    pool('avgPool', 'apSame', 'c1', 3, 1, 'same'),
+    conv('c2x2', 'c1', [2, 2], 6, 3, 1, 'same', false),
+    { op: 'concat', name: 'cat1', inputs: ['mpSame', 'apSame', 'c2x2'] },
+    { op: 'relu', name: 'r1', input: 'cat1' },
+    // A side branch, not feeding the deepest layer.
+    conv('cValid', 'r1', [3, 3], 15, 4, 1, 'valid', true),
+    conv('cStride', 'r1', [3, 3], 15, 5, 2, 'valid', true),
+    pool('maxPool', 'mpValid', 'r1', 3, 2, 'valid'),
+    pool('avgPool', 'apValid', 'r1', 3, 2, 'valid'),
+    pool('maxPool', 'mpEven', 'cStride', 2, 1, 'same'),
+    pool('avgPool', 'apEven', 'cStride', 2, 1, 'same'),
+    pool('avgPool', 'apValid1', 'cStride', 2, 1, 'valid'),
+    { op: 'concat', name: 'cat2', inputs: ['mpEven', 'mpValid', 'apValid', 'apEven'] },
+    conv('c1x1', 'cat2', [1, 1], 40, 6, 1, 'valid', true),
+    conv('c3', 'cat2', [3, 3], 40, 6, 1, 'same', false),
+    { op: 'add', name: 'sum', inputs: ['c1x1', 'c3'] },
+    { op: 'affine', name: 'aff', input: 'sum', scale: ref([6], 0.5, 1), shift: ref([6], 0.1) },
+  ];
+  const outputs: Record<string, string> = { shallow: 'r1', side: 'cValid', pooled: 'apValid1', deep: 'aff' };
+  return { nodes, outputs, weights: Float32Array.from(weights) };
+}
+
+function forward64(graph: CompiledGraph, image: Float64Array, h: number, w: number, range: [number, number]): Map<string, T64> {
+  const values = new Map<string, T64>();
+  const get = (name: string) => values.get(name)!;
+  const wv = (r: WeightRef) => graph.weights.subarray(r.offset, r.offset + r.shape.reduce((a, b) => a * b, 1));
+  for (const node of graph.nodes) {
+    switch (node.op) {
+      case 'input':
+        values.set(node.name, { data: image.map((v) => v * (range[1] - range[0]) + range[0]), h, w, c: 3 });
+        break;
+      case 'conv': {
+        const x = get(node.input);
+        const [kh, kw, ci, co] = node.kernel.shape;
+        const k = wv(node.kernel);
+        const bias = wv(node.bias);
+        const rows = padAmounts(x.h, kh, node.strides[0], node.padding);
+        const cols = padAmounts(x.w, kw, node.strides[1], node.padding);
+        const out = new Float64Array(rows.out * cols.out * co);
+        for (let oy = 0; oy < rows.out; oy++)
+          for (let ox = 0; ox < cols.out; ox++)
+            for (let o = 0; o < co; o++) {
+              let s = bias[o];
+              for (let a = 0; a < kh; a++)
+                for (let b = 0; b < kw; b++) {
+                  const iy = oy * node.strides[0] - rows.before + a;
+                  const ix = ox * node.strides[1] - cols.before + b;
+                  if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                  for (let i = 0; i < ci; i++) s += x.data[(iy * x.w + ix) * ci + i] * k[((a * kw + b) * ci + i) * co + o];
+                }
+              out[(oy * cols.out + ox) * co + o] = node.relu ? Math.max(0, s) : s;
+            }
+        values.set(node.name, { data: out, h: rows.out, w: cols.out, c: co });
+        break;
+      }
+      case 'maxPool':
+      case 'avgPool': {
+        const x = get(node.input);
+        const [kh, kw] = node.size;
+        const rows = padAmounts(x.h, kh, node.strides[0], node.padding);
+        const cols = padAmounts(x.w, kw, node.strides[1], node.padding);
+        const out = new Float64Array(rows.out * cols.out * x.c);
+        for (let oy = 0; oy < rows.out; oy++)
+          for (let ox = 0; ox < cols.out; ox++)
+            for (let ch = 0; ch < x.c; ch++) {
+              let best = -Infinity;
+              let sum = 0;
+              let count = 0;
+              for (let a = 0; a < kh; a++)
+                for (let b = 0; b < kw; b++) {
+                  const iy = oy * node.strides[0] - rows.before + a;
+                  const ix = ox * node.strides[1] - cols.before + b;
+                  if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+                  const v = x.data[(iy * x.w + ix) * x.c + ch];
+                  best = Math.max(best, v);
+                  sum += v;
+                  count++;
+                }
+              out[(oy * cols.out + ox) * x.c + ch] = node.op === 'maxPool' ? best : sum / count;
+            }
+        values.set(node.name, { data: out, h: rows.out, w: cols.out, c: x.c });
+        break;
+      }
+      case 'concat': {
+        const parts = node.inputs.map(get);
+        const c = parts.reduce((s, p) => s + p.c, 0);
+        const { h: ph, w: pw } = parts[0];
+        const out = new Float64Array(ph * pw * c);
+        for (let i = 0; i < ph * pw; i++) {
+          let at = i * c;
+          for (const p of parts) for (let ch = 0; ch < p.c; ch++) out[at++] = p.data[i * p.c + ch];
+        }
+        values.set(node.name, { data: out, h: ph, w: pw, c });
+        break;
+      }
+      case 'add': {
+        const parts = node.inputs.map(get);
+        values.set(node.name, { ...parts[0], data: parts[0].data.map((v, i) => parts.reduce((s, p) => s + p.data[i], 0)) });
+        break;
+      }
+      case 'relu': {
+        const x = get(node.input);
+        values.set(node.name, { ...x, data: x.data.map((v) => Math.max(0, v)) });
+        break;
+      }
+      case 'affine': {
+        const x = get(node.input);
+        const scale = wv(node.scale);
+        const shift = wv(node.shift);
+        values.set(node.name, { ...x, data: x.data.map((v, i) => v * scale[i % x.c] + shift[i % x.c]) });
+        break;
+      }
+    }
+  }
+  return values;
+}
+
+function loss64(graph: CompiledGraph, image: Float64Array, h: number, w: number, range: [number, number], terms: LayerTerm[]): number {
+  const values = forward64(graph, image, h, w, range);
+  let loss = 0;
+  for (const t of terms) {
+    const act = values.get(graph.outputs[t.layer])!;
+    const means = channelMeans(act.data, act.c);
+    for (let c = 0; c < act.c; c++) loss += t.channelWeights[c] * means[c];
+  }
+  return loss;
+}
+
+function randomTerm(graph: CompiledGraph, layer: string, seed: number): LayerTerm {
+  const channels = nodeChannels(graph).get(graph.outputs[layer])!;
+  const rand = seededRandom(seed);
+  return { layer, channelWeights: Float32Array.from({ length: channels }, () => rand() * 2 - 0.5) };
+}
+
+describe('ONNX network on a tiny graph with every op', () => {
+  const graph = tinyGraph(11);
+  const range: [number, number] = [-1, 1];
+  const [h, w] = [11, 14];
+  const image = randomImage(h, w, 5);
+
+  it('computes the gradient that float64 finite differences of a reference forward pass give', async () => {
+    const net = await createOnnxNetwork(graph, { inputRange: range, threads: 1, dreamLayers: ['shallow', 'deep'] });
+    try {
+      const cases: LayerTerm[][] = [
+        [randomTerm(graph, 'shallow', 1), randomTerm(graph, 'deep', 2)],
+        [randomTerm(graph, 'deep', 3)],
+        // 'side' does not feed 'deep' and 'pooled' is a strided-avgPool-then-stride-1-avgPool chain.
+        [randomTerm(graph, 'side', 4), randomTerm(graph, 'pooled', 5), randomTerm(graph, 'deep', 6)],
+      ];
+      for (const terms of cases) {
+        const { loss, gradient } = await net.lossAndGradient(image, terms);
+        const x = Float64Array.from(image.data);
+        const ref = loss64(graph, x, h, w, range, terms);
+        expect(Math.abs(loss - ref)).toBeLessThan(1e-5 * Math.max(1, Math.abs(ref)));
+        const eps = 1e-6;
+        const fd = new Float64Array(x.length);
+        for (let i = 0; i < x.length; i++) {
+          const v = x[i];
+          x[i] = v + eps;
+          const up = loss64(graph, x, h, w, range, terms);
+          x[i] = v - eps;
+          const down = loss64(graph, x, h, w, range, terms);
+          x[i] = v;
+          fd[i] = (up - down) / (2 * eps);
+        }
+        expect(Math.max(...fd.map(Math.abs))).toBeGreaterThan(1e-3);
+        expect(relativeError(gradient, fd)).toBeLessThan(1e-5);
+      }
+    } finally {
+      net.dispose();
+    }
+  });
+
+  it('caches the emitted model on disk and survives a corrupt cache file', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'onnx-cache-'));
+    try {
+      const terms = [randomTerm(graph, 'deep', 7)];
+      // A model cached by another emitter version is removed once a new one is written.
+      await writeFile(path.join(dir, 'dream-v0-deep-grad-0123456789abcdef.onnx'), 'stale');
+      const first = await createOnnxNetwork(graph, { inputRange: range, threads: 1, cacheDir: dir, cacheKey: 'tiny' });
+      const expected = await first.lossAndGradient(image, terms);
+      first.dispose();
+      const files = (await readdir(dir)).filter((f) => f.endsWith('.onnx'));
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatch(/^dream-v\d+-deep-grad-[0-9a-f]{16}\.onnx$/);
+
+      const second = await createOnnxNetwork(graph, { inputRange: range, threads: 1, cacheDir: dir, cacheKey: 'tiny' });
+      expect(await second.lossAndGradient(image, terms)).toEqual(expected);
+      second.dispose();
+
+      await writeFile(path.join(dir, files[0]), 'not a model');
+      const third = await createOnnxNetwork(graph, { inputRange: range, threads: 1, cacheDir: dir, cacheKey: 'tiny' });
+      expect(await third.lossAndGradient(image, terms)).toEqual(expected);
+      third.dispose();
+      expect((await readdir(dir)).filter((f) => f.endsWith('.onnx'))).toEqual(files);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is deterministic and rejects what ONNX cannot express with static pads', () => {
+    const opts = { inputRange: range, cutLayer: 'deep', terms: ['shallow', 'deep'], gradient: true };
+    expect(Buffer.from(emitDreamModel(graph, opts)).equals(Buffer.from(emitDreamModel(graph, opts)))).toBe(true);
+    const strided: CompiledGraph = {
+      ...graph,
+      nodes: graph.nodes.map((n) => (n.name === 'cStride' && n.op === 'conv' ? { ...n, padding: 'same' } : n)),
+    };
+    expect(() => emitDreamModel(strided, opts)).toThrow(/cStride.*'same' padding with stride 2/);
+  });
+});
+
+describe('ONNX network on InceptionV3', () => {
+  let net: OnnxNetwork;
+  let graph: CompiledGraph;
+  let range: [number, number];
+  // The tfjs reference (wasm backend), for activations only.
+  let reference: DreamNetwork;
+  const [h, w] = [83, 91];
+  const image = randomImage(h, w, 3);
+  const tfActs = new Map<string, Float32Array>();
+  const tfActivations = (data: Float32Array, layer: string): Float32Array => {
+    const x = tf.tensor4d(data, [1, h, w, 3]);
+    const [act] = reference.activations(x, [layer]);
+    const out = act.dataSync() as Float32Array;
+    tf.dispose([x, act]);
+    return out;
+  };
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    const model = await loadCompiledModel('inception_v3');
+    graph = model.graph;
+    range = model.manifest.input.range;
+    reference = new DreamNetwork(graph, range);
+    net = await createOnnxNetwork(graph, { inputRange: range, threads: 2, dreamLayers: model.manifest.dreamLayers });
+    for (const layer of ['mixed3', 'mixed5']) tfActs.set(layer, tfActivations(image.data, layer));
+  });
+  afterAll(() => {
+    net?.dispose();
+    reference?.dispose();
+  });
+
+  it('emits a forward model whose activations match tfjs on an odd, non-square image', async () => {
+    const bytes = emitDreamModel(graph, { inputRange: range, cutLayer: 'mixed5', terms: [], gradient: false, activations: ['mixed3', 'mixed5'] });
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
+    try {
+      const { toNchw } = await import('../src/engine/onnx/network.ts');
+      const out = await session.run({ image: new ort.Tensor('float32', toNchw(image.data, 1, h, w), [1, 3, h, w]) });
+      for (const layer of ['mixed3', 'mixed5']) {
+        const t = out[activationOutputName(layer)];
+        const [, c, lh, lw] = t.dims;
+        const expected = tfActs.get(layer)!;
+        expect(t.dims[0] * c * lh * lw).toBe(expected.length);
+        expect(c).toBe(net.channels(layer));
+        expect(relativeError(nchwToHwc(t.data as Float32Array, c, lh, lw), expected)).toBeLessThan(1e-4);
+      }
+      expect(out[pooledOutputName('mixed5')]).toBeUndefined();
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('gives the loss of a style-like term (non-uniform channel weights) that tfjs activations give', async () => {
+    const rand = seededRandom(9);
+    const c5 = net.channels('mixed5');
+    const style: LayerTerm = { layer: 'mixed5', channelWeights: Float32Array.from({ length: c5 }, () => rand() * 2 - 0.7) };
+    for (const terms of [[style], [meanTerm('mixed3', net.channels('mixed3')), style]]) {
+      let expected = 0;
+      let scale = 0;
+      for (const t of terms) {
+        const means = channelMeans(tfActs.get(t.layer)!, t.channelWeights.length);
+        means.forEach((m, c) => {
+          expected += t.channelWeights[c] * m;
+          scale += Math.abs(t.channelWeights[c] * m);
+        });
+      }
+      const { loss, gradient } = await net.lossAndGradient(image, terms);
+      expect(gradient).toHaveLength(h * w * 3);
+      expect(Math.abs(loss - expected)).toBeLessThan(1e-4 * scale);
+    }
+  });
+
+  it('has a gradient that agrees with a directional finite difference of its own loss', async () => {
+    const img = randomImage(128, 112, 4);
+    for (const layers of [['mixed3', 'mixed5'], ['mixed0']]) {
+      const terms = layers.map((l) => meanTerm(l, net.channels(l)));
+      const { gradient } = await net.lossAndGradient(img, terms);
+      // The loss is very non-linear (ReLU and max-pool kinks everywhere): a random ± direction over the whole
+      // image has g·v ≈ 0 and curvature swamps it, and the error grows ~linearly with ε. So: a 16×16 patch,
+      // along sign(g) there, with a small ε (float32 loss noise is still ~0.2% of the difference).
+      const v = new Float32Array(img.data.length);
+      for (let y = 50; y < 66; y++) for (let x = 40; x < 56; x++) for (let c = 0; c < 3; c++) v[(y * 112 + x) * 3 + c] = Math.sign(gradient[(y * 112 + x) * 3 + c]);
+      let gv = 0;
+      for (let i = 0; i < v.length; i++) gv += gradient[i] * v[i];
+      const eps = 1e-4;
+      const at = async (s: number) => (await net.lossAndGradient({ ...img, data: img.data.map((x, i) => x + s * eps * v[i]) }, terms)).loss;
+      const fd = ((await at(1)) - (await at(-1))) / (2 * eps);
+      expect(gv).toBeGreaterThan(0.05);
+      expect(Math.abs(fd - gv)).toBeLessThan(0.03 * gv);
+    }
+  });
+
+  it('pools features for a batch the way the mean of tfjs activations does', async () => {
+    const second = randomImage(h, w, 8);
+    const batch = new Float32Array(2 * h * w * 3);
+    batch.set(image.data);
+    batch.set(second.data, h * w * 3);
+    for (const layer of ['mixed3', 'mixed5']) {
+      const c = net.channels(layer);
+      const pooled = await net.pooledFeatures(batch, 2, h, w, layer);
+      expect(pooled).toHaveLength(2 * c);
+      const expected = [...channelMeans(tfActs.get(layer)!, c), ...channelMeans(tfActivations(second.data, layer), c)];
+      expect(relativeError(pooled, expected)).toBeLessThan(1e-4);
+    }
+  });
+
+  it('does not grow in memory over repeated steps', async () => {
+    const img = randomImage(128, 128, 6);
+    const terms = [meanTerm('mixed3', net.channels('mixed3')), meanTerm('mixed5', net.channels('mixed5'))];
+    for (let i = 0; i < 5; i++) await net.lossAndGradient(img, terms);
+    const before = process.memoryUsage().rss;
+    for (let i = 0; i < 50; i++) await net.lossAndGradient(img, terms);
+    expect(process.memoryUsage().rss - before).toBeLessThan(50 * 2 ** 20);
+  });
+});
