@@ -86,6 +86,8 @@ export function initBackend(choice: BackendChoice = 'auto', threads = 1): Promis
 }
 
 async function start(choice: BackendChoice, threads: number): Promise<BackendInfo> {
+  // Production mode: no debug checks, and no "install tfjs-node" banner on stderr when the cpu backend helps onnx.
+  tf.enableProdMode();
   const notes: string[] = [];
   const why = () => (notes.length ? `; ${notes.join('; ')}` : '');
   if (choice === 'tensorflow' || (choice === 'auto' && gpuVisible())) {

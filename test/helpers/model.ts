@@ -66,3 +66,33 @@ export function relativeError(a: ArrayLike<number> | tf.Tensor, b: ArrayLike<num
   }
   return Math.sqrt(num / den);
 }
+
+/**
+ * Runs `f` with tfjs' AvgPool gradient replaced by the exact one. tfjs' own (AvgPoolGrad on cpu and wasm) divides
+ * by the full window even where 'same' padding made the forward average fewer inputs, so autodiff through it is
+ * wrong at feature-map borders, where the hand-written backward pass is right (test/gradient.test.ts checks it
+ * against finite differences). The replacement divides dy by each window's share of real inputs (an average of
+ * ones over the explicitly zero-padded input) before that kernel: every other op keeps tfjs' own gradient.
+ */
+export function withExactAvgPoolGradient<T>(f: () => T): T {
+  const original = tf.getGradient(tf.AvgPool);
+  if (!original) throw new Error('tfjs registers no AvgPool gradient');
+  tf.registerGradient({
+    kernelName: tf.AvgPool,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved as [tf.Tensor4D];
+      const { filterSize, strides, pad } = attrs as unknown as tf.AvgPoolAttrs;
+      const info = tf.backend_util.computePool2DInfo(x.shape, filterSize, strides, 1, pad);
+      const { top, bottom, left, right } = info.padInfo;
+      const padded = tf.pad(tf.ones([1, info.inHeight, info.inWidth, 1]), [[0, 0], [top, bottom], [left, right], [0, 0]]) as tf.Tensor4D;
+      const share = tf.avgPool(padded, [info.filterHeight, info.filterWidth], strides, 'valid');
+      return { x: () => tf.engine().runKernel(tf.AvgPoolGrad, { dy: tf.div(dy as tf.Tensor, share), input: x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor };
+    },
+  });
+  try {
+    return f();
+  } finally {
+    tf.registerGradient(original);
+  }
+}
