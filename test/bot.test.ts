@@ -76,13 +76,13 @@ describe('the Discord bot against a fake Discord', () => {
     for (const e of progress) expect(JSON.stringify(e.json)).toMatch(/"custom_id":"dream:cancel:j\d+"/);
     expect(edits.some((e) => e.files.some((f) => f.filename === 'preview.jpg'))).toBe(true); // end-of-octave preview
     expect(fake.unknownRequests()).toEqual([]);
-    firstResult = { interaction: i, message: fake.originalMessage(i.id) as APIMessage };
   });
 
-  let firstResult: { interaction: { id: string; token: string }; message: APIMessage } | undefined;
-
   it('Reroll dreams the same input with a new seed; Dream deeper dreams the result again', async () => {
-    const { message } = firstResult!;
+    // Its own first dream, so this test does not depend on another's result.
+    const first = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low', seed: 1234 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    await finalEdit(first);
+    const message = fake.originalMessage(first.id) as APIMessage;
     const reroll = fake.dispatchInteraction(fake.button({ customId: 'dream:reroll', message, user: fake.users.bob }));
     const rerolled = await finalEdit(reroll);
     const fieldsOf = (r: RecordedRequest) => Object.fromEntries((r.json as { embeds: APIEmbed[] }).embeds[0].fields!.map((f) => [f.name, f.value]));

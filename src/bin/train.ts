@@ -4,6 +4,7 @@ import { BACKEND_CHOICES, TRAIN_DEFAULTS, trainStyle, type BackendChoice, type E
 import { formatDuration } from '../format.ts';
 import { numberFlag, parseCli } from './args.ts';
 import { runMain, UsageError } from './exit.ts';
+import { ProgressBar } from './progress-bar.ts';
 
 const PROG = 'train';
 const USAGE = `Usage: npm run train -- --data <dir> --name <style> [options]
@@ -50,31 +51,11 @@ function epochLine(e: EpochStats): string {
   return `epoch ${String(e.epoch).padStart(width)}/${e.epochs}  loss ${fixed(e.loss)}  acc ${fixed(e.accuracy)}  val_loss ${fixed(e.valLoss)}  val_acc ${fixed(e.valAccuracy)}${e.best ? '  *' : ''}`;
 }
 
-/** A bar redrawn in place on a terminal (stderr), under the epoch lines. */
-class TrainBar {
-  private shown = false;
-  constructor(private readonly out: NodeJS.WriteStream) {}
-
-  update(p: TrainProgress, last?: EpochStats): void {
-    const width = 24;
-    const filled = Math.round(p.fraction * width);
-    const what =
-      p.phase === 'reading' ? 'reading images' : p.epoch === undefined ? 'validation features' : `epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
-    const stats = last ? `  loss ${fixed(last.loss)}  acc ${fixed(last.accuracy)}  val_acc ${fixed(last.valAccuracy)}` : '';
-    this.out.write(`\r${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(Math.floor(p.fraction * 100)).padStart(3)}%  ${what}${stats}${p.phase === 'reading' ? '' : `  ETA ${formatDuration(p.etaSeconds)}`}\x1b[K`);
-    this.shown = true;
-  }
-
-  /** Prints a line above the bar. */
-  line(text: string): void {
-    this.clear();
-    this.out.write(`${text}\n`);
-  }
-
-  clear(): void {
-    if (this.shown) this.out.write('\r\x1b[K');
-    this.shown = false;
-  }
+/** The training's progress line under the epoch lines: phase, epoch, last epoch's numbers, time left. */
+function trainText(p: TrainProgress, last?: EpochStats): string {
+  const what = p.phase === 'reading' ? 'reading images' : p.epoch === undefined ? 'validation features' : `epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
+  const stats = last ? `  loss ${fixed(last.loss)}  acc ${fixed(last.accuracy)}  val_acc ${fixed(last.valAccuracy)}` : '';
+  return `${what}${stats}${p.phase === 'reading' ? '' : `  ETA ${formatDuration(p.etaSeconds)}`}`;
 }
 
 function shown(p: string): string {
@@ -94,7 +75,7 @@ async function main(argv: string[]): Promise<number> {
   const backend = v.backend ?? config.backend;
   if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
 
-  const bar = process.stderr.isTTY ? new TrainBar(process.stderr) : null;
+  const bar = process.stderr.isTTY ? new ProgressBar(process.stderr, 24) : null;
   let last: EpochStats | undefined;
   const abort = new AbortController();
   const onSigint = () => abort.abort();
@@ -115,14 +96,14 @@ async function main(argv: string[]): Promise<number> {
       maxInputPixels: config.maxInputPixels,
       signal: abort.signal,
       onWarning: (m) => (bar ? bar.line(`${PROG}: warning: ${m}`) : process.stderr.write(`${PROG}: warning: ${m}\n`)),
-      onProgress: (p) => bar?.update(p, last),
+      onProgress: (p) => bar?.draw(p.fraction, trainText(p, last)),
       onEpoch: (e) => {
         last = e;
         if (bar) bar.line(epochLine(e));
         else process.stderr.write(`${epochLine(e)}\n`);
       },
     });
-    bar?.clear();
+    bar?.done();
     const skipped = r.skipped.length
       ? `; skipped ${r.skipped.length} unreadable file${r.skipped.length === 1 ? '' : 's'} (${r.skipped.slice(0, 3).map((s) => s.file).join(', ')}${r.skipped.length > 3 ? ', …' : ''})`
       : '; no unreadable files';
@@ -133,7 +114,7 @@ async function main(argv: string[]): Promise<number> {
     );
     return 0;
   } finally {
-    bar?.clear();
+    bar?.done();
     process.off('SIGINT', onSigint);
   }
 }
