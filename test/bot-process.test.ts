@@ -7,7 +7,7 @@ import { makePhotoLike } from './helpers/images.ts';
 const MAIN = path.resolve('src/bin/bot.ts');
 
 interface Running {
-  exit: Promise<{ code: number | null; stderr: string; stdout: string }>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>;
   kill: (signal: NodeJS.Signals) => void;
 }
 
@@ -21,7 +21,9 @@ function startBot(env: Record<string, string>): Running {
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<{ code: number | null; stderr: string; stdout: string }>((resolve) => child.on('exit', (code) => resolve({ code, stderr, stdout })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal, stderr, stdout })),
+  );
   return { exit, kill: (signal) => child.kill(signal) };
 }
 
@@ -80,8 +82,8 @@ describe('npm start', () => {
     for (const i of asks) await fake.waitForRequest(edited(i, /In the queue/), { fromIndex: 0, timeoutMs: 20_000 });
     const t = Date.now();
     bot.kill('SIGTERM');
-    const { code } = await bot.exit;
-    expect(code).toBe(0);
+    const { code, signal, stderr } = await bot.exit;
+    expect({ code, signal, stderr: stderr.slice(-2000) }).toMatchObject({ code: 0, signal: null });
     expect(Date.now() - t).toBeLessThan(15_000);
     const last = (i: { token: string }) => JSON.stringify(fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes(i.token)).at(-1)?.json);
     const outcomes = asks.map(last);

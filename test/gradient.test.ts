@@ -5,6 +5,7 @@ import type { CompiledGraph, GraphNode } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
+import { relativeError } from './helpers/model.ts';
 import { ReferenceNet, type Values } from './helpers/reference-net.ts';
 
 // The hand-written backward pass against central finite differences of an independent float64 forward pass
@@ -25,15 +26,6 @@ function slope(ref: ReferenceNet, base: Values, layers: string[], y: number, x: 
   throw new Error(`no linear neighbourhood around pixel (${y}, ${x}, ${c})`);
 }
 
-function relativeL2(a: number[], b: number[]): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 /** Largest |a − b| as a share of the largest |b|: catches a wrong small entry the L2 norm would hide. */
 function maxError(a: number[], b: number[]): number {
@@ -96,7 +88,7 @@ describe('input gradient against float64 finite differences', () => {
       for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) fd.push(slope(ref, base, layers, y, x, c));
       // Linear graph: the differences are exact and only float32 rounding remains (measured 2e-7 and 4e-7;
       // the full-window AvgPoolGrad was off by 0.27 and 0.54).
-      expect(relativeL2(ours, fd)).toBeLessThan(1e-5);
+      expect(relativeError(ours, fd)).toBeLessThan(1e-5);
       expect(maxError(ours, fd)).toBeLessThan(1e-5);
       tf.dispose([image, loss, gradient]);
       network.dispose();
@@ -129,7 +121,7 @@ describe('input gradient against float64 finite differences', () => {
     const fd = samples.map(([y, x, c]) => slope(ref, base, layers, y, x, c));
     const ours = samples.map(([y, x, c]) => g[(y * w + x) * 3 + c]);
     // float32 against float64: measured ≤ 8e-7 for several images; the full-window AvgPoolGrad gave 0.13 and 0.14.
-    expect(relativeL2(ours, fd)).toBeLessThan(1e-4);
+    expect(relativeError(ours, fd)).toBeLessThan(1e-4);
     expect(maxError(ours, fd)).toBeLessThan(1e-4);
     tf.dispose([image, loss, gradient]);
     network.dispose();

@@ -43,7 +43,7 @@ describe('DreamWorkerPool (real model, worker threads)', () => {
     expect(pool.size).toBe(2);
     expect(pool.alive).toBe(2);
     expect(pool.busy).toBe(0);
-    expect(['tensorflow', 'wasm', 'cpu']).toContain(pool.backend.name);
+    expect(['tensorflow', 'onnx', 'wasm', 'cpu']).toContain(pool.backend.name);
     expect(logs.filter((l) => l.startsWith('info: Dream worker ready'))).toHaveLength(2);
   });
 

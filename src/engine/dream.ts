@@ -128,23 +128,31 @@ export function resizeBilinear(img: FloatImage, [h, w]: Size): FloatImage {
   return { data: out, width: w, height: h };
 }
 
-/** The pixels of rows [top, bottom) and columns [left, right) of `img` rolled by (dy, dx): a jittered tile. */
-function rolledTile(img: FloatImage, dy: number, dx: number, top: number, bottom: number, left: number, right: number): FloatImage {
-  const { width: w, height: h } = img;
-  const tw = right - left;
-  const data = new Float32Array((bottom - top) * tw * 3);
-  for (let y = top; y < bottom; y++) {
-    const sy = (((y - dy) % h) + h) % h;
-    for (let x = left; x < right; x++) {
-      const sx = (((x - dx) % w) + w) % w;
-      const s = (sy * w + sx) * 3;
-      const o = ((y - top) * tw + (x - left)) * 3;
-      data[o] = img.data[s];
-      data[o + 1] = img.data[s + 1];
-      data[o + 2] = img.data[s + 2];
+interface Box {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+
+/**
+ * Copies a tile between the image rolled by (dy, dx) and its own array: `toTile` reads the rolled image's pixels
+ * in `box` into `tile`; otherwise the tile's values are written back where they came from (un-rolled).
+ * Rolled pixel (y, x) is image pixel (y - dy, x - dx), wrapping around.
+ */
+function copyRolled(image: Float32Array, w: number, h: number, tile: Float32Array, dy: number, dx: number, box: Box, toTile: boolean): void {
+  const tw = box.right - box.left;
+  for (let y = box.top; y < box.bottom; y++) {
+    const iy = (((y - dy) % h) + h) % h;
+    for (let x = box.left; x < box.right; x++) {
+      const i = (iy * w + ((((x - dx) % w) + w) % w)) * 3;
+      const t = ((y - box.top) * tw + (x - box.left)) * 3;
+      for (let c = 0; c < 3; c++) {
+        if (toTile) tile[t + c] = image[i + c];
+        else image[i + c] = tile[t + c];
+      }
     }
   }
-  return { data, width: tw, height: bottom - top };
 }
 
 /**
@@ -161,22 +169,12 @@ async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, ran
   let loss = 0;
   for (let r = 0; r + 1 < rows.length; r++) {
     for (let c = 0; c + 1 < cols.length; c++) {
-      const [top, bottom, left, right] = [rows[r], rows[r + 1], cols[c], cols[c + 1]];
-      const result = await net.lossAndGradient(rolledTile(img, dy, dx, top, bottom, left, right), terms);
-      loss += (result.loss * (bottom - top) * (right - left)) / (h * w);
-      // Un-roll while copying back: rolled pixel (y, x) is image pixel (y - dy, x - dx).
-      const tw = right - left;
-      for (let y = top; y < bottom; y++) {
-        const iy = (((y - dy) % h) + h) % h;
-        for (let x = left; x < right; x++) {
-          const ix = (((x - dx) % w) + w) % w;
-          const o = (iy * w + ix) * 3;
-          const s = ((y - top) * tw + (x - left)) * 3;
-          grad[o] = result.gradient[s];
-          grad[o + 1] = result.gradient[s + 1];
-          grad[o + 2] = result.gradient[s + 2];
-        }
-      }
+      const box = { top: rows[r], bottom: rows[r + 1], left: cols[c], right: cols[c + 1] };
+      const tile = { data: new Float32Array((box.bottom - box.top) * (box.right - box.left) * 3), width: box.right - box.left, height: box.bottom - box.top };
+      copyRolled(img.data, w, h, tile.data, dy, dx, box, true);
+      const result = await net.lossAndGradient(tile, terms);
+      loss += (result.loss * tile.width * tile.height) / (h * w);
+      copyRolled(grad, w, h, result.gradient, dy, dx, box, false);
     }
   }
   let mean = 0;

@@ -36,7 +36,8 @@ export interface Dreamer {
   pooledFeatures(image: RgbImage, layer: string): Promise<Float32Array>;
   /** Class probabilities of an image under a style's head (default: the dreamer's own style). */
   classify(image: RgbImage, style?: string): Promise<{ classes: string[]; probabilities: Float32Array }>;
-  dispose(): void;
+  /** Frees the model (and native sessions); resolves when they are gone. */
+  dispose(): Promise<void>;
 }
 
 /** Starts the backend and loads the model (from the compiled cache when it can). */
@@ -111,7 +112,7 @@ class ModelDreamer implements Dreamer {
     return head;
   }
 
-  dispose(): void {
-    this.network.dispose();
+  dispose(): Promise<void> {
+    return this.network.dispose();
   }
 }

@@ -17,5 +17,6 @@ export interface GradientNetwork {
    * `[n, channels]` row-major. The features a style's head reads.
    */
   pooledFeatures(batch: Float32Array, n: number, height: number, width: number, layer: string): Promise<Float32Array>;
-  dispose(): void;
+  /** Frees the network's memory (native sessions on onnx); resolves when they are gone. */
+  dispose(): Promise<void>;
 }

@@ -52,7 +52,7 @@ export class TfjsGradientNetwork implements GradientNetwork {
     }
   }
 
-  dispose(): void {
+  async dispose(): Promise<void> {
     this.network.dispose();
   }
 }

@@ -51,9 +51,18 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
       const controller = new AbortController();
       controllers.set(msg.jobId, controller);
       chain = chain.then(() => runJob(msg, controller.signal));
-    } else {
+    } else if (msg.type === 'cancel') {
       // The engine checks the signal before every step and yields to the event loop between steps.
       controllers.get(msg.jobId)?.abort();
+    } else {
+      // Native sessions must be released before the thread ends: terminating a thread that holds onnxruntime-node
+      // sessions aborts the whole process.
+      for (const c of controllers.values()) c.abort();
+      chain = chain
+        .then(() => dreamer)
+        .then((d) => d.dispose())
+        .catch(() => undefined)
+        .finally(() => port.close());
     }
   });
 }

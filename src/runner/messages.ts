@@ -13,7 +13,11 @@ export interface DreamWorkerData {
   stylesDir?: string;
 }
 
-export type MainToWorker = { type: 'dream'; jobId: number; image: RgbImage; params: DreamParams; previews: boolean } | { type: 'cancel'; jobId: number };
+export type MainToWorker =
+  | { type: 'dream'; jobId: number; image: RgbImage; params: DreamParams; previews: boolean }
+  | { type: 'cancel'; jobId: number }
+  /** Finish (the pool has cancelled any job), free the model, and end the thread by emptying its event loop. */
+  | { type: 'close' };
 
 export type WorkerToMain =
   | { type: 'ready'; backend: BackendInfo; model: string; loadMs: number }

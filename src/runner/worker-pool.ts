@@ -147,7 +147,11 @@ export class DreamWorkerPool implements DreamRunner {
     });
   }
 
-  /** Terminates every worker; running and queued dreams reject with DreamCancelledError. Idempotent. */
+  /**
+   * Ends every worker; running and queued dreams reject with DreamCancelledError. Idempotent. Each worker is asked to
+   * stop its dream and free its model first (terminating a thread that holds onnxruntime-node sessions aborts the
+   * process); one that has not ended within the cancel grace is terminated.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const job of this.queue.splice(0)) job.settle({ error: new DreamCancelledError() });
@@ -156,9 +160,19 @@ export class DreamWorkerPool implements DreamRunner {
         if (slot.job) this.finish(slot, { error: new DreamCancelledError() });
         slot.onFail?.(new Error('The pool was closed while starting.'));
       }
-      await Promise.all(slots.map((s) => s.worker.terminate()));
+      const grace = this.opts.cancelGraceMs ?? CANCEL_GRACE_MS;
+      await Promise.all(slots.map((s) => this.endWorker(s.worker, Math.max(grace, 1000))));
     })();
     return this.closing;
+  }
+
+  /** Asks a worker to end; terminates it if it has not within `graceMs`. */
+  private async endWorker(worker: Worker, graceMs: number): Promise<void> {
+    const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    worker.postMessage({ type: 'close' } satisfies MainToWorker);
+    const timer = new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), graceMs).unref());
+    if ((await Promise.race([exited, timer])) === 'late') await worker.terminate();
+    await exited;
   }
 
   /** Async so that even a synchronous failure of `new Worker` becomes a rejection. */

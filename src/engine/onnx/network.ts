@@ -95,9 +95,9 @@ export class OnnxNetwork implements GradientNetwork {
     return floatData(out[pooledOutputName(layer)]);
   }
 
-  dispose(): void {
+  async dispose(): Promise<void> {
     this.disposed = true;
-    for (const s of this.sessions.values()) s.then((session) => session.release()).catch(() => undefined);
+    await Promise.all([...this.sessions.values()].map((s) => s.then((session) => session.release()).catch(() => undefined)));
     this.sessions.clear();
   }
 
