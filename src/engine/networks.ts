@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { BackendInfo } from './backend.ts';
 import type { GradientNetwork } from './gradient-network.ts';
 import type { LoadedModel } from './model/load.ts';
@@ -11,6 +12,8 @@ export async function createGradientNetwork(backend: BackendInfo, model: LoadedM
       inputRange: model.manifest.input.range,
       threads: backend.threads,
       cacheDir: model.cacheDir,
+      // The cache folder is already keyed by the model's weights.
+      cacheKey: path.basename(model.cacheDir),
       dreamLayers: model.manifest.dreamLayers,
     });
   }

@@ -9,7 +9,7 @@ const AttrType = onnx.AttributeProto.AttributeType;
 const DataType = onnx.TensorProto.DataType;
 
 /** Bump whenever the emitted graph changes, so cached `.onnx` files are not reused. */
-export const EMITTER_VERSION = 2;
+export const EMITTER_VERSION = 3;
 
 const OPSET = 17;
 const IR_VERSION = 8;
@@ -293,7 +293,9 @@ function emitBackward(
   const zero = b.scalar(0);
   const spatial = (x: string) => b.op1('Shape', [x], [int('start', 2), int('end', 4)]);
 
-  // Loss terms and their seeds: d/d(act) of Σ_c w[c]·mean_hw(act[c]) is w[c] / (H·W) everywhere.
+  // Loss terms and their seeds: d/d(act) of Σ_c w[c]·mean_hw(act[c]) is w[c] / (H·W) everywhere. A seed stays
+  // [1, C, 1, 1] and is broadcast-added to the gradient flowing back (materialised only where none flows).
+  const seeds = new Map<string, string>();
   const losses: string[] = [];
   for (const layer of opts.terms) {
     const node = layerNode(graph, layer);
@@ -304,8 +306,7 @@ function emitBackward(
     const means = b.op1('ReduceMean', [act], [ints('axes', [2, 3]), int('keepdims', 0)]);
     losses.push(b.op1('ReduceSum', [b.op1('Mul', [means, w]), b.int64s([0, 1])], [int('keepdims', 0)]));
     const positions = b.op1('Cast', [b.op1('ReduceProd', [spatial(act)], [int('keepdims', 0)])], [int('to', DataType.FLOAT)]);
-    const seed = b.op1('Div', [b.op1('Reshape', [w, b.int64s([1, c, 1, 1])]), positions]);
-    accumulate(node, b.op1('Expand', [seed, b.op1('Shape', [act])]));
+    seeds.set(node, b.op1('Div', [b.op1('Reshape', [w, b.int64s([1, c, 1, 1])]), positions]));
   }
   if (losses.length === 0) throw new Error('A gradient model needs at least one objective term.');
   b.op1(losses.length === 1 ? 'Identity' : 'Sum', losses, [], 'loss');
@@ -320,8 +321,10 @@ function emitBackward(
   for (let i = plan.length - 1; i >= 0; i--) {
     const node = plan[i];
     const list = grads.get(node.name);
-    if (!list) continue;
-    const g = list.length === 1 ? list[0] : b.op1('Sum', list);
+    const seed = seeds.get(node.name);
+    if (!list && !seed) continue;
+    const flowing = list && (list.length === 1 ? list[0] : b.op1('Sum', list));
+    const g = !seed ? flowing! : flowing ? b.op1('Add', [flowing, seed]) : b.op1('Expand', [seed, b.op1('Shape', [get(node.name)])]);
     switch (node.op) {
       case 'input':
         inputGrad = g;
