@@ -60,22 +60,22 @@ async function benchStep(dreamer: Dreamer, size: number): Promise<Result> {
   return { case: 'step', size, backend: dreamer.backend.name, threads: dreamer.backend.threads, ms_median: Math.round(median(stepMs)), fwd_ms_median: Math.round(median(fwd)), peak_rss_mb: Math.round(peakRss / 2 ** 20) };
 }
 
-async function benchDream(dreamer: Dreamer, intensity: Intensity): Promise<Result> {
-  const image = await readImage(await readFile(SAMPLE), { maxSide: 512, maxInputPixels: 1e8 });
+async function benchDream(dreamer: Dreamer, intensity: Intensity, side: number): Promise<Result> {
+  const image = await readImage(await readFile(SAMPLE), { maxSide: side, maxInputPixels: 1e8 });
   const params = resolveParams(dreamer.manifest, { intensity, seed: 1 });
   const t = performance.now();
   await dreamer.dream(image, params, { onProgress: sampleRss });
-  return { case: 'dream', intensity, side: 512, seconds: Math.round((performance.now() - t) / 100) / 10, backend: dreamer.backend.name };
+  return { case: 'dream', intensity, side: Math.max(image.width, image.height), seconds: Math.round((performance.now() - t) / 100) / 10, backend: dreamer.backend.name };
 }
 
 function row(r: Result): string {
   return r.case === 'step'
     ? `step   ${String(r.size).padStart(4)} px   ${String(r.ms_median).padStart(6)} ms/step   forward ${String(r.fwd_ms_median).padStart(5)} ms   peak RSS ${r.peak_rss_mb} MB   (${r.backend})`
-    : `dream  ${r.intensity.padEnd(9)} 512 px  ${r.seconds.toFixed(1).padStart(7)} s   (${r.backend})`;
+    : `dream  ${r.intensity.padEnd(9)} ${String(r.side).padStart(4)} px  ${r.seconds.toFixed(1).padStart(7)} s   (${r.backend})`;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseCli({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' } } });
+  const { values } = parseCli({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, side: { type: 'string' } } });
   const config = engineConfig();
   const backend = (values.backend ?? config.backend) as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
@@ -83,7 +83,9 @@ async function main(argv: string[]): Promise<number> {
   const cases: (() => Promise<Result>)[] = [];
   const dreamer = await createDreamer({ backend, threads, cacheDir: config.cacheDir });
   for (const size of STEP_SIZES) cases.push(() => benchStep(dreamer, size));
-  for (const intensity of INTENSITIES) cases.push(() => benchDream(dreamer, intensity));
+  const side = numberFlag(values.side, 'side', true) ?? 512;
+  if (side < 64 || side > 4096) throw new UsageError('--side must be from 64 to 4096.');
+  for (const intensity of INTENSITIES) cases.push(() => benchDream(dreamer, intensity, side));
   const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`)];
   const selected = values.only ? names.map((n, i) => (n === values.only ? i : -1)).filter((i) => i >= 0) : names.map((_, i) => i);
   if (selected.length === 0) throw new UsageError(`--only must be one of ${names.join(', ')}.`);
