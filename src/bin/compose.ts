@@ -6,7 +6,7 @@ import { BotMetrics } from '../bot/metrics.ts';
 import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
-import { DreamJobs, JobMessages, type DreamJob, type JobResult } from '../jobs/index.ts';
+import { JobMessages, JobProcessor, type JobData, type JobResult } from '../jobs/index.ts';
 import { MemoryQueue, RedisQueue, startRedisWorker, type JobQueue, type QueueHooks } from '../queue/index.ts';
 import { DreamWorkerPool, type DreamRunner } from '../runner/index.ts';
 
@@ -35,8 +35,8 @@ function restClient(config: BotConfig): REST {
   return new REST(config.discordApi ? { api: config.discordApi } : {}).setToken(config.token);
 }
 
-function dreamJobs(config: BotConfig, runner: DreamRunner, messages: JobMessages, log: Logger, minSide: number, metrics?: BotMetrics): DreamJobs {
-  return new DreamJobs({
+function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessages, log: Logger, minSide: number, metrics?: BotMetrics): JobProcessor {
+  return new JobProcessor({
     messages,
     runner,
     log,
@@ -50,7 +50,7 @@ function dreamJobs(config: BotConfig, runner: DreamRunner, messages: JobMessages
 const maxSideFor = (config: BotConfig, backend: BackendName) => config.maxSide ?? DEFAULT_MAX_SIDE[backend];
 
 /** Queue endings are counted once, here, and shown when the processor could not show them itself. */
-function queueHooks(messages: JobMessages, metrics: BotMetrics): QueueHooks<DreamJob, JobResult> {
+function queueHooks(messages: JobMessages, metrics: BotMetrics): QueueHooks<JobData, JobResult> {
   return {
     onPosition: messages.showPosition,
     onEnd: async (job, ending) => {
@@ -65,7 +65,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
   const rest = restClient(config);
   const messages = new JobMessages(rest, log);
-  let queue: JobQueue<DreamJob, RgbImage> | undefined;
+  let queue: JobQueue<JobData, RgbImage[]> | undefined;
   let runner: DreamRunner | undefined;
   let bot: DreamBot | undefined;
   const metrics = new BotMetrics({
@@ -81,7 +81,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
   } else {
     runner = overrides.runner ?? (await startPool(config, log));
     log.info({ backend: runner.backend.detail, workers: config.concurrency, model: manifest.name }, 'dream workers ready');
-    const jobs = dreamJobs(config, runner, messages, log, manifest.input.minSide, metrics);
+    const jobs = jobProcessor(config, runner, messages, log, manifest.input.minSide, metrics);
     queue = new MemoryQueue(limits, jobs.process, queueHooks(messages, metrics));
   }
   // Inputs are checked at the size the engine will use; with Redis, workers shrink further if their backend wants.
@@ -95,7 +95,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
 export async function startWorker(config: BotConfig, log: Logger, overrides: Overrides = {}): Promise<{ close(): Promise<void> }> {
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
   const runner = overrides.runner ?? (await startPool(config, log));
-  const jobs = dreamJobs(config, runner, new JobMessages(restClient(config), log), log, manifest.input.minSide);
+  const jobs = jobProcessor(config, runner, new JobMessages(restClient(config), log), log, manifest.input.minSide);
   const worker = await startRedisWorker({ url: config.redisUrl, processor: jobs.process, concurrency: config.concurrency, lockMs: config.queueLockMs, log });
   log.info({ backend: runner.backend.detail, threads: config.concurrency, redis: masked(config.redisUrl) }, 'worker ready');
   return {

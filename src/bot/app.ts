@@ -1,11 +1,11 @@
 import type { Server } from 'node:http';
-import { Client, Events, GatewayIntentBits, type REST } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Status, type REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import type { ModelManifest } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
-import type { DreamJob } from '../jobs/index.ts';
+import type { JobData } from '../jobs/index.ts';
 import type { JobQueue } from '../queue/index.ts';
 import type { DreamRunner } from '../runner/index.ts';
 import { loadCommands, type Commands } from './command-loader.ts';
@@ -15,6 +15,12 @@ import { handleMention } from './events/message-create.ts';
 import { startHealthServer } from './health-server.ts';
 import type { BotMetrics } from './metrics.ts';
 import { DreamRequests } from './requests.ts';
+
+/**
+ * How long the gateway may be down before /healthz says so: a routine resume takes well under a second, and an
+ * orchestrator should not restart a bot for one. Longer outages turn it to 503 within this time.
+ */
+export const GATEWAY_GRACE_MS = 3000;
 
 /** Discord said no to the token: the one start-up failure a person must fix by hand. */
 export class TokenRejectedError extends UserError {
@@ -30,7 +36,7 @@ export interface BotDeps {
   log: Logger;
   /** The REST client jobs and refusals answer through. */
   rest: REST;
-  queue: JobQueue<DreamJob, RgbImage>;
+  queue: JobQueue<JobData, RgbImage[]>;
   metrics: BotMetrics;
   /** The model dreams run with (recipes are resolved against it). */
   manifest: ModelManifest;
@@ -44,6 +50,8 @@ export interface BotDeps {
 export class DreamBot {
   private stopping: Promise<void> | null = null;
   private health: Server | null = null;
+  /** Since when the gateway is not ready (null: it is), from its events and from health checks. */
+  private gatewayDownSince: number | null = null;
   private readonly startedAt = Date.now();
 
   private constructor(
@@ -53,26 +61,107 @@ export class DreamBot {
     private readonly commands: Commands,
   ) {}
 
-  get queue(): JobQueue<DreamJob, RgbImage> {
+  get queue(): JobQueue<JobData, RgbImage[]> {
     return this.deps.queue;
   }
 
   /** Ready for work: connected to the gateway and the queue, every local worker alive, not shutting down. */
   healthy(): boolean {
+    return this.healthProblems().length === 0;
+  }
+
+  /** Why the bot is not ready for work, one short phrase each; empty when it is (/healthz 200). */
+  healthProblems(): string[] {
     const { queue, runner } = this.deps;
-    return !this.stopping && this.client.isReady() && queue.connected() && (!runner || runner.alive === runner.size);
+    const problems: string[] = [];
+    if (this.stopping) problems.push('shutting down');
+    const gateway = this.gatewayState();
+    const downMs = this.gatewayDownMs(gateway);
+    if (!this.client.isReady()) problems.push('gateway not connected yet');
+    else if (gateway !== 'ready' && downMs >= GATEWAY_GRACE_MS) problems.push(`gateway ${gateway} for ${Math.round(downMs / 1000)} s`);
+    if (!queue.connected()) problems.push(queue.name === 'redis' ? 'Redis unreachable' : 'queue closed');
+    if (runner && runner.alive !== runner.size) problems.push(`dream workers alive ${runner.alive}/${runner.size}`);
+    return problems;
   }
 
   healthDetails(): Record<string, unknown> {
     const { queue, runner } = this.deps;
+    const gateway = this.gatewayState();
+    const problems = this.healthProblems();
     return {
       backend: runner?.backend.name ?? 'redis workers',
       driver: queue.name,
-      gateway: this.client.isReady() ? 'ready' : 'not ready',
+      gateway,
+      gatewayDownSeconds: gateway === 'ready' ? undefined : Math.round(this.gatewayDownMs(gateway) / 1000),
+      redis: queue.name === 'redis' ? (queue.connected() ? 'connected' : 'unreachable') : undefined,
       workers: runner ? { alive: runner.alive, size: runner.size } : undefined,
       queue: queue.snapshot(),
+      problems: problems.length ? problems : undefined,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
     };
+  }
+
+  /**
+   * The gateway's live state, from its shard(s) (`client.isReady()` stays true through an outage): `ready`, or the
+   * state of a shard that is not (`connecting`, `resuming`, `identifying`, `waitingforguilds`, `disconnected`, …).
+   */
+  gatewayState(): string {
+    if (!this.client.isReady()) return 'not ready';
+    const down = this.client.ws.shards.find((shard) => shard.status !== Status.Ready);
+    return down ? (Status[down.status] ?? String(down.status)).toLowerCase() : 'ready';
+  }
+
+  /** How long the gateway has not been ready (0 when it is). */
+  private gatewayDownMs(state = this.gatewayState()): number {
+    if (state === 'ready') {
+      this.gatewayDownSince = null;
+      return 0;
+    }
+    this.gatewayDownSince ??= Date.now();
+    return Date.now() - this.gatewayDownSince;
+  }
+
+  /**
+   * Logs the gateway's outages: one warning when the connection drops, one when it is back (resumed, or a new
+   * session), with the outage's length; the retries in between (one every ~0.5 s) are not logged one by one.
+   */
+  private watchGateway(): void {
+    const { client, ctx } = this;
+    let everReady = false;
+    let errorLogged = false;
+    let lostAt: number | null = null;
+    const down = (shard: number, why: string) => {
+      if (this.stopping || !everReady) return;
+      this.gatewayDownSince ??= Date.now();
+      if (lostAt !== null) return;
+      lostAt = Date.now();
+      errorLogged = false;
+      ctx.log.warn({ shard, why }, 'gateway connection lost; reconnecting');
+    };
+    const up = (shard: number, how: 'resumed' | 'reconnected with a new session', extra: Record<string, unknown> = {}) => {
+      if (this.stopping) return;
+      const since = lostAt;
+      lostAt = null;
+      if (since !== null || how !== 'resumed') ctx.log.warn({ shard, outageSeconds: since === null ? undefined : Math.round((Date.now() - since) / 100) / 10, ...extra }, `gateway ${how}`);
+    };
+    client.on(Events.ShardReconnecting, (shard) => down(shard, 'connection closed'));
+    client.on(Events.ShardDisconnect, (event, shard) => {
+      if (this.stopping) return;
+      this.gatewayDownSince ??= Date.now();
+      lostAt ??= Date.now();
+      ctx.log.error({ shard, code: event.code }, 'gateway closed for good (Discord will not take this session back); restart the bot');
+    });
+    client.on(Events.ShardError, (err, shard) => {
+      if (this.stopping) return;
+      if (errorLogged) return void ctx.log.debug({ shard, err }, 'gateway connection error');
+      errorLogged = true;
+      ctx.log.warn({ shard, err }, 'gateway connection error');
+    });
+    client.on(Events.ShardResume, (shard, replayed) => up(shard, 'resumed', { replayed }));
+    client.on(Events.ShardReady, (shard) => {
+      if (everReady) up(shard, 'reconnected with a new session');
+      everReady = true;
+    });
   }
 
   /** Address of the health server, when HEALTH_PORT is set. */
@@ -93,6 +182,7 @@ export class DreamBot {
     const dreams = new DreamRequests({ config, queue: deps.queue, manifest: deps.manifest, log, metrics: deps.metrics, rest: deps.rest, maxSide: deps.maxSide });
     const bot = new DreamBot(client, deps, { config, dreams, log }, await loadCommands());
     bot.wire();
+    bot.watchGateway();
     try {
       if (config.healthPort !== undefined) {
         bot.health = await startHealthServer(config.healthPort, config.healthHost, { healthy: () => bot.healthy(), details: () => bot.healthDetails() }, deps.metrics);

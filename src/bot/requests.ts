@@ -2,9 +2,9 @@ import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { isUserError } from '../errors.ts';
-import { resolveParams, resolveStyle, type ModelManifest, type RecipeOverrides } from '../engine/index.ts';
+import { checkExplainTarget, resolveParams, resolveStyle, type ModelManifest, type RecipeOverrides } from '../engine/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
-import { downloadImage, RestReplyTarget, type DreamJob, type ImageRef, type ReplyAddress } from '../jobs/index.ts';
+import { downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
 import type { JobQueue, Refusal } from '../queue/index.ts';
 import type { BotMetrics } from './metrics.ts';
 
@@ -15,9 +15,20 @@ export interface DreamRequest {
   reply: ReplyAddress;
 }
 
+export interface ExplainRequest {
+  userId: string;
+  /** One picture, or [original, dream] (the Explain button on a dream). */
+  sources: ImageRef[];
+  /** A label to paint (checked before queueing). */
+  target?: string;
+  /** A trained style whose classes explain the picture. */
+  style?: string;
+  reply: ReplyAddress;
+}
+
 export interface DreamRequestsDeps {
   config: BotConfig;
-  queue: JobQueue<DreamJob, RgbImage>;
+  queue: JobQueue<JobData, RgbImage[]>;
   manifest: ModelManifest;
   log: Logger;
   rest: REST;
@@ -25,6 +36,9 @@ export interface DreamRequestsDeps {
   /** Longest side the input is decoded at (the engine's default for the runner's backend). */
   maxSide: number;
 }
+
+/** The queue (Redis) cannot take a dream right now: said at once rather than leaving the member with "thinking…". */
+export const UNAVAILABLE_TEXT = 'The dream queue is unavailable right now; try again in a minute.';
 
 export function refusalText(r: Refusal): string {
   switch (r.kind) {
@@ -34,6 +48,8 @@ export function refusalText(r: Refusal): string {
       return `You already have ${r.limit} dream${r.limit > 1 ? 's' : ''} in the queue; wait for one to finish.`;
     case 'closed':
       return 'The bot is restarting and not taking dreams right now; try again in a minute.';
+    case 'unavailable':
+      return UNAVAILABLE_TEXT;
   }
 }
 
@@ -43,11 +59,29 @@ export class DreamRequests {
 
   constructor(private readonly deps: DreamRequestsDeps) {}
 
-  /** Handles a request whose interaction (if any) is already acknowledged. Never throws. */
+  /** Handles a dream request whose interaction (if any) is already acknowledged. Never throws. */
   handle(req: DreamRequest): Promise<void> {
-    const run = this.process(req).finally(() => this.active.delete(run));
-    this.active.add(run);
-    return run;
+    return this.track(
+      this.intake(req, 'dream', async () => {
+        const { config, manifest } = this.deps;
+        const style = await resolveStyle(manifest, req.overrides.style, req.overrides.target, { stylesDir: config.stylesDir });
+        const params = resolveParams(manifest, { ...req.overrides, ...style });
+        return { data: { kind: 'dream', source: req.source, params, reply: req.reply }, sources: [req.source], details: { params } };
+      }),
+    );
+  }
+
+  /** Handles an Explain request (one picture, or an original and its dream) the same way: checked, then queued. */
+  explain(req: ExplainRequest): Promise<void> {
+    return this.track(
+      this.intake(req, 'explain', async () => {
+        const { stylesDir } = this.deps.config;
+        // A wrong target or style is refused now, with close matches, not after waiting in line.
+        if (req.style) await resolveStyle(this.deps.manifest, req.style, undefined, { stylesDir });
+        if (req.target !== undefined) await checkExplainTarget(req.target, req.style, { stylesDir });
+        return { data: { kind: 'explain', sources: req.sources, target: req.target, style: req.style, reply: req.reply }, sources: req.sources, details: { target: req.target, style: req.style } };
+      }),
+    );
   }
 
   /** Resolves when every request being taken in has been queued or refused (used at shutdown). */
@@ -59,28 +93,43 @@ export class DreamRequests {
     return this.deps.queue.cancel(jobId, userId);
   }
 
-  private async process(req: DreamRequest): Promise<void> {
-    const { config, queue, manifest, log, metrics } = this.deps;
+  private track(run: Promise<void>): Promise<void> {
+    const tracked = run.finally(() => this.active.delete(tracked));
+    this.active.add(tracked);
+    return tracked;
+  }
+
+  /**
+   * The intake every request shares: `prepare` checks it and says what to queue; the inputs are downloaded and
+   * decoded (a bad file is refused at once, and in memory mode the worker gets the pixels), then submitted.
+   * Every refusal is one private sentence, counted.
+   */
+  private async intake(
+    req: { userId: string; reply: ReplyAddress },
+    what: 'dream' | 'explain',
+    prepare: () => Promise<{ data: JobData; sources: ImageRef[]; details: Record<string, unknown> }>,
+  ): Promise<void> {
+    const { config, queue, log, metrics } = this.deps;
     const target = new RestReplyTarget(this.deps.rest, req.reply);
-    const refuse = (sentence: string) => {
-      metrics?.count('refused');
+    // `unavailable` (the queue could not be reached) is counted apart from refusals of the request itself.
+    const refuse = (sentence: string, outcome: 'refused' | 'unavailable' = 'refused') => {
+      metrics?.count(outcome);
       return target.refuse(sentence);
     };
-    const jobLog = log.child({ user: req.userId, source: req.source.filename });
+    const jobLog = log.child({ user: req.userId, kind: what });
     try {
-      const style = await resolveStyle(manifest, req.overrides.style, req.overrides.target, { stylesDir: config.stylesDir });
-      const params = resolveParams(manifest, { ...req.overrides, ...style });
+      const { data, sources, details } = await prepare();
       // The download checks the host, announced size and type before fetching a byte.
-      const image = await readImage(await downloadImage(req.source, config), { maxSide: this.deps.maxSide, maxInputPixels: config.maxInputPixels });
-      const result = await queue.submit({ userId: req.userId, data: { source: req.source, params, reply: req.reply }, local: image });
-      if (!result.ok) return await refuse(refusalText(result.refusal));
-      jobLog.info({ job: result.jobId, params, width: image.width, height: image.height, position: result.position, queue: queue.name }, 'dream queued');
+      const images = await Promise.all(sources.map(async (s) => readImage(await downloadImage(s, config), { maxSide: this.deps.maxSide, maxInputPixels: config.maxInputPixels })));
+      const result = await queue.submit({ userId: req.userId, data, local: images });
+      if (!result.ok) return await refuse(refusalText(result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
+      jobLog.info({ job: result.jobId, ...details, sizes: images.map((im) => `${im.width}x${im.height}`), position: result.position, queue: queue.name }, `${what} queued`);
     } catch (err) {
       if (isUserError(err)) {
         await refuse(err.message).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));
         return;
       }
-      jobLog.error({ err }, 'dream request failed');
+      jobLog.error({ err }, `${what} request failed`);
       metrics?.count('failed');
       await target.refuse('Something went wrong with that request. Please try again.').catch(() => undefined);
     }

@@ -17,6 +17,16 @@ export interface GradientNetwork {
    * `[n, channels]` row-major. The features a style's head reads.
    */
   pooledFeatures(batch: Float32Array, n: number, height: number, width: number, layer: string): Promise<Float32Array>;
+  /** A layer's full activations for one image in [0, 1]: `[height, width, channels]` row-major (HWC). */
+  activations(image: FloatImage, layer: string): Promise<LayerActivations>;
   /** Frees the network's memory (native sessions on onnx); resolves when they are gone. */
   dispose(): Promise<void>;
+}
+
+/** One image's activations of a layer, HWC row-major: `data[(y · width + x) · channels + c]`. */
+export interface LayerActivations {
+  data: Float32Array;
+  height: number;
+  width: number;
+  channels: number;
 }

@@ -30,3 +30,15 @@ export {
   type TrainProgress,
   type TrainResult,
 } from './style/index.ts';
+export {
+  checkExplainTarget,
+  closeLabels,
+  createExplainer,
+  DEFAULT_EXPLAIN_MODEL,
+  explainLabels,
+  type ClassScore,
+  type ExplainOptions,
+  type Explainer,
+  type ExplainerOptions,
+  type Explanation,
+} from './explain/index.ts';

@@ -125,6 +125,8 @@ export class DreamNetwork {
         return node.inputs.map((n) => mustGet(values, n)).reduce((a, b) => tf.add(a, b));
       case 'relu':
         return tf.relu(mustGet(values, node.input));
+      case 'leakyRelu':
+        return tf.leakyRelu(mustGet(values, node.input), node.alpha);
       case 'affine': {
         const a = mustGet(this.affines, node.name);
         return tf.add(tf.mul(mustGet(values, node.input), a.scale), a.shift);
@@ -240,6 +242,11 @@ export class DreamNetwork {
         return;
       case 'relu':
         accumulate(node.input, tf.mul(g, tf.step(mustGet(values, node.name))) as tf.Tensor4D);
+        return;
+      case 'leakyRelu':
+        // g · (x > 0 ? 1 : alpha): Step with a slope exists on every backend (wasm has no LeakyRelu gradient kernel).
+        // Read from the input, not the output, so a negative alpha is right too.
+        accumulate(node.input, tf.mul(g, tf.step(mustGet(values, node.input), node.alpha)) as tf.Tensor4D);
         return;
       case 'affine':
         accumulate(node.input, tf.mul(g, mustGet(this.affines, node.name).scale) as tf.Tensor4D);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { FloatImage } from './float-image.ts';
-import type { GradientNetwork } from './gradient-network.ts';
+import type { GradientNetwork, LayerActivations } from './gradient-network.ts';
 import { nodeChannels, type CompiledGraph } from './model/graph.ts';
 import { DreamNetwork } from './network.ts';
 import type { LayerTerm } from './objective.ts';
@@ -49,6 +49,17 @@ export class TfjsGradientNetwork implements GradientNetwork {
       return (await pooled.data()) as Float32Array;
     } finally {
       pooled.dispose();
+    }
+  }
+
+  async activations(image: FloatImage, layer: string): Promise<LayerActivations> {
+    if (image.data.length !== image.width * image.height * 3) throw new Error(`Image data has ${image.data.length} floats for ${image.width}x${image.height}x3.`);
+    const act = tf.tidy(() => this.network.activations(tf.tensor4d(image.data, [1, image.height, image.width, 3]), [layer])[0]);
+    try {
+      const [, height, width, channels] = act.shape;
+      return { data: (await act.data()) as Float32Array, height, width, channels };
+    } finally {
+      act.dispose();
     }
   }
 

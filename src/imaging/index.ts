@@ -11,3 +11,17 @@ export {
   type OutputFormat,
 } from './write-image.ts';
 export { shrinkImage } from './resize-image.ts';
+export {
+  colorizeHeatmap,
+  heatmapLegend,
+  overlayHeatmap,
+  sideBySide,
+  textRenderingAvailable,
+  turbo,
+  upsampleHeatmap,
+  type Heatmap,
+  type LegendOptions,
+  type OverlayOptions,
+  type Panel,
+  type SideBySideOptions,
+} from './heatmap.ts';

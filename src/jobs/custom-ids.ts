@@ -3,6 +3,7 @@ export const CustomId = {
   cancel: (jobId: string) => `dream:cancel:${jobId}`,
   deeper: 'dream:deeper',
   reroll: 'dream:reroll',
+  explain: 'dream:explain',
 } as const;
 
 export function parseCancel(customId: string): string | null {

@@ -16,6 +16,7 @@ export function resultRow(): Row {
     .addComponents(
       new ButtonBuilder().setCustomId(CustomId.deeper).setLabel('Dream deeper').setStyle(ButtonStyle.Primary),
       new ButtonBuilder().setCustomId(CustomId.reroll).setLabel('Reroll').setStyle(ButtonStyle.Secondary),
+      new ButtonBuilder().setCustomId(CustomId.explain).setLabel('Explain').setStyle(ButtonStyle.Secondary),
     )
     .toJSON();
 }

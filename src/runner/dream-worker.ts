@@ -1,7 +1,7 @@
 // A dream worker thread: loads the model once, then dreams one job at a time for DreamWorkerPool.
 import { parentPort, workerData } from 'node:worker_threads';
-import { toErrorData } from '../errors.ts';
-import { createDreamer, type Dreamer } from '../engine/index.ts';
+import { CancelledError, toErrorData } from '../errors.ts';
+import { createDreamer, createExplainer, type Dreamer, type Explainer } from '../engine/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
 
 /**
@@ -20,6 +20,34 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
     (d) => post({ type: 'ready', backend: d.backend, model: d.manifest.name, loadMs: Date.now() - started }),
     (err: unknown) => post({ type: 'fatal', error: toErrorData(err) }),
   );
+
+  /** Classifiers for Explain, loaded on first use, by model name ('' = the default). */
+  const explainers = new Map<string, Promise<Explainer>>();
+  const explainer = (model = ''): Promise<Explainer> => {
+    let e = explainers.get(model);
+    if (!e) {
+      e = createExplainer({ ...config, model: model || undefined, onWarning: (message) => post({ type: 'warning', message }) });
+      explainers.set(model, e);
+      e.catch(() => explainers.delete(model));
+    }
+    return e;
+  };
+
+  async function runExplain(msg: Extract<MainToWorker, { type: 'explain' }>, signal: AbortSignal): Promise<void> {
+    try {
+      const e = await explainer(msg.model);
+      const explanations = [];
+      for (const image of msg.images) {
+        if (signal.aborted) throw new CancelledError();
+        explanations.push(await e.explain(image, { target: msg.target, top: msg.top }));
+      }
+      post({ type: 'explained', jobId: msg.jobId, explanations });
+    } catch (err) {
+      post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) });
+    } finally {
+      controllers.delete(msg.jobId);
+    }
+  }
 
   /** Jobs received and not finished; an entry exists from arrival so a cancel can never be missed. */
   const controllers = new Map<number, AbortController>();
@@ -47,10 +75,10 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
   }
 
   port.on('message', (msg: MainToWorker) => {
-    if (msg.type === 'dream') {
+    if (msg.type === 'dream' || msg.type === 'explain') {
       const controller = new AbortController();
       controllers.set(msg.jobId, controller);
-      chain = chain.then(() => runJob(msg, controller.signal));
+      chain = chain.then(() => (msg.type === 'dream' ? runJob(msg, controller.signal) : runExplain(msg, controller.signal)));
     } else if (msg.type === 'cancel') {
       // The engine checks the signal before every step and yields to the event loop between steps.
       controllers.get(msg.jobId)?.abort();
@@ -58,10 +86,9 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
       // Native sessions must be released before the thread ends: terminating a thread that holds onnxruntime-node
       // sessions aborts the whole process.
       for (const c of controllers.values()) c.abort();
+      const free = async (x: Promise<{ dispose(): Promise<void> }>) => (await x).dispose();
       chain = chain
-        .then(() => dreamer)
-        .then((d) => d.dispose())
-        .catch(() => undefined)
+        .then(async () => void (await Promise.allSettled([free(dreamer), ...[...explainers.values()].map(free)])))
         .finally(() => port.close());
     }
   });

@@ -1,6 +1,6 @@
 // The messages between the main thread and a dream worker thread (structured-clone safe).
 import type { ErrorData } from '../errors.ts';
-import type { BackendChoice, BackendInfo, DreamParams, DreamProgress } from '../engine/index.ts';
+import type { BackendChoice, BackendInfo, DreamParams, DreamProgress, Explanation } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 
 /** `workerData` of a dream worker. */
@@ -15,6 +15,7 @@ export interface DreamWorkerData {
 
 export type MainToWorker =
   | { type: 'dream'; jobId: number; image: RgbImage; params: DreamParams; previews: boolean }
+  | { type: 'explain'; jobId: number; images: RgbImage[]; model?: string; target?: string; top?: number }
   | { type: 'cancel'; jobId: number }
   /** Finish (the pool has cancelled any job), free the model, and end the thread by emptying its event loop. */
   | { type: 'close' };
@@ -25,6 +26,7 @@ export type WorkerToMain =
   | { type: 'warning'; message: string }
   | { type: 'progress'; jobId: number; progress: DreamProgress }
   | { type: 'done'; jobId: number; image: RgbImage }
+  | { type: 'explained'; jobId: number; explanations: Explanation[] }
   | { type: 'failed'; jobId: number; error: ErrorData }
   /** Startup failed (backend or model): the worker is useless and should be terminated. */
   | { type: 'fatal'; error: ErrorData };

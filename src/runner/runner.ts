@@ -1,4 +1,4 @@
-import type { BackendInfo, DreamParams, DreamProgress } from '../engine/index.ts';
+import type { BackendInfo, DreamParams, DreamProgress, Explanation } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 
 export interface DreamInput {
@@ -6,6 +6,17 @@ export interface DreamInput {
   params: DreamParams;
   /** Attach the image to the progress event that ends each octave. */
   previews?: boolean;
+}
+
+export interface ExplainInput {
+  /** Pictures explained with the same classifier and target (e.g. an original and its dream). */
+  images: RgbImage[];
+  /** An explainable model or a trained style (default: the engine's ImageNet classifier). */
+  model?: string;
+  /** The class whose evidence is painted (default: each picture's most probable class). */
+  target?: string;
+  /** How many labels to list (default 5). */
+  top?: number;
 }
 
 export interface DreamRunCallbacks {
@@ -20,6 +31,8 @@ export interface DreamRunCallbacks {
 export interface DreamRunner {
   readonly backend: BackendInfo;
   run(input: DreamInput, callbacks?: DreamRunCallbacks): Promise<RgbImage>;
+  /** Top labels and a Grad-CAM heatmap per picture. */
+  explain(input: ExplainInput, callbacks?: Pick<DreamRunCallbacks, 'signal'>): Promise<Explanation[]>;
   /** Workers alive and how many there should be (for health). */
   readonly alive: number;
   readonly size: number;

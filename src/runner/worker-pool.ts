@@ -1,10 +1,10 @@
 // Runs dreams on worker threads so the bot's main thread (Discord gateway heartbeats) never blocks.
 import { Worker } from 'node:worker_threads';
 import { CancelledError as DreamCancelledError, fromErrorData } from '../errors.ts';
-import type { BackendChoice, BackendInfo } from '../engine/index.ts';
+import type { BackendChoice, BackendInfo, Explanation } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
-import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner } from './runner.ts';
+import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput } from './runner.ts';
 
 export type PoolLog = (level: 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
 
@@ -28,12 +28,16 @@ export interface DreamWorkerPoolOptions {
 
 const CANCEL_GRACE_MS = 10_000;
 
+/** What a worker is asked to do: dream one picture, or explain some. */
+type Task = { kind: 'dream'; input: DreamInput } | { kind: 'explain'; input: ExplainInput };
+type Outcome = { image: RgbImage } | { explanations: Explanation[] } | { error: Error };
+
 interface Job {
   id: number;
-  input: DreamInput;
+  task: Task;
   opts: DreamRunCallbacks;
   /** Settles the caller's promise (once); the worker may stay busy with the job until it confirms. */
-  settle: (result: { image: RgbImage } | { error: Error }) => void;
+  settle: (result: Outcome) => void;
   settled: boolean;
   cancelTimer?: NodeJS.Timeout;
 }
@@ -124,21 +128,34 @@ export class DreamWorkerPool implements DreamRunner {
   }
 
   /** Dreams on an idle worker (FIFO if none is idle). Rejects with CancelledError, a UserError or WorkerCrashedError. */
-  run(input: DreamInput, opts: DreamRunCallbacks = {}): Promise<RgbImage> {
-    return new Promise<RgbImage>((resolve, reject) => {
+  async run(input: DreamInput, opts: DreamRunCallbacks = {}): Promise<RgbImage> {
+    const out = await this.submit({ kind: 'dream', input }, opts);
+    if (!('image' in out)) throw new Error('internal: a dream ended without an image');
+    return out.image;
+  }
+
+  /** Explains pictures on an idle worker (its classifier is loaded on first use). Rejects as `run` does. */
+  async explain(input: ExplainInput, opts: Pick<DreamRunCallbacks, 'signal'> = {}): Promise<Explanation[]> {
+    const out = await this.submit({ kind: 'explain', input }, opts);
+    if (!('explanations' in out)) throw new Error('internal: an explanation ended without a result');
+    return out.explanations;
+  }
+
+  private submit(task: Task, opts: DreamRunCallbacks): Promise<Exclude<Outcome, { error: Error }>> {
+    return new Promise((resolve, reject) => {
       if (this.closing || opts.signal?.aborted) return reject(new DreamCancelledError());
       const onAbort = () => this.cancel(job);
       const job: Job = {
         id: this.nextJobId++,
-        input,
+        task,
         opts,
         settled: false,
         settle: (result) => {
           if (job.settled) return;
           job.settled = true;
           opts.signal?.removeEventListener('abort', onAbort);
-          if ('image' in result) resolve(result.image);
-          else reject(result.error);
+          if ('error' in result) reject(result.error);
+          else resolve(result);
         },
       };
       opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -236,6 +253,10 @@ export class DreamWorkerPool implements DreamRunner {
         if (slot.job?.id === msg.jobId) this.finish(slot, { image: msg.image });
         this.pump();
         break;
+      case 'explained':
+        if (slot.job?.id === msg.jobId) this.finish(slot, { explanations: msg.explanations });
+        this.pump();
+        break;
       case 'failed':
         if (slot.job?.id === msg.jobId) this.finish(slot, { error: fromErrorData(msg.error) });
         this.pump();
@@ -267,7 +288,7 @@ export class DreamWorkerPool implements DreamRunner {
   }
 
   /** Frees the slot and settles its job (a no-op for the caller if it was already cancelled). */
-  private finish(slot: Slot, result: { image: RgbImage } | { error: Error }): void {
+  private finish(slot: Slot, result: Outcome): void {
     const job = slot.job;
     if (!job) return;
     clearTimeout(job.cancelTimer);
@@ -282,10 +303,17 @@ export class DreamWorkerPool implements DreamRunner {
       if (!slot.ready || slot.job) continue;
       const job = this.queue.shift()!;
       slot.job = job;
-      // Copy the pixels: the caller keeps its image, and only the pixels' own bytes are sent.
-      const { image, transfer } = transferableImage(job.input.image, true);
-      const msg: MainToWorker = { type: 'dream', jobId: job.id, image, params: job.input.params, previews: job.input.previews ?? false };
-      slot.worker.postMessage(msg, transfer);
+      // Copy the pixels: the caller keeps its images, and only the pixels' own bytes are sent.
+      const { task } = job;
+      if (task.kind === 'dream') {
+        const { image, transfer } = transferableImage(task.input.image, true);
+        const msg: MainToWorker = { type: 'dream', jobId: job.id, image, params: task.input.params, previews: task.input.previews ?? false };
+        slot.worker.postMessage(msg, transfer);
+      } else {
+        const copies = task.input.images.map((img) => transferableImage(img, true));
+        const msg: MainToWorker = { type: 'explain', jobId: job.id, images: copies.map((c) => c.image), model: task.input.model, target: task.input.target, top: task.input.top };
+        slot.worker.postMessage(msg, copies.flatMap((c) => c.transfer));
+      }
     }
   }
 

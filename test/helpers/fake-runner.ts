@@ -1,7 +1,7 @@
 import { CancelledError } from '../../src/errors.ts';
-import type { BackendInfo, DreamProgress } from '../../src/engine/index.ts';
+import type { BackendInfo, DreamProgress, Explanation } from '../../src/engine/index.ts';
 import type { RgbImage } from '../../src/imaging/index.ts';
-import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner } from '../../src/runner/index.ts';
+import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput } from '../../src/runner/index.ts';
 
 /**
  * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
@@ -45,6 +45,25 @@ export class FakeRunner implements DreamRunner {
       }
     }
     return out;
+  }
+
+  /** Every explain input it was given, in order. */
+  readonly explainInputs: ExplainInput[] = [];
+
+  /**
+   * "Explains" without a classifier: the top labels are fixed (Border terrier first, or the target when one is
+   * asked for), and the heat is brightest at the picture's brightest corner quadrant, so a test can see it.
+   */
+  async explain(input: ExplainInput, { signal }: Pick<DreamRunCallbacks, 'signal'> = {}): Promise<Explanation[]> {
+    this.explainInputs.push(input);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    if (signal?.aborted) throw new CancelledError();
+    const names = [input.target ?? 'Border terrier', 'seashore', 'lakeside', 'valley', 'alp', 'volcano', 'cliff'].slice(0, input.top ?? 5);
+    return input.images.map((image) => {
+      const top = names.map((label, index) => ({ label, index, probability: [0.42, 0.21, 0.12, 0.08, 0.05, 0.03, 0.02][index] }));
+      const heat = new Float32Array(14 * 14).map((_, i) => ((i % 14) + Math.floor(i / 14)) / 26);
+      return { top, target: top[0], heatmap: { data: heat, width: 14, height: 14 }, width: image.width, height: image.height, logits: new Float32Array(names.length) };
+    });
   }
 
   async close(): Promise<void> {

@@ -212,12 +212,14 @@ export class ReferenceNet {
       }
       case 'add':
       case 'relu':
+      case 'leakyRelu':
       case 'affine': {
         const aff = node.op === 'affine' ? this.weights.get(node.name)! : null;
         for (let r = rect.r0; r < rect.r1; r++) {
           for (let i = (r * out.w + rect.c0) * out.c; i < (r * out.w + rect.c1) * out.c; i++) {
             if (node.op === 'add') out.data[i] = inputs.reduce((sum, t) => sum + t.data[i], 0);
             else if (node.op === 'relu') out.data[i] = Math.max(0, inputs[0].data[i]);
+            else if (node.op === 'leakyRelu') out.data[i] = inputs[0].data[i] > 0 ? inputs[0].data[i] : node.alpha * inputs[0].data[i];
             else out.data[i] = inputs[0].data[i] * aff!.kernel[i % out.c] + aff!.bias[i % out.c];
           }
         }

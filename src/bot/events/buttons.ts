@@ -3,7 +3,10 @@ import { randomSeed } from '../../engine/index.ts';
 import { CustomId, interactionAddress, parseCancel, recipeFromEmbed } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
 
-/** Cancel (owner only), Dream deeper (dream the result again) and Reroll (same input, new seed). */
+/**
+ * Cancel (owner only), Dream deeper (dream the result again), Reroll (same input, new seed) and Explain (the original
+ * and the dream side by side, with what the classifier sees in each).
+ */
 export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
   const jobId = parseCancel(interaction.customId);
   if (jobId) {
@@ -18,21 +21,26 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
     }
     return;
   }
-  if (interaction.customId !== CustomId.deeper && interaction.customId !== CustomId.reroll) {
+  if (interaction.customId !== CustomId.deeper && interaction.customId !== CustomId.reroll && interaction.customId !== CustomId.explain) {
     await interaction.reply({ content: 'That button is from an older version of me; run /dream again.', flags: MessageFlags.Ephemeral });
     return;
   }
   const recipe = recipeFromEmbed(interaction.message.embeds[0]);
   const result = interaction.message.attachments.first();
-  if (!recipe || (interaction.customId === CustomId.deeper && !result)) {
+  if (!recipe || (interaction.customId !== CustomId.reroll && !result)) {
     await interaction.reply({ content: 'I cannot read the recipe of that dream any more; run /dream again.', flags: MessageFlags.Ephemeral });
     return;
   }
   await interaction.deferReply();
+  const dream = result && { url: result.url, filename: result.name, contentType: result.contentType ?? undefined, size: result.size };
+  if (interaction.customId === CustomId.explain && dream) {
+    await ctx.dreams.explain({ userId: interaction.user.id, sources: [{ url: recipe.sourceUrl, filename: 'source' }, dream], reply: interactionAddress(interaction) });
+    return;
+  }
   const deeper = interaction.customId === CustomId.deeper;
   await ctx.dreams.handle({
     userId: interaction.user.id,
-    source: deeper && result ? { url: result.url, filename: result.name, contentType: result.contentType ?? undefined, size: result.size } : { url: recipe.sourceUrl, filename: 'source' },
+    source: deeper && dream ? dream : { url: recipe.sourceUrl, filename: 'source' },
     overrides: deeper ? recipe.overrides : { ...recipe.overrides, seed: randomSeed() },
     reply: interactionAddress(interaction),
   });

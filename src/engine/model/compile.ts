@@ -5,8 +5,11 @@ import { ModelError } from './manifest.ts';
 
 const BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2, float32: 4, int32: 4 };
 
-/** Reads only the named weights out of a tfjs weight buffer, dequantizing uint8/uint16 as tfjs does. */
-class WeightReader {
+/**
+ * Reads only the named weights out of a tfjs weight buffer, dequantizing uint8/uint16 as tfjs does.
+ * Exported for the parts of a model the dream trunk leaves out (a classifier head read by src/engine/explain).
+ */
+export class WeightReader {
   private readonly index = new Map<string, { offset: number; spec: io.WeightsManifestEntry }>();
 
   constructor(private readonly artifacts: KerasArtifacts) {
@@ -209,8 +212,13 @@ export function compileKeras(artifacts: KerasArtifacts, targets: string[]): Comp
           break;
         }
         if (act !== 'relu') throw new ModelError(`Layer ${layer.name}: activation "${act}" is not supported.`);
-        if (layer.class_name === 'ReLU' && (c.max_value != null || (typeof c.negative_slope === 'number' && c.negative_slope !== 0))) {
-          throw new ModelError(`Layer ${layer.name}: only a plain ReLU is supported.`);
+        if (layer.class_name === 'ReLU' && (c.max_value != null || (typeof c.threshold === 'number' && c.threshold !== 0))) {
+          throw new ModelError(`Layer ${layer.name}: only a plain or leaky ReLU is supported.`);
+        }
+        if (layer.class_name === 'ReLU' && typeof c.negative_slope === 'number' && c.negative_slope !== 0) {
+          nodes.push({ op: 'leakyRelu', name: layer.name, input: source(layer), alpha: c.negative_slope });
+          outputs[layer.name] = layer.name;
+          break;
         }
         const conv = foldable(layer);
         if (conv && !conv.relu) {
@@ -221,6 +229,15 @@ export function compileKeras(artifacts: KerasArtifacts, targets: string[]): Comp
           nodes.push({ op: 'relu', name: layer.name, input: source(layer) });
           outputs[layer.name] = layer.name;
         }
+        break;
+      }
+      case 'LeakyReLU': {
+        // Keras 2 calls the slope `alpha` (default 0.3), Keras 3 `negative_slope`. Its own node: folding it into
+        // the conv would need a leaky conv everywhere the graph runs, for no measurable gain.
+        const alpha = c.alpha ?? c.negative_slope ?? 0.3;
+        if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new ModelError(`Layer ${layer.name}: bad LeakyReLU slope ${JSON.stringify(alpha)}.`);
+        nodes.push({ op: 'leakyRelu', name: layer.name, input: source(layer), alpha });
+        outputs[layer.name] = layer.name;
         break;
       }
       case 'MaxPooling2D':

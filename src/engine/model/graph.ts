@@ -27,6 +27,8 @@ export type GraphNode =
   | { op: 'concat'; name: string; inputs: string[] }
   | { op: 'add'; name: string; inputs: string[] }
   | { op: 'relu'; name: string; input: string }
+  /** Keras LeakyReLU: y = x for x > 0, alpha·x otherwise. */
+  | { op: 'leakyRelu'; name: string; input: string; alpha: number }
   /** A BatchNorm that could not be folded: y = x * scale + shift per channel. */
   | { op: 'affine'; name: string; input: string; scale: WeightRef; shift: WeightRef };
 
@@ -59,6 +61,10 @@ export function nodeChannels(graph: CompiledGraph): Map<string, number> {
         break;
       case 'add':
         out.set(node.name, out.get(node.inputs[0]) ?? 0);
+        break;
+      case 'relu':
+      case 'leakyRelu':
+        out.set(node.name, out.get(node.input) ?? 0);
         break;
       default:
         out.set(node.name, out.get(node.input) ?? 0);

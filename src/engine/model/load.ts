@@ -8,7 +8,7 @@ import { loadManifest, MODELS_DIR, type ModelDirs, type ModelManifest } from './
 import { loadStyleHead, type StyleHead } from '../style/head.ts';
 
 /** Bump when the compiled format or the folding changes, so stale caches are ignored. */
-const COMPILER_VERSION = 1;
+const COMPILER_VERSION = 2;
 
 export interface LoadedModel {
   manifest: ModelManifest;
@@ -33,7 +33,8 @@ export const DEFAULT_CACHE_DIR = path.join(MODELS_DIR, '.cache');
 /** Identifies the exact weights: manifest, compiler version and the source files' identity. */
 async function cacheKey(manifest: ModelManifest): Promise<string> {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ ...manifest, dir: undefined, COMPILER_VERSION }));
+  // The explain block (labels, head) is read beside the trunk, not compiled into it.
+  hash.update(JSON.stringify({ ...manifest, dir: undefined, explain: undefined, COMPILER_VERSION }));
   if (manifest.source.type === 'layers') {
     const file = path.resolve(manifest.dir, manifest.source.path);
     const st = await stat(file).catch(() => null);

@@ -30,6 +30,29 @@ export interface ModelManifest {
   dir: string;
   /** Set when this is a custom style (`npm run train`): a classifier head on another model's frozen trunk. */
   style?: StyleInfo;
+  /** Set when the model is a classifier whose predictions can be explained (Grad-CAM, src/engine/explain). */
+  explain?: ExplainSpec;
+}
+
+/**
+ * How to explain a classifier's predictions: its last spatial layer, and the linear 1×1 convolution on it whose
+ * global average pool gives the class logits (so Grad-CAM at that layer is CAM, computed from the head's weights).
+ */
+export interface ExplainSpec {
+  /** Grad-CAM's feature map: one of `dreamLayers`, so the compiled trunk computes it. */
+  featureLayer: string;
+  /** The Keras Conv2D (1×1, linear, bias optional) that reads `featureLayer`; logits = its global average. */
+  headLayer: string;
+  /** JSON array of class names in output order, relative to the manifest's folder. */
+  labels: string;
+  /** JSON array of WordNet ids in the same order (optional): a target may name one. */
+  synsets?: string;
+  /** Names to show for labels that occur more than once, by class index (e.g. `{"428": "crane (bird)"}`). */
+  displayNames?: Record<string, string>;
+  /** Side (px) of the square input the classifier was trained at. */
+  inputSize: number;
+  /** How a picture becomes that square: 'squash' resizes the whole picture (aspect not kept, nothing cropped). */
+  resize: 'squash';
 }
 
 /**
@@ -153,15 +176,42 @@ function validateManifest(json: unknown, dir: string, file: string): ModelManife
   if (!Array.isArray(m.dreamLayers) || m.dreamLayers.length === 0) bad('"dreamLayers" must list at least one layer');
   const layers = m.defaultLayers ?? [];
   if (layers.length === 0 || layers.some((l) => !m.dreamLayers!.includes(l))) bad('"defaultLayers" must be a non-empty subset of "dreamLayers"');
+  const minSide = m.input?.minSide ?? 75;
+  const explain = m.explain === undefined ? undefined : validateExplain(m.explain, m.dreamLayers!, minSide, bad);
   return {
     name: m.name!,
     title: m.title ?? m.name!,
     description: m.description,
     source: src as ModelSource,
     license: m.license,
-    input: { range: range!, channels: 'rgb', minSide: m.input?.minSide ?? 75 },
+    input: { range: range!, channels: 'rgb', minSide },
     dreamLayers: m.dreamLayers!,
     defaultLayers: layers,
     dir,
+    ...(explain ? { explain } : {}),
+  };
+}
+
+function validateExplain(json: unknown, dreamLayers: string[], minSide: number, bad: (what: string) => never): ExplainSpec {
+  if (typeof json !== 'object' || json === null) bad('"explain" must be an object');
+  const e = json as Partial<ExplainSpec>;
+  if (typeof e.featureLayer !== 'string' || !dreamLayers.includes(e.featureLayer)) bad('"explain.featureLayer" must be one of "dreamLayers"');
+  if (typeof e.headLayer !== 'string' || !e.headLayer) bad('"explain.headLayer" must name the 1×1 convolution that gives the logits');
+  if (typeof e.labels !== 'string' || !e.labels) bad('"explain.labels" must name a JSON file of class names');
+  if (e.synsets !== undefined && (typeof e.synsets !== 'string' || !e.synsets)) bad('"explain.synsets" must name a JSON file of WordNet ids');
+  const names = e.displayNames;
+  if (names !== undefined && (typeof names !== 'object' || names === null || Object.entries(names).some(([k, v]) => !/^\d+$/.test(k) || typeof v !== 'string' || !v))) {
+    bad('"explain.displayNames" must map class indices to names');
+  }
+  if (!Number.isInteger(e.inputSize) || e.inputSize! < minSide || e.inputSize! > 2048) bad(`"explain.inputSize" must be a whole number of pixels from ${minSide} to 2048`);
+  if ((e.resize ?? 'squash') !== 'squash') bad('"explain.resize" must be "squash"');
+  return {
+    featureLayer: e.featureLayer!,
+    headLayer: e.headLayer!,
+    labels: e.labels!,
+    ...(e.synsets ? { synsets: e.synsets } : {}),
+    ...(names ? { displayNames: names } : {}),
+    inputSize: e.inputSize!,
+    resize: 'squash',
   };
 }

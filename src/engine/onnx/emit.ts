@@ -36,6 +36,7 @@ export const activationOutputName = (layer: string): string => `act_${layer}`;
 
 const ints = (name: string, values: number[]): Attribute => ({ name, type: AttrType.INTS, ints: values });
 const int = (name: string, value: number): Attribute => ({ name, type: AttrType.INT, i: value });
+const float = (name: string, value: number): Attribute => ({ name, type: AttrType.FLOAT, f: value });
 const str = (name: string, value: string): Attribute => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(value) });
 
 function floatBytes(data: Float32Array): Uint8Array {
@@ -106,6 +107,14 @@ function staticPads(node: { name: string }, k: [number, number], strides: [numbe
   // Stride 1: total k-1, the odd one at the end (bottom/right), as TensorFlow does.
   const before = k.map((n) => Math.floor((n - 1) / 2));
   return [before[0], before[1], k[0] - 1 - before[0], k[1] - 1 - before[1]];
+}
+
+/**
+ * A 2×2, stride-2 'same' max pool (Darknet's): TensorFlow pads at most one row/column, after, with -inf, which
+ * is ONNX's ceil_mode with no pads at every input size (the last window is clipped to the input).
+ */
+function ceilModeMaxPool(node: Extract<GraphNode, { op: 'maxPool' | 'avgPool' }>): boolean {
+  return node.op === 'maxPool' && node.padding === 'same' && node.size.every((k, i) => k === 2 && node.strides[i] === 2);
 }
 
 /** Pads of the stride-1 adjoint of a window op: the window flipped, so each side gets k-1-p. */
@@ -205,9 +214,10 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
       }
       case 'maxPool':
       case 'avgPool': {
-        const p = staticPads(node, node.size, node.strides, node.padding);
+        const ceil = ceilModeMaxPool(node);
+        const p = ceil ? [0, 0, 0, 0] : staticPads(node, node.size, node.strides, node.padding);
         pads.set(node.name, p);
-        const attrs = [ints('kernel_shape', node.size), ints('strides', node.strides), ints('pads', p)];
+        const attrs = [ints('kernel_shape', node.size), ints('strides', node.strides), ints('pads', p), ...(ceil ? [int('ceil_mode', 1)] : [])];
         const x = get(value, node.input);
         if (node.op === 'avgPool') {
           // TensorFlow averages over the valid pixels only.
@@ -228,6 +238,9 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
         break;
       case 'relu':
         value.set(node.name, b.op1('Relu', [get(value, node.input)], [], out));
+        break;
+      case 'leakyRelu':
+        value.set(node.name, b.op1('LeakyRelu', [get(value, node.input)], [float('alpha', node.alpha)], out));
         break;
       case 'affine': {
         const c = channels.get(node.name) ?? 0;
@@ -394,6 +407,12 @@ function emitBackward(
       case 'relu':
         accumulate(node.input, reluGrad(get(node.name), g));
         break;
+      case 'leakyRelu': {
+        // g · (x > 0 ? 1 : alpha), from the input so that a negative alpha is right too.
+        const slope = b.op1('Where', [b.op1('Greater', [get(node.input), zero]), b.scalar(1), b.scalar(node.alpha)]);
+        accumulate(node.input, b.op1('Mul', [g, slope]));
+        break;
+      }
       case 'affine':
         accumulate(node.input, b.op1('Mul', [g, `${node.name}/scale`]));
         break;

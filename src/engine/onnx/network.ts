@@ -3,11 +3,11 @@ import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { FloatImage } from '../float-image.ts';
-import type { GradientNetwork } from '../gradient-network.ts';
+import type { GradientNetwork, LayerActivations } from '../gradient-network.ts';
 import type { CompiledGraph } from '../model/graph.ts';
 import { nodeChannels } from '../model/graph.ts';
 import { mergeTerms, type LayerTerm } from '../objective.ts';
-import { ancestors, EMITTER_VERSION, emitDreamModel, pooledOutputName, weightInputName, type EmitOptions } from './emit.ts';
+import { activationOutputName, ancestors, EMITTER_VERSION, emitDreamModel, pooledOutputName, weightInputName, type EmitOptions } from './emit.ts';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -28,7 +28,7 @@ export interface OnnxNetworkOptions {
 }
 
 interface SessionPlan {
-  kind: 'grad' | 'features';
+  kind: 'grad' | 'features' | 'activations';
   key: string;
   emit: EmitOptions;
 }
@@ -93,6 +93,26 @@ export class OnnxNetwork implements GradientNetwork {
     const session = await this.session(plan);
     const out = await session.run({ image: new this.ort.Tensor('float32', toNchw(batch, n, height, width), [n, 3, height, width]) });
     return floatData(out[pooledOutputName(layer)]);
+  }
+
+  async activations(image: FloatImage, layer: string): Promise<LayerActivations> {
+    const { width: w, height: h } = image;
+    if (image.data.length !== w * h * 3) throw new Error(`Image data has ${image.data.length} floats for ${w}x${h}x3.`);
+    this.nodeOf(layer);
+    // One forward session per layer (free H and W), like pooledFeatures.
+    const plan: SessionPlan = {
+      kind: 'activations',
+      key: `activations:${layer}`,
+      emit: { inputRange: this.opts.inputRange, cutLayer: layer, terms: [], gradient: false, activations: [layer] },
+    };
+    const session = await this.session(plan);
+    const out = (await session.run({ image: new this.ort.Tensor('float32', toNchw(image.data, 1, h, w), [1, 3, h, w]) }))[activationOutputName(layer)];
+    const [, channels, height, width] = out.dims;
+    const nchw = floatData(out);
+    const hwc = new Float32Array(nchw.length);
+    const hw = height * width;
+    for (let c = 0; c < channels; c++) for (let i = 0; i < hw; i++) hwc[i * channels + c] = nchw[c * hw + i];
+    return { data: hwc, height, width, channels };
   }
 
   async dispose(): Promise<void> {

@@ -1,0 +1,55 @@
+import { MessageFlags, SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import type { BotContext } from '../src/bot/context.ts';
+import { explainLabels, listStyles } from '../src/engine/index.ts';
+import { attachmentRef, interactionAddress, precheck } from '../src/jobs/index.ts';
+
+/** `/explain`: what the ImageNet classifier (or a trained style) sees in a picture, and where. */
+export const data = new SlashCommandBuilder()
+  .setName('explain')
+  .setDescription('Show what a neural network sees in an image, and where (Grad-CAM heatmap)')
+  .addAttachmentOption((o) => o.setName('image').setDescription('The image to explain (JPEG, PNG, WebP, GIF, AVIF, TIFF)').setRequired(true))
+  .addStringOption((o) => o.setName('target').setDescription('Paint the evidence for this label (default: the top one)').setAutocomplete(true))
+  .addStringOption((o) => o.setName('style').setDescription("Explain with a style trained on this server's photos (see /styles)").setAutocomplete(true));
+
+/** Labels of a model, read once per model (they never change while the bot runs). */
+const labelCache = new Map<string, Promise<string[]>>();
+function labelsOf(model: string | undefined, stylesDir: string): Promise<string[]> {
+  const key = model ?? '';
+  let labels = labelCache.get(key);
+  if (!labels) {
+    labels = explainLabels(model, { stylesDir });
+    labelCache.set(key, labels);
+    labels.catch(() => labelCache.delete(key));
+  }
+  return labels;
+}
+
+/** Suggests installed styles, and labels (the 1000 ImageNet ones, or the chosen style's classes) while typing. */
+export async function autocomplete(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void> {
+  const focused = interaction.options.getFocused(true);
+  const typed = String(focused.value).toLowerCase();
+  let names: string[];
+  if (focused.name === 'style') names = (await listStyles(ctx.config.stylesDir)).map((s) => s.name);
+  else names = await labelsOf(interaction.options.getString('style') ?? undefined, ctx.config.stylesDir).catch(() => []);
+  // Labels that start with what was typed first, then those that contain it.
+  const starts = names.filter((n) => n.toLowerCase().startsWith(typed));
+  const contains = names.filter((n) => !n.toLowerCase().startsWith(typed) && n.toLowerCase().includes(typed));
+  await interaction.respond([...starts, ...contains].slice(0, 25).map((n) => ({ name: n.slice(0, 100), value: n.slice(0, 100) })));
+}
+
+export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
+  const source = attachmentRef(interaction.options.getAttachment('image', true));
+  const refusal = precheck(source, ctx.config);
+  if (refusal) {
+    await interaction.reply({ content: refusal, flags: MessageFlags.Ephemeral });
+    return;
+  }
+  await interaction.deferReply();
+  await ctx.dreams.explain({
+    userId: interaction.user.id,
+    sources: [source],
+    target: interaction.options.getString('target') ?? undefined,
+    style: interaction.options.getString('style') ?? undefined,
+    reply: interactionAddress(interaction),
+  });
+}

@@ -1,0 +1,75 @@
+import type { Logger } from 'pino';
+import { CancelledError, isUserError } from '../errors.ts';
+import { readImage, type RgbImage } from '../imaging/index.ts';
+import { WorkerCrashedError, type DreamRunner } from '../runner/index.ts';
+import { dreamView } from './dream-job.ts';
+import { explainView } from './explain-job.ts';
+import { downloadImage, type DownloadRules, type ImageRef } from './image-source.ts';
+import { sourcesOf, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
+import type { JobMessages } from './job-messages.ts';
+import type { JobView } from './reply-target.ts';
+import { END_TEXT, endView } from './views.ts';
+
+export interface JobProcessorDeps {
+  messages: JobMessages;
+  runner: DreamRunner;
+  log: Logger;
+  /** Name shown in dream recipes. */
+  modelName: string;
+  /** The smallest side the model accepts (a retry never shrinks below it). */
+  minSide: number;
+  /** Download rules, and the size inputs are decoded at. */
+  input: DownloadRules & { maxSide: number; maxInputPixels: number };
+  /** Seconds per dream step, as they happen (metrics). */
+  onStep?: (seconds: number) => void;
+}
+
+/** What a job's body gives back: its final view, and whether a dream was retried smaller. */
+export interface JobBody {
+  view: JobView;
+  retried?: boolean;
+}
+
+/**
+ * One job from accepted to posted, over Discord's REST API only (no gateway): the processor the queue runs, for
+ * dreams and Explain alike. The bot process (memory queue) and `npm run worker` (Redis) use it the same way.
+ */
+export class JobProcessor {
+  constructor(readonly deps: JobProcessorDeps) {}
+
+  /** Runs a job and shows every ending on its message. Never throws. */
+  process = async (job: RunnableJob, signal: AbortSignal): Promise<JobResult> => {
+    const log = this.deps.log.child({ job: job.id, user: job.userId, kind: job.data.kind ?? 'dream' });
+    const started = Date.now();
+    let retried = false;
+    try {
+      if (signal.aborted) throw new CancelledError();
+      const inputs = job.local ?? (await Promise.all(sourcesOf(job.data).map((s) => this.decode(s, signal))));
+      const body = job.data.kind === 'explain' ? await explainView(this, { ...job, data: job.data }, inputs, signal) : await dreamView(this, { ...job, data: job.data }, inputs[0], signal, log);
+      retried = body.retried ?? false;
+      const seconds = (Date.now() - started) / 1000;
+      await this.deps.messages.finish(job, body.view);
+      log.info({ seconds, outcome: 'done' }, 'job posted');
+      return { outcome: 'done', seconds, retried };
+    } catch (err) {
+      const outcome: JobOutcome = err instanceof CancelledError || signal.aborted ? 'cancelled' : isUserError(err) ? 'refused' : 'failed';
+      if (outcome === 'failed') log.error({ err, outcome }, 'job failed');
+      else log.info({ outcome, reason: outcome === 'refused' ? (err as Error).message : undefined }, 'job ended');
+      const text = outcome === 'cancelled' ? END_TEXT.cancelled : outcome === 'refused' ? `⚠️ ${(err as Error).message}` : err instanceof WorkerCrashedError ? END_TEXT.crashed : END_TEXT.failed;
+      await this.deps.messages.finish(job, endView(text)).catch((e: Error) => log.warn({ err: e }, 'could not show how a job ended'));
+      return { outcome, retried };
+    }
+  };
+
+  /** The largest upload a job's message takes, less room for the multipart envelope and the embed. */
+  uploadBudget(job: RunnableJob): number {
+    const limit = this.deps.messages.editor(job).target.uploadLimit;
+    return Math.max(limit - 64 * 1024, Math.floor(limit * 0.9));
+  }
+
+  /** Downloads and decodes an input within the rules; throws ImageInputError sentences. */
+  private async decode(source: ImageRef, signal: AbortSignal): Promise<RgbImage> {
+    const { input } = this.deps;
+    return readImage(await downloadImage(source, input, signal), input);
+  }
+}
