@@ -19,17 +19,17 @@ describe('custom styles in Discord', () => {
   let fake: FakeDiscord;
   let bot: DreamBot;
   let dir: string;
-  const previous = process.env.DREAM_STYLES_DIR;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'dream-styles-'));
-    // The bot and its worker threads find styles here.
-    process.env.DREAM_STYLES_DIR = path.join(dir, 'styles');
+    const styles = path.join(dir, 'styles');
     const data = await makePatternDataset(path.join(dir, 'data'), { perClass: 12 });
-    await trainStyle({ data: data.dir, name: 'patterns', epochs: 4, inputSize: 128, seed: 3 });
+    await trainStyle({ data: data.dir, name: 'patterns', epochs: 4, inputSize: 128, seed: 3, modelsDir: styles });
     fake = await FakeDiscord.start();
+    // The bot and its worker threads find styles there (real engine: these tests dream and explain for real).
     const config = fakeBotConfig(fake, {
       DREAM_MAX_SIDE: '256',
+      DREAM_STYLES_DIR: styles,
       LOG_LEVEL: 'silent',
     });
     bot = await startBot(config, pino({ level: 'silent' }));
@@ -38,8 +38,6 @@ describe('custom styles in Discord', () => {
   afterAll(async () => {
     await bot?.stop();
     await fake?.close();
-    if (previous === undefined) delete process.env.DREAM_STYLES_DIR;
-    else process.env.DREAM_STYLES_DIR = previous;
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -74,6 +72,21 @@ describe('custom styles in Discord', () => {
     const embed = (done.json as { embeds: APIEmbed[] }).embeds[0];
     expect(embed.title).toBe('DeepDream · low · patterns: stripes');
     expect(Object.fromEntries(embed.fields!.map((f) => [f.name, f.value]))).toMatchObject({ Style: 'patterns', Grows: 'stripes' });
+  });
+
+  it('/explain with the real engine: ImageNet labels by default, and a style\'s classes with its heat', async () => {
+    const photo = await makePhotoLike(160, 120, 'png');
+    const posted = (i: { token: string }) =>
+      fake.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(i.token) && r.files.some((f) => f.filename.startsWith('explain')), { fromIndex: 0, timeoutMs: 60_000 });
+    const plain = fake.dispatchInteraction(fake.chatInput({ name: 'explain', attachments: { image: { filename: 'p.png', bytes: photo } } }));
+    const plainEmbed = ((await posted(plain)).json as { embeds: APIEmbed[] }).embeds[0];
+    const top5 = plainEmbed.fields!.find((f) => f.name === 'Top 5')!.value.split('\n');
+    expect(top5).toHaveLength(5);
+    for (const line of top5) expect(line).toMatch(/^\d\. .+ \d+(\.\d)?%$/);
+    const styled = fake.dispatchInteraction(fake.chatInput({ name: 'explain', options: { style: 'patterns', target: 'stripes' }, attachments: { image: { filename: 'p.png', bytes: photo } } }));
+    const embed = ((await posted(styled)).json as { embeds: APIEmbed[] }).embeds[0];
+    expect(embed.title).toBe('Explain · stripes');
+    expect(embed.fields!.find((f) => f.name === 'Top 5')!.value).toMatch(/^1\. (dots|stripes) \d+(\.\d)?%\n2\. (dots|stripes) \d+(\.\d)?%$/);
   });
 
   it('refuses an unknown style or class, naming the valid ones', async () => {
