@@ -12,6 +12,25 @@ export function scoreText(s: ClassScore): string {
   return `${s.label} ${pct >= 10 ? pct.toFixed(0) : pct.toFixed(1)}%`;
 }
 
+/**
+ * The Explain picture: one picture beside its heatmap (captioned with its top 3), or an original and its dream
+ * side by side, each under its heatmap with its top 3; a legend below.
+ */
+export function explainPicture(inputs: RgbImage[], explanations: Explanation[]): Promise<RgbImage> {
+  const top3 = (e: Explanation) => e.top.slice(0, 3).map(scoreText);
+  const panels =
+    inputs.length === 2
+      ? [
+          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: ['before:', ...top3(explanations[0])] },
+          { image: overlayHeatmap(inputs[1], explanations[1].heatmap), caption: ['after:', ...top3(explanations[1])] },
+        ]
+      : [
+          { image: inputs[0], caption: top3(explanations[0]) },
+          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: [`where it sees ${explanations[0].target.label}`] },
+        ];
+  return sideBySide(panels, { legend: { low: 'no evidence', high: 'strong evidence' } });
+}
+
 const listOf = (scores: ClassScore[]) => scores.map((s, i) => `${i + 1}. ${scoreText(s)}`).join('\n');
 
 /**
@@ -21,20 +40,7 @@ const listOf = (scores: ClassScore[]) => scores.map((s, i) => `${i + 1}. ${score
 export async function explainView(p: JobProcessor, job: ExplainRun, inputs: RgbImage[], signal: AbortSignal): Promise<JobBody> {
   const { target, style } = job.data;
   const explanations = await p.deps.runner.explain({ images: inputs, model: style, target, top: 5 }, { signal });
-  const top3 = (e: Explanation) => e.top.slice(0, 3).map(scoreText);
-  const pair = inputs.length === 2;
-  const picture = await sideBySide(
-    pair
-      ? [
-          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: ['before:', ...top3(explanations[0])] },
-          { image: overlayHeatmap(inputs[1], explanations[1].heatmap), caption: ['after:', ...top3(explanations[1])] },
-        ]
-      : [
-          { image: inputs[0], caption: top3(explanations[0]) },
-          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: [`where it sees ${explanations[0].target.label}`] },
-        ],
-    { legend: { low: 'no evidence', high: 'strong evidence' } },
-  );
+  const picture = await explainPicture(inputs, explanations);
   const fitted = await encodeToFit(picture, p.uploadBudget(job), 'png');
   const name = `explain.${fitted.format === 'jpeg' ? 'jpg' : fitted.format}`;
   const embed = explainEmbed(explanations, job.data, name);
