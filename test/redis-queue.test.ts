@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startBot } from '../src/bin/compose.ts';
 import { botConfig } from '../src/config.ts';
+import type { RedisQueue } from '../src/queue/index.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
 import { makePhotoLike } from './helpers/images.ts';
 
@@ -58,6 +59,8 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+
+  const slots = () => (bot.queue as unknown as RedisQueue<unknown, unknown>).slots;
 
   const ask = (bytes: Buffer, intensity: string) =>
     fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: member('m'), options: { intensity }, attachments: { image: { filename: 'p.png', bytes } } }));
@@ -114,6 +117,8 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     // The workers' outcomes come back through Redis: the bot's /metrics counts all 10 as done.
     const doneCount = async () => Number(/^deepdream_jobs_total\{outcome="done"\} (\d+)$/m.exec(await (await fetch(`${bot.healthAddress()}/metrics`)).text())?.[1]);
     await expect.poll(doneCount, { timeout: 10_000 }).toBe(10);
+    // Every ending released its member's slot.
+    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
     for (const w of [a, b]) w.child.kill('SIGTERM');
     await Promise.all([a, b].map((w) => new Promise((r) => (w.child.exitCode !== null ? r(null) : w.child.on('exit', r)))));
   });
@@ -143,6 +148,8 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     );
     const texts = outcomes.map((r) => (r.files.length ? 'image' : 'failed clearly'));
     expect(texts.sort()).toEqual(['failed clearly', 'image']);
+    // The job that failed (its worker died twice) released its member's slot too.
+    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
     c.child.kill('SIGTERM');
   });
 
@@ -167,10 +174,17 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
       fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: alice, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'p.png', bytes: big } } })),
     );
     // Whichever was queued first runs; the other waits.
-    const dreaming = await fake.waitForRequest((r) => both.some((i) => edits(i)(r)) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 30_000 });
+    // On a timeout, show what each message went through and what the worker said (this test has timed out rarely,
+    // under load, without a trace to go by).
+    const dbg = (e: unknown) => {
+      for (const i of both) console.log(`requests of ${i.token.slice(-6)}:\n${fake.requests.filter((r) => r.path.includes(i.token)).map((r) => `${r.at} ${r.method} ${JSON.stringify(r.json).slice(0, 110)}`).join('\n')}`);
+      console.log(`worker log:\n${w.log.slice(-3000)}`);
+      throw e;
+    };
+    const dreaming = await fake.waitForRequest((r) => both.some((i) => edits(i)(r)) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 30_000 }).catch(dbg);
     const running = both.find((i) => edits(i)(dreaming))!;
     const waiting = both.find((i) => i !== running)!;
-    await fake.waitForRequest((r) => edits(waiting)(r) && /position 1/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 30_000 });
+    await fake.waitForRequest((r) => edits(waiting)(r) && /position 1/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 30_000 }).catch(dbg);
     for (const i of [waiting, running]) {
       const status = fake.requests.filter(edits(i)).map((r) => JSON.stringify(r.json)).find((t) => /dream:cancel:/.test(t))!;
       const jobId = /dream:cancel:(\w+)/.exec(status)![1];
@@ -180,6 +194,8 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
       expect(fake.interactionCallbacks(press.id)[0].json).toMatchObject({ type: 6 });
       await fake.waitForRequest((r) => edits(i)(r) && /Cancelled/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
     }
+    // Both cancelled jobs gave alice's slots back.
+    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
     w.child.kill('SIGTERM');
   });
 

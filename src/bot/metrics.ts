@@ -1,9 +1,14 @@
+import { readdirSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobResult } from '../jobs/index.ts';
 import type { Ending } from '../queue/index.ts';
 
-/** Every way a request ends: it ran (done, failed, cancelled), was refused, or was accepted and never ran. */
-export type RequestOutcome = 'done' | 'failed' | 'cancelled' | 'refused' | 'not_run';
+/**
+ * Every way a request ends: it ran (done, failed, cancelled), was refused (the request itself: bad file, caps, a
+ * restart), found the queue unavailable (Redis unreachable or not answering; nothing was queued), or was accepted
+ * and never ran.
+ */
+export type RequestOutcome = 'done' | 'failed' | 'cancelled' | 'refused' | 'unavailable' | 'not_run';
 
 /** Prometheus metrics of one bot process, in their own registry (no global state between bots in tests). */
 export class BotMetrics {
@@ -38,7 +43,25 @@ export class BotMetrics {
       const ms = sources.gatewayPingMs();
       if (ms >= 0) this.set(ms / 1000);
     } });
-    for (const outcome of ['done', 'failed', 'cancelled', 'refused', 'not_run'] as const) this.jobs.inc({ outcome }, 0);
+    for (const outcome of ['done', 'failed', 'cancelled', 'refused', 'unavailable', 'not_run'] as const) this.jobs.inc({ outcome }, 0);
+    // What a leak shows first, under the names prom-client's default metrics use (not enabled: they add GC observers
+    // per registry, and tests start many bots in one process).
+    new Gauge({ name: 'process_resident_memory_bytes', help: 'Resident memory of this process (with its dream worker threads)', registers: [this.registry], collect() {
+      this.set(process.memoryUsage.rss());
+    } });
+    new Gauge({ name: 'nodejs_heap_size_used_bytes', help: 'V8 heap used by the main thread', registers: [this.registry], collect() {
+      this.set(process.memoryUsage().heapUsed);
+    } });
+    new Gauge({ name: 'nodejs_active_resources_total', help: 'Handles and requests keeping the event loop alive (sockets, timers, workers, ...)', registers: [this.registry], collect() {
+      this.set(process.getActiveResourcesInfo().length);
+    } });
+    new Gauge({ name: 'process_open_fds', help: 'Open file descriptors (Linux)', registers: [this.registry], collect() {
+      try {
+        this.set(readdirSync('/proc/self/fd').length);
+      } catch {
+        // not Linux: no figure
+      }
+    } });
   }
 
   /** The one place outcomes are counted: a refusal before queueing, or a queued job's end (either queue). */

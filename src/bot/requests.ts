@@ -89,8 +89,16 @@ export class DreamRequests {
     while (this.active.size) await Promise.allSettled([...this.active]);
   }
 
-  cancel(jobId: string, userId: string): Promise<'cancelled' | 'not_owner' | 'gone'> {
-    return this.deps.queue.cancel(jobId, userId);
+  /** Cancels a member's job; `unavailable` when the queue cannot be reached (Redis down), said as for a request. */
+  async cancel(jobId: string, userId: string): Promise<'cancelled' | 'not_owner' | 'gone' | 'unavailable'> {
+    if (!this.deps.queue.connected()) return 'unavailable';
+    try {
+      return await this.deps.queue.cancel(jobId, userId);
+    } catch (err) {
+      if (this.deps.queue.connected()) throw err;
+      this.deps.log.warn({ err, job: jobId }, 'could not cancel: the queue is unavailable');
+      return 'unavailable';
+    }
   }
 
   private track(run: Promise<void>): Promise<void> {

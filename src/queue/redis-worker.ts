@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
-import { CANCEL_CHANNEL, cancelKey, QUEUE_NAME, redisConnection } from './redis-queue.ts';
+import { RedisLink } from './redis-link.ts';
+import { CANCEL_CHANNEL, cancelKey, QUEUE_NAME } from './redis-queue.ts';
 import type { Processor } from './types.ts';
 
 export interface RedisWorkerOptions<D, R> {
@@ -19,8 +20,10 @@ export interface RedisWorkerOptions<D, R> {
  */
 export async function startRedisWorker<D, R>(opts: RedisWorkerOptions<D, R>): Promise<{ close(): Promise<void> }> {
   const { log } = opts;
-  const redis = redisConnection(opts.url);
-  const subscriber = redisConnection(opts.url);
+  // Every connection is watched: an outage is two log lines (lost, back), not a stack trace per retry.
+  const link = new RedisLink(opts.url, log, 'no dream starts until it is back; running ones carry on');
+  const redis = link.connect('worker', 'patient');
+  const subscriber = link.connect('cancel-subscriber', 'patient');
   const running = new Map<string, AbortController>();
   await subscriber.subscribe(CANCEL_CHANNEL);
   subscriber.on('message', (_channel: string, jobId: string) => running.get(jobId)?.abort());
@@ -40,7 +43,7 @@ export async function startRedisWorker<D, R>(opts: RedisWorkerOptions<D, R>): Pr
       }
     },
     {
-      connection: redisConnection(opts.url),
+      connection: link.connect('queue-worker', 'patient'),
       concurrency: opts.concurrency,
       lockDuration: opts.lockMs,
       stalledInterval: Math.max(500, Math.round(opts.lockMs / 2)),
@@ -48,13 +51,13 @@ export async function startRedisWorker<D, R>(opts: RedisWorkerOptions<D, R>): Pr
       maxStalledCount: 1,
     },
   );
-  worker.on('error', (err) => log.error({ err }, 'queue worker error'));
+  worker.on('error', (err) => link.report(err, 'queue worker'));
   await worker.waitUntilReady();
   return {
     async close() {
+      link.closingSoon();
       await worker.close();
-      subscriber.disconnect();
-      redis.disconnect();
+      link.disconnect();
     },
   };
 }

@@ -8,7 +8,15 @@ export interface QueueLimits {
   maxPerUser: number;
 }
 
-export type Refusal = { kind: 'queue_full'; waiting: number; etaSeconds: number } | { kind: 'user_limit'; limit: number } | { kind: 'closed' };
+/**
+ * Why a job was not accepted. `unavailable`: the queue's store (Redis) is unreachable or did not answer in time;
+ * nothing was queued, the member should try again shortly.
+ */
+export type Refusal =
+  | { kind: 'queue_full'; waiting: number; etaSeconds: number }
+  | { kind: 'user_limit'; limit: number }
+  | { kind: 'closed' }
+  | { kind: 'unavailable' };
 
 /** A job as a processor sees it: `data` is plain JSON (it may cross Redis); `local` only exists in this process. */
 export interface QueueJob<D, L = never> {

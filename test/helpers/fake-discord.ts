@@ -300,6 +300,7 @@ export class FakeDiscord {
   #heartbeatIntervalMs: number;
   #closed = new AbortController();
   #connections = new Set<GatewayConnection>();
+  #gatewayDownUntil = 0;
   #sessions = new Map<string, GatewayConnection>();
   #waiters = new Set<Waiter>();
   #faults: Fault[] = [];
@@ -319,7 +320,8 @@ export class FakeDiscord {
         else res.destroy();
       });
     });
-    this.#wss = new WebSocketServer({ server: this.#server });
+    // During a gateway outage new connections are refused at the upgrade (HTTP 503), as an unreachable gateway is.
+    this.#wss = new WebSocketServer({ server: this.#server, verifyClient: (_info, done) => (this.gatewayDown ? done(false, 503, 'Service Unavailable') : done(true)) });
     this.#wss.on('connection', (ws) => this.#onSocket(ws));
   }
 
@@ -460,6 +462,29 @@ export class FakeDiscord {
   /** Closes every gateway socket with `code` (e.g. 4000 to make the client resume, 1000 to re-identify). */
   disconnectGateway(code = 4000): void {
     for (const connection of this.#connections) connection.ws.close(code, 'FakeDiscord disconnect');
+  }
+
+  /** True during a gateway outage (`gatewayOutage`): gateway connections are refused. REST and the CDN still answer. */
+  get gatewayDown(): boolean {
+    return this.#gatewayDownUntil > Date.now();
+  }
+
+  /**
+   * A gateway outage: every gateway socket is cut without a close frame (as a network failure would; the client sees
+   * 1006) and new connections are refused (HTTP 503 on the upgrade) for `ms`, or until `endGatewayOutage()`.
+   * Sessions are kept, so the client can resume afterwards. Resolves when the outage ends.
+   */
+  gatewayOutage(ms = Number.POSITIVE_INFINITY): Promise<void> {
+    this.#gatewayDownUntil = Date.now() + ms;
+    for (const connection of this.#connections) connection.ws.terminate();
+    return new Promise<void>((resolve) => {
+      const check = () => (this.gatewayDown && !this.#closed.signal.aborted ? setTimeout(check, 20).unref() : resolve());
+      check();
+    });
+  }
+
+  endGatewayOutage(): void {
+    this.#gatewayDownUntil = 0;
   }
 
   #onSocket(ws: WebSocket): void {

@@ -2,6 +2,7 @@ import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import { randomSeed } from '../../engine/index.ts';
 import { CustomId, interactionAddress, parseCancel, recipeFromEmbed } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
+import { UNAVAILABLE_TEXT } from '../requests.ts';
 
 /**
  * Cancel (owner only), Dream deeper (dream the result again), Reroll (same input, new seed) and Explain (the original
@@ -13,6 +14,8 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
     const outcome = await ctx.dreams.cancel(jobId, interaction.user.id);
     if (outcome === 'not_owner') {
       await interaction.reply({ content: "This isn't your dream; only the member who asked for it can cancel it.", flags: MessageFlags.Ephemeral });
+    } else if (outcome === 'unavailable') {
+      await interaction.reply({ content: UNAVAILABLE_TEXT, flags: MessageFlags.Ephemeral });
     } else if (outcome === 'gone') {
       await interaction.reply({ content: 'That dream has already finished.', flags: MessageFlags.Ephemeral });
     } else {
