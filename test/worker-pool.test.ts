@@ -3,7 +3,7 @@ import { DreamCancelledError, type DreamParams, type DreamProgress } from '../sr
 import { UserError } from '../src/errors.ts';
 import type { RgbImage } from '../src/imaging/rgb-image.ts';
 import { DreamWorkerPool, WorkerCrashedError } from '../src/runner/index.ts';
-import { CRASH_SEED } from './helpers/failing-dream-worker.ts';
+import { CRASH_SEED, IGNORE_CANCEL_SEED } from './helpers/failing-dream-worker.ts';
 import { makePhotoLikeRgb } from './helpers/images.ts';
 import { stockDreamer } from './helpers/model.ts';
 
@@ -154,10 +154,10 @@ describe('DreamWorkerPool failures and shutdown', () => {
     });
     console.log(`pool of 1 ready in ${Date.now() - t} ms`);
     try {
-      // Cancel mid-step with a 20 ms bound: a 300x200 step takes far longer, so the worker is replaced.
+      // A worker that does not confirm a cancel within the 20 ms bound (this seed makes it ignore cancels) is replaced.
       const c = new AbortController();
       const s = firstProgress();
-      const slow = solo.run({ image: makePhotoLikeRgb(300, 200), params: tiny({ steps: 40 }) }, { signal: c.signal, onProgress: s.onProgress });
+      const slow = solo.run({ image: makePhotoLikeRgb(300, 200), params: tiny({ steps: 40, seed: IGNORE_CANCEL_SEED }) }, { signal: c.signal, onProgress: s.onProgress });
       await s.started;
       await new Promise((resolve) => setTimeout(resolve, 100));
       c.abort();

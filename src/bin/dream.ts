@@ -5,18 +5,35 @@ import {
   BACKEND_CHOICES,
   createDreamer,
   DEFAULT_MAX_SIDE,
+  dreamZoom,
+  GUIDE_MAX_SIDE,
   initBackend,
   INTENSITIES,
   isIntensity,
   PRESETS,
   resolveParams,
   resolveStyle,
+  resolveZoomParams,
+  ZOOM_DEFAULTS,
+  ZOOM_LIMITS,
+  ZOOM_PRESETS,
   type BackendChoice,
+  type DreamParams,
   type Dreamer,
-  type RecipeOverrides,
+  type ZoomOverrides,
 } from '../engine/index.ts';
 import { formatDuration } from '../format.ts';
-import { formatFromPath, ImageInputError, readImage, writeImage } from '../imaging/index.ts';
+import {
+  animationFormatOf,
+  encodeAnimationToFit,
+  formatFromPath,
+  ImageInputError,
+  readImage,
+  writeFileAtomically,
+  writeImage,
+  type AnimationFormat,
+  type RgbImage,
+} from '../imaging/index.ts';
 import { numberFlag, parseCli } from './args.ts';
 import { runMain, UsageError } from './exit.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -28,7 +45,7 @@ const USAGE = `Usage: npm run dream -- <input> [options]
 Turns an image (JPEG, PNG, WebP, GIF, AVIF, TIFF) into a DeepDream nightmare.
 
 Options:
-  -o, --output FILE        where to write (.png, .jpg, .webp); default <input>-dream.png
+  -o, --output FILE        where to write (.png, .jpg, .webp; an animation: .gif, .webp); default <input>-dream.png
   --intensity LEVEL        ${INTENSITIES.join(' | ')} (default medium)
   --layers A,B             layers to dream (default: the preset's, e.g. mixed3,mixed5)
   --octaves N              number of scales
@@ -41,6 +58,13 @@ Options:
   --backend B              ${BACKEND_CHOICES.join(' | ')} (default: DREAM_BACKEND or auto)
   --model NAME             model or style under models/ (default inception_v3)
   --target CLASS           with a style (npm run train): the class to grow (default: its first class)
+  --guide FILE             a picture that decides what grows (guided dream)
+  --guide-layer L          the layer the guide steers (default mixed4; any dream layer)
+  --zoom-frames N          an endless zoom of N frames (${ZOOM_LIMITS.minFrames}–${ZOOM_LIMITS.maxFrames}; with --zoom alone ${ZOOM_DEFAULTS.frames}) to .gif or .webp: each
+                           frame is the last dreamed a little (${ZOOM_PRESETS.medium.octaves}×${ZOOM_PRESETS.medium.steps} steps at medium), then zoomed in
+  --zoom X                 zoom per frame (default ${ZOOM_DEFAULTS.zoom}); a zoom's frames are at most ${ZOOM_DEFAULTS.maxSide} px unless --max-side
+  --still FILE             with a zoom: also write its last frame as a still (.png, .jpg, .webp)
+  --max-mb X               with a zoom: size limit of the animation in MiB (default 10); it shrinks to fit
   --info                   print backend, model and presets, then exit
   -h, --help               this text`;
 
@@ -62,6 +86,12 @@ function parse(argv: string[]) {
       backend: { type: 'string' },
       model: { type: 'string' },
       target: { type: 'string' },
+      guide: { type: 'string' },
+      'guide-layer': { type: 'string' },
+      'zoom-frames': { type: 'string' },
+      zoom: { type: 'string' },
+      still: { type: 'string' },
+      'max-mb': { type: 'string' },
       info: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -90,6 +120,30 @@ async function printInfo(dreamer: Dreamer, maxSide: number): Promise<void> {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+/** A file's bytes, with one readable sentence when it cannot be read. */
+async function readInput(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ImageInputError(code === 'ENOENT' ? `${what} not found: ${file}` : code === 'EISDIR' ? `${file} is a folder, not an image.` : `Cannot read ${file} (${code}).`);
+  }
+}
+
+/** Where and what to write: a still, or an animation when a zoom flag is given (checked before any work). */
+function outputPlan(input: string, output: string | undefined, zoom: boolean): { output: string; animation?: AnimationFormat } {
+  if (!zoom) {
+    if (output && animationFormatOf(output) === 'gif') throw new UsageError('A .gif output is an animation: add --zoom-frames N, or write .png, .jpg or .webp.');
+    const still = output ?? path.join(path.dirname(input), `${path.parse(input).name}-dream.png`);
+    formatFromPath(still); // refuse a bad extension before spending minutes on the dream
+    return { output: still };
+  }
+  const file = output ?? path.join(path.dirname(input), `${path.parse(input).name}-zoom.gif`);
+  const animation = animationFormatOf(file);
+  if (!animation) throw new UsageError(`A zoom is an animation: the output must end in .gif or .webp, not "${path.basename(file)}".`);
+  return { output: file, animation };
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv);
   if (v.help) {
@@ -100,8 +154,8 @@ async function main(argv: string[]): Promise<number> {
   const backend = v.backend ?? config.backend;
   if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
   if (v.intensity !== undefined && !isIntensity(v.intensity)) throw new UsageError(`--intensity must be one of ${INTENSITIES.join(', ')}.`);
-  const overrides: RecipeOverrides = {
-    intensity: v.intensity as RecipeOverrides['intensity'],
+  const overrides: ZoomOverrides = {
+    intensity: v.intensity as ZoomOverrides['intensity'],
     layers: v.layers?.split(',').map((l) => l.trim()).filter(Boolean),
     octaves: numberFlag(v.octaves, 'octaves', true),
     octaveScale: numberFlag(v['octave-scale'], 'octave-scale', false),
@@ -109,30 +163,42 @@ async function main(argv: string[]): Promise<number> {
     stepSize: numberFlag(v['step-size'], 'step-size', false),
     seed: numberFlag(v.seed, 'seed', true),
     tileSize: numberFlag(v['tile-size'], 'tile-size', true),
+    frames: numberFlag(v['zoom-frames'], 'zoom-frames', true),
+    zoom: numberFlag(v.zoom, 'zoom', false),
+    guideLayer: v['guide-layer'],
   };
   const maxSideFlag = numberFlag(v['max-side'], 'max-side', true);
   if (maxSideFlag !== undefined && (maxSideFlag < 64 || maxSideFlag > 4096)) throw new UsageError('--max-side must be from 64 to 4096.');
+  const zooming = overrides.frames !== undefined || overrides.zoom !== undefined;
+  const { minFrames, maxFrames, minZoom, maxZoom } = ZOOM_LIMITS;
+  if (overrides.frames !== undefined && (overrides.frames < minFrames || overrides.frames > maxFrames)) throw new UsageError(`--zoom-frames must be from ${minFrames} to ${maxFrames}.`);
+  if (overrides.zoom !== undefined && !(overrides.zoom >= minZoom && overrides.zoom <= maxZoom)) throw new UsageError(`--zoom must be from ${minZoom} to ${maxZoom}.`);
+  if (v.still !== undefined && !zooming) throw new UsageError('--still is the last frame of a zoom: add --zoom-frames N.');
+  if (v['max-mb'] !== undefined && !zooming) throw new UsageError('--max-mb limits a zoom animation: add --zoom-frames N.');
+  if (v['guide-layer'] !== undefined && v.guide === undefined) throw new UsageError('--guide-layer needs --guide FILE.');
+  const maxMb = numberFlag(v['max-mb'], 'max-mb', false) ?? 10;
+  if (!(maxMb >= 0.1 && maxMb <= 1024)) throw new UsageError('--max-mb must be from 0.1 to 1024.');
 
   let input: string | undefined;
-  let output: string | undefined;
+  let plan: { output: string; animation?: AnimationFormat } | undefined;
   let bytes: Buffer | undefined;
+  let guideBytes: Buffer | undefined;
   if (!v.info) {
     if (positionals.length !== 1) throw new UsageError(positionals.length ? 'Give one input image.' : `No input image given.\n${USAGE}`);
     input = positionals[0];
-    output = v.output ?? path.join(path.dirname(input), `${path.parse(input).name}-dream.png`);
-    formatFromPath(output); // refuse a bad extension before spending minutes on the dream
-    try {
-      bytes = await readFile(input);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new ImageInputError(code === 'ENOENT' ? `Input file not found: ${input}` : code === 'EISDIR' ? `${input} is a folder, not an image.` : `Cannot read ${input} (${code}).`);
-    }
+    plan = outputPlan(input, v.output, zooming);
+    if (v.still !== undefined) formatFromPath(v.still);
+    bytes = await readInput(input, 'Input file');
+    if (v.guide !== undefined) guideBytes = await readInput(v.guide, 'Guide file');
   }
 
   // The backend decides the default size; the image is checked before the (slower) model load.
   const backendInfo = await initBackend(backend as BackendChoice, config.threads);
-  const maxSide = maxSideFlag ?? config.maxSide ?? DEFAULT_MAX_SIDE[backendInfo.name];
+  const backendSide = config.maxSide ?? DEFAULT_MAX_SIDE[backendInfo.name];
+  // A zoom's frames are smaller by default: an animation this size plays inline and fits an upload.
+  const maxSide = maxSideFlag ?? (zooming ? Math.min(backendSide, ZOOM_DEFAULTS.maxSide) : backendSide);
   const image = bytes ? await readImage(bytes, { maxSide, maxInputPixels: config.maxInputPixels }) : null;
+  const guide = guideBytes ? await readGuide(guideBytes, v.guide ?? '', config.maxInputPixels) : undefined;
   const dreamer = await createDreamer({
     backend: backend as BackendChoice,
     model: v.model ?? config.model,
@@ -141,32 +207,67 @@ async function main(argv: string[]): Promise<number> {
     stylesDir: config.stylesDir,
     onWarning: (m) => process.stderr.write(`${PROG}: warning: ${m}\n`),
   });
-  if (!image) {
+  if (!image || !plan) {
     await printInfo(dreamer, maxSide);
     return 0;
   }
-  const params = { ...resolveParams(dreamer.manifest, overrides), ...(await resolveStyle(dreamer.manifest, undefined, v.target, config)) };
+  const recipe = { ...overrides, guide };
+  const style = await resolveStyle(dreamer.manifest, undefined, v.target, config);
+  const params = zooming ? { ...resolveZoomParams(dreamer.manifest, recipe), ...style } : { ...resolveParams(dreamer.manifest, recipe), ...style };
 
   const abort = new AbortController();
   const onSigint = () => abort.abort();
   process.once('SIGINT', onSigint);
   const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
   const started = Date.now();
+  let written: string;
   try {
-    const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p) });
-    bar?.done();
-    await writeImage(result, output!);
+    if ('frames' in params && plan.animation) {
+      const frames = await dreamZoom(dreamer, image, params, {
+        signal: abort.signal,
+        onProgress: (p) =>
+          bar?.draw(p.fraction, `frame ${p.frame}/${p.frames - 1}  octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  ETA ${formatDuration(p.etaSeconds)}`),
+      });
+      bar?.draw(1, 'encoding');
+      const fitted = await encodeAnimationToFit(frames, Math.floor(maxMb * 2 ** 20), plan.animation);
+      bar?.done();
+      await writeFileAtomically(plan.output, fitted.buffer);
+      if (v.still !== undefined) await writeImage(frames[frames.length - 1], v.still);
+      const mb = (fitted.buffer.length / 2 ** 20).toFixed(1);
+      const fit = fitted.steps.length ? `; to fit ${maxMb} MiB: ${fitted.steps.join(', ')}` : '';
+      written = `Wrote ${plan.output} (${fitted.width}×${fitted.height}, ${fitted.frames} frames, ${mb} MiB)${v.still !== undefined ? ` and ${v.still}` : ''}`;
+      written += ` in ${formatDuration((Date.now() - started) / 1000)}: zoom ${params.zoom} × ${params.frames} frames${fit}, `;
+    } else {
+      const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p) });
+      bar?.done();
+      await writeImage(result, plan.output);
+      written = `Wrote ${plan.output} (${image.width}×${image.height}) in ${formatDuration((Date.now() - started) / 1000)}: `;
+    }
   } finally {
     bar?.done();
     process.off('SIGINT', onSigint);
   }
-  const secs = (Date.now() - started) / 1000;
-  process.stdout.write(
-    `Wrote ${output} (${image.width}×${image.height}) in ${formatDuration(secs)}: ${dreamer.manifest.name} ${params.layers.join('+')}, ` +
-      `${params.intensity}, ${params.octaves}×${params.steps} steps, step ${params.stepSize}, seed ${params.seed}, backend ${dreamer.backend.name}` +
-      `${params.style ? `, style ${params.style}, target ${params.target}` : ''}\n`,
-  );
+  process.stdout.write(`${written}${recipeLine(dreamer, params, v.guide, 'frames' in params)}\n`);
   return 0;
+}
+
+/** The guide picture, read small (the engine reads it at most GUIDE_MAX_SIDE anyway), its errors naming it. */
+async function readGuide(bytes: Buffer, file: string, maxInputPixels: number): Promise<RgbImage> {
+  try {
+    return await readImage(bytes, { maxSide: GUIDE_MAX_SIDE, maxInputPixels });
+  } catch (err) {
+    if (err instanceof ImageInputError) throw new ImageInputError(`Guide ${path.basename(file)}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Everything needed to repeat the dream: model, objective (layers or guide), intensity, steps, seed, backend. */
+function recipeLine(dreamer: Dreamer, p: DreamParams & { intensity: string }, guideFile: string | undefined, zoom: boolean): string {
+  const objective = p.guide ? `guide ${path.basename(guideFile ?? '')} at ${p.guide.layer}` : p.layers.join('+');
+  return (
+    `${dreamer.manifest.name} ${objective}, ${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, step ${p.stepSize}, ` +
+    `seed ${p.seed}, backend ${dreamer.backend.name}${p.style ? `, style ${p.style}, target ${p.target}` : ''}`
+  );
 }
 
 runMain(PROG, () => main(process.argv.slice(2)));

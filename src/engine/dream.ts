@@ -2,7 +2,7 @@ import { CancelledError, UserError } from '../errors.ts';
 import type { RgbImage } from '../imaging/rgb-image.ts';
 import { toFloatImage, toRgbImage, type FloatImage } from './float-image.ts';
 import type { GradientNetwork } from './gradient-network.ts';
-import { meanTerm, mergeTerms, type LayerTerm } from './objective.ts';
+import { guideTerm, meanTerm, mergeTerms, type ObjectiveTerm } from './objective.ts';
 import { seededRandom } from './random.ts';
 
 /** Everything that decides the pixels of a dream (with the model and backend). */
@@ -28,7 +28,24 @@ export interface DreamParams {
   target?: string;
   /** Weight of the class logit in the objective (default: the style manifest's `objective.classWeight`). */
   classWeight?: number;
+  /**
+   * A guide picture that decides what grows (the DeepDream notebook's guided dream): the objective at the guide's
+   * layer becomes "match the guide's features" and replaces the layers' means (`layers` is then unused).
+   * Plain pixels, so it crosses to a worker thread as it is.
+   */
+  guide?: DreamGuide;
 }
+
+export interface DreamGuide {
+  image: RgbImage;
+  /** Any dream layer of the model (default {@link DEFAULT_GUIDE_LAYER}, or the model's deepest default layer). */
+  layer?: string;
+}
+
+/** The guide layer of the original notebook's guided dream (its `inception_4c`, a middle layer). */
+export const DEFAULT_GUIDE_LAYER = 'mixed4';
+/** The guide is read at most this large: its features are taken at about the scale a dream sees them. */
+export const GUIDE_MAX_SIDE = 384;
 
 export interface DreamProgress {
   octave: number;
@@ -53,8 +70,8 @@ export interface DreamRunOptions {
   previews?: boolean;
   /** Smallest side the network accepts; smaller octaves are skipped, smaller images processed upscaled. */
   minSide?: number;
-  /** Extra objective terms (a style's class logit), added to the layers' means at every step. */
-  extra?: LayerTerm[];
+  /** Extra objective terms (a style's class logit), added to the layers' means (or the guide) at every step. */
+  extra?: ObjectiveTerm[];
 }
 
 /** Kept for callers that name the engine's cancellation. */
@@ -159,7 +176,7 @@ function copyRolled(image: Float32Array, w: number, h: number, tile: Float32Arra
  * One gradient-ascent step on the whole image: a seeded roll (jitter that hides tile seams), the gradient tile by
  * tile, normalised by its standard deviation, ascended and clipped. Returns the step's objective.
  */
-async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, random: () => number, terms: LayerTerm[]): Promise<number> {
+async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, random: () => number, terms: ObjectiveTerm[]): Promise<number> {
   const { width: w, height: h } = img;
   const dy = Math.floor(random() * h);
   const dx = Math.floor(random() * w);
@@ -187,12 +204,12 @@ async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, ran
   return loss;
 }
 
-function checkParams(net: GradientNetwork, p: DreamParams, extra: LayerTerm[]): void {
+function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[]): void {
   const bad = (msg: string): never => {
     throw new DreamParamsError(msg);
   };
-  if (p.layers.length === 0 && extra.length === 0) bad('At least one layer is needed.');
-  for (const l of p.layers) if (!net.hasLayer(l)) bad(`The model has no dream layer "${l}".`);
+  if (p.layers.length === 0 && extra.length === 0 && !p.guide) bad('At least one layer is needed.');
+  if (!p.guide) for (const l of p.layers) if (!net.hasLayer(l)) bad(`The model has no dream layer "${l}".`);
   if (!Number.isInteger(p.octaves) || p.octaves < 1 || p.octaves > 12) bad('Octaves must be a whole number from 1 to 12.');
   if (!(p.octaveScale >= 1.05 && p.octaveScale <= 3)) bad('The octave scale must be between 1.05 and 3.');
   if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 500) bad('Steps must be a whole number from 1 to 500.');
@@ -201,9 +218,35 @@ function checkParams(net: GradientNetwork, p: DreamParams, extra: LayerTerm[]): 
   if (!Number.isInteger(p.seed)) bad('The seed must be a whole number.');
   for (const e of extra) if (!net.hasLayer(e.layer)) bad(`The model has no layer "${e.layer}" for the extra objective.`);
   if ((p.style !== undefined || p.target !== undefined) && extra.length === 0) bad('A style dream needs its class objective: dream through a Dreamer.');
+  if (p.guide) {
+    const { image, layer = DEFAULT_GUIDE_LAYER } = p.guide;
+    if (!net.hasLayer(layer)) bad(`The model has no layer "${layer}" to guide at.`);
+    const ok = image && Number.isInteger(image.width) && Number.isInteger(image.height) && image.width > 0 && image.height > 0;
+    if (!ok || image.data?.length !== image.width * image.height * 3) bad('The guide must be an RGB image (3 bytes a pixel).');
+  }
 }
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The objective a dream ascends: the layers' means, or with a guide the match to the guide's features at its layer
+ * (read once from the guide picture), plus `extra`. Checks the parameters first.
+ */
+async function objectiveTerms(net: GradientNetwork, p: DreamParams, opts: Pick<DreamRunOptions, 'extra' | 'minSide'>): Promise<ObjectiveTerm[]> {
+  const extra = opts.extra ?? [];
+  checkParams(net, p, extra);
+  if (!p.guide) return mergeTerms([...p.layers.map((l) => meanTerm(l, net.channels(l))), ...extra]);
+  const layer = p.guide.layer ?? DEFAULT_GUIDE_LAYER;
+  const acts = await net.activations(guidePixels(p.guide.image, opts.minSide ?? 75), layer);
+  return mergeTerms([guideTerm(layer, acts.data, acts.channels), ...extra]);
+}
+
+/** The guide as the network reads it: longest side at most GUIDE_MAX_SIDE, shortest at least `minSide`. */
+function guidePixels(image: RgbImage, minSide: number): FloatImage {
+  const { width: w, height: h } = image;
+  const scale = Math.max(Math.min(1, GUIDE_MAX_SIDE / Math.max(w, h)), minSide / Math.min(w, h));
+  return resizeBilinear(toFloatImage(image), [Math.max(1, Math.round(h * scale)), Math.max(1, Math.round(w * scale))]);
+}
 
 /**
  * DeepDream with octaves, as in the TensorFlow tutorial, keeping the original's detail between octaves
@@ -212,9 +255,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * gives the same pixels.
  */
 export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
-  const extra = opts.extra ?? [];
-  checkParams(net, p, extra);
-  const terms = mergeTerms([...p.layers.map((l) => meanTerm(l, net.channels(l))), ...extra]);
+  const terms = await objectiveTerms(net, p, opts);
   const minSide = opts.minSide ?? 75;
   const random = seededRandom(p.seed);
   const started = Date.now();

@@ -7,6 +7,7 @@ import { loadCompiledModel } from './model/load.ts';
 import { loadManifest, type ModelDirs, type ModelManifest } from './model/manifest.ts';
 import { createGradientNetwork } from './networks.ts';
 import type { LayerTerm } from './objective.ts';
+import { guideLayerFor } from './presets.ts';
 import { headInput } from './style/features.ts';
 import { checkStyleFits, classObjective, headLogits, loadStyleHead, softmaxRows, type StyleHead } from './style/head.ts';
 
@@ -29,7 +30,8 @@ export interface Dreamer {
   readonly loadInfo: { fromCache: boolean; ms: number };
   /**
    * Dreams an image. With a style (`params.style`, or the dreamer's model when it is one), the objective also
-   * grows `params.target` (default: the style's first class).
+   * grows `params.target` (default: the style's first class). With `params.guide`, the guide picture decides
+   * what grows (at `guide.layer`, default mixed4; any dream layer of the model).
    */
   dream(image: RgbImage, params: DreamParams, opts?: DreamRunOptions): Promise<RgbImage>;
   /** The global average of a layer's activations for an image: a forward pass through the trunk. */
@@ -65,8 +67,15 @@ class ModelDreamer implements Dreamer {
   }
 
   async dream(image: RgbImage, params: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
-    const extra = [...(opts.extra ?? []), ...(await this.styleObjective(params))];
-    return dream(this.network, image, params, { minSide: this.manifest.input.minSide, ...opts, extra });
+    const p = this.withGuideLayer(params);
+    const extra = [...(opts.extra ?? []), ...(await this.styleObjective(p))];
+    return dream(this.network, image, p, { minSide: this.manifest.input.minSide, ...opts, extra });
+  }
+
+  /** The guide's layer checked against the model's dream layers (default mixed4), so a bad one is one sentence. */
+  private withGuideLayer(params: DreamParams): DreamParams {
+    if (!params.guide) return params;
+    return { ...params, guide: { ...params.guide, layer: guideLayerFor(this.manifest, params.guide.layer) } };
   }
 
   pooledFeatures(image: RgbImage, layer: string): Promise<Float32Array> {

@@ -1,5 +1,5 @@
 import type { FloatImage } from './float-image.ts';
-import type { LayerTerm } from './objective.ts';
+import type { ObjectiveTerm } from './objective.ts';
 
 /**
  * What a dream step needs from a backend: the objective's value and its gradient with respect to the image.
@@ -10,8 +10,11 @@ export interface GradientNetwork {
   hasLayer(layer: string): boolean;
   /** Channels of a layer's activations. */
   channels(layer: string): number;
-  /** `loss = Σ terms` for an image (or tile), and d(loss)/d(image) as `[height, width, 3]` floats. */
-  lossAndGradient(image: FloatImage, terms: LayerTerm[]): Promise<{ loss: number; gradient: Float32Array }>;
+  /**
+   * `loss = Σ terms` for an image (or tile), and d(loss)/d(image) as `[height, width, 3]` floats. Terms are
+   * channel-weighted means or guides (see objective.ts); both backends compute the same objective.
+   */
+  lossAndGradient(image: FloatImage, terms: ObjectiveTerm[]): Promise<{ loss: number; gradient: Float32Array }>;
   /**
    * Global average of `layer` for a batch of same-sized images (`[n, height, width, 3]` floats in [0, 1]):
    * `[n, channels]` row-major. The features a style's head reads.

@@ -42,3 +42,15 @@ export {
   type ExplainerOptions,
   type Explanation,
 } from './explain/index.ts';
+export { DEFAULT_GUIDE_LAYER, GUIDE_MAX_SIDE, type DreamGuide } from './dream.ts';
+export { guideLayerFor, resolveZoomParams, ZOOM_DEFAULTS, ZOOM_PRESETS, type ZoomOverrides } from './presets.ts';
+export { dreamZoom, frameSeed, ZOOM_LIMITS, type FrameDreamer, type ZoomParams, type ZoomProgress, type ZoomRunOptions } from './zoom.ts';
+export {
+  createScreener,
+  DEFAULT_NSFW_THRESHOLD,
+  NSFW_CLASSES,
+  type NsfwClass,
+  type ScreenResult,
+  type Screener,
+  type ScreenerOptions,
+} from './screen/index.ts';

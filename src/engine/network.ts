@@ -11,12 +11,25 @@ type ConvNode = Extract<GraphNode, { op: 'conv' }>;
  * With a dense head's column as `channelWeights` this is that class's logit of the layer's global average
  * pooling (bias left out: it does not change the gradient).
  */
-export interface ExtraObjective {
+export interface ChannelObjective {
   layer: string;
   /** One weight per channel of `layer`. */
   channelWeights: Float32Array;
   scale: number;
 }
+
+/**
+ * A guided term (objective.ts `GuideTerm`): `scale · Σ_p max_j (act(p) · guide_j) / positions`, whose gradient
+ * at each position is the best-matching guide vector.
+ */
+export interface GuideObjective {
+  layer: string;
+  /** `[n, C]` row-major guide vectors. */
+  guide: Float32Array;
+  scale: number;
+}
+
+export type ExtraObjective = ChannelObjective | GuideObjective;
 
 interface ConvWeights {
   kernel: tf.Tensor4D;
@@ -160,13 +173,14 @@ export class DreamNetwork {
       const terms = layers.map((_, i) => tf.mean(acts[i]));
       extra.forEach((e, i) => {
         const act = acts[layers.length + i];
-        terms.push(tf.mul(tf.sum(tf.mul(tf.mean(act, [0, 1, 2]), this.channelWeights(e, act))), e.scale));
+        if ('guide' in e) terms.push(tf.mul(this.guideMatch(e, act).loss, e.scale));
+        else terms.push(tf.mul(tf.sum(tf.mul(tf.mean(act, [0, 1, 2]), this.channelWeights(e, act))), e.scale));
       });
       return tf.addN(terms) as tf.Scalar;
     });
   }
 
-  private channelWeights(e: ExtraObjective, act: tf.Tensor4D): tf.Tensor1D {
+  private channelWeights(e: ChannelObjective, act: tf.Tensor4D): tf.Tensor1D {
     if (e.channelWeights.length !== act.shape[3]) {
       throw new Error(`Objective on ${e.layer}: ${e.channelWeights.length} channel weights for ${act.shape[3]} channels.`);
     }
@@ -174,8 +188,24 @@ export class DreamNetwork {
   }
 
   /**
-   * DeepDream loss (sum over layers of the mean activation, plus the `extra` terms) and its gradient with
-   * respect to the image.
+   * The guide objective's loss (`Σ_p max_j act(p)·guide_j / positions`) and its upstream gradient (the best
+   * guide vector at each position, over positions), unscaled. Call inside a tidy.
+   */
+  private guideMatch(e: GuideObjective, act: tf.Tensor4D): { loss: tf.Scalar; seed: tf.Tensor4D } {
+    const c = act.shape[3];
+    const n = e.guide.length / c;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`Guide on ${e.layer}: ${e.guide.length} floats is not a whole number (≥ 1) of ${c}-channel vectors.`);
+    const positions = act.size / c;
+    const guide = tf.tensor2d(e.guide, [n, c]);
+    const scores = tf.matMul(tf.reshape(act, [positions, c]), guide, false, true);
+    const loss = tf.div(tf.sum(tf.max(scores, 1)), positions) as tf.Scalar;
+    const seed = tf.reshape(tf.div(tf.gather(guide, tf.argMax(scores, 1)), positions), act.shape) as tf.Tensor4D;
+    return { loss, seed };
+  }
+
+  /**
+   * DeepDream loss (sum over layers of the mean activation, plus the `extra` terms: channel-weighted means or
+   * guides) and its gradient with respect to the image.
    */
   lossAndGradient(image: tf.Tensor4D, layers: string[], extra: ExtraObjective[] = []): { loss: tf.Scalar; gradient: tf.Tensor4D } {
     return tf.tidy(() => {
@@ -193,8 +223,14 @@ export class DreamNetwork {
         accumulate(this.nodeOf(layer), tf.fill(act.shape, 1 / act.size) as tf.Tensor4D);
       }
       for (const e of extra) {
-        // d/d(act) of scale · Σ_c w_c · mean_hw(act_c) is scale · w_c / (H·W) at every position.
         const act = mustGet(values, this.nodeOf(e.layer));
+        if ('guide' in e) {
+          const { loss: guideLoss, seed } = this.guideMatch(e, act);
+          loss = tf.add(loss, tf.mul(guideLoss, e.scale));
+          accumulate(this.nodeOf(e.layer), e.scale === 1 ? seed : (tf.mul(seed, e.scale) as tf.Tensor4D));
+          continue;
+        }
+        // d/d(act) of scale · Σ_c w_c · mean_hw(act_c) is scale · w_c / (H·W) at every position.
         const c = act.shape[3];
         const positions = act.size / c;
         const weights = this.channelWeights(e, act);

@@ -3,7 +3,7 @@ import type { FloatImage } from './float-image.ts';
 import type { GradientNetwork, LayerActivations } from './gradient-network.ts';
 import { nodeChannels, type CompiledGraph } from './model/graph.ts';
 import { DreamNetwork } from './network.ts';
-import type { LayerTerm } from './objective.ts';
+import type { ObjectiveTerm } from './objective.ts';
 
 /** The compiled network on a tfjs backend (tensorflow, wasm, cpu): pixels go in and come out as plain arrays. */
 export class TfjsGradientNetwork implements GradientNetwork {
@@ -28,7 +28,7 @@ export class TfjsGradientNetwork implements GradientNetwork {
     return n;
   }
 
-  async lossAndGradient(image: FloatImage, terms: LayerTerm[]): Promise<{ loss: number; gradient: Float32Array }> {
+  async lossAndGradient(image: FloatImage, terms: ObjectiveTerm[]): Promise<{ loss: number; gradient: Float32Array }> {
     const x = tf.tensor4d(image.data, [1, image.height, image.width, 3]);
     const { loss, gradient } = this.network.lossAndGradient(
       x,

@@ -5,6 +5,7 @@ export {
   encodeImage,
   encodeToFit,
   formatFromPath,
+  writeFileAtomically,
   writeImage,
   type EncodeOptions,
   type FittedImage,
@@ -25,3 +26,13 @@ export {
   type Panel,
   type SideBySideOptions,
 } from './heatmap.ts';
+export {
+  animationFormatOf,
+  encodeAnimation,
+  encodeAnimationToFit,
+  encodeLastFrame,
+  type AnimationFormat,
+  type AnimationOptions,
+  type FitAnimationOptions,
+  type FittedAnimation,
+} from './animation.ts';

@@ -54,7 +54,11 @@ export async function encodeImage(img: RgbImage, format: OutputFormat, opts: Enc
  * in the same folder which is then renamed, so a failure never leaves a half-written output.
  */
 export async function writeImage(img: RgbImage, path: string, opts?: EncodeOptions): Promise<void> {
-  const buffer = await encodeImage(img, formatFromPath(path), opts);
+  await writeFileAtomically(path, await encodeImage(img, formatFromPath(path), opts));
+}
+
+/** Writes bytes through a temp file in the same folder, then renames it: never a half-written file at `path`. */
+export async function writeFileAtomically(path: string, buffer: Uint8Array): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await writeFile(tmp, buffer);

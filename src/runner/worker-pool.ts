@@ -27,6 +27,8 @@ export interface DreamWorkerPoolOptions {
 }
 
 const CANCEL_GRACE_MS = 10_000;
+/** How long a retired worker may take to end by itself before it is terminated. */
+const RETIRE_TIMEOUT_MS = 60_000;
 
 /** What a worker is asked to do: dream one picture, or explain some. */
 type Task = { kind: 'dream'; input: DreamInput } | { kind: 'explain'; input: ExplainInput };
@@ -51,6 +53,8 @@ interface Slot {
   /** Startup callbacks, until ready. */
   onReady?: (msg: Extract<WorkerToMain, { type: 'ready' }>) => void;
   onFail?: (err: Error) => void;
+  /** Taken out of service (see retire): its messages and exit no longer count. */
+  retired?: boolean;
 }
 
 /**
@@ -94,6 +98,8 @@ export class DreamWorkerPool implements DreamRunner {
   private readonly log: PoolLog;
   private nextJobId = 1;
   private closing: Promise<void> | null = null;
+  /** Retired workers still finishing their step (see retire). */
+  private readonly retiring = new Set<Promise<void>>();
 
   private constructor(private readonly opts: DreamWorkerPoolOptions) {
     this.size = opts.size;
@@ -178,7 +184,7 @@ export class DreamWorkerPool implements DreamRunner {
         slot.onFail?.(new Error('The pool was closed while starting.'));
       }
       const grace = this.opts.cancelGraceMs ?? CANCEL_GRACE_MS;
-      await Promise.all(slots.map((s) => this.endWorker(s.worker, Math.max(grace, 1000))));
+      await Promise.all([...slots.map((s) => this.endWorker(s.worker, Math.max(grace, 1000))), ...this.retiring]);
     })();
     return this.closing;
   }
@@ -223,6 +229,7 @@ export class DreamWorkerPool implements DreamRunner {
   }
 
   private onMessage(slot: Slot, msg: WorkerToMain): void {
+    if (slot.retired) return;
     switch (msg.type) {
       case 'ready':
         slot.ready = true;
@@ -265,6 +272,7 @@ export class DreamWorkerPool implements DreamRunner {
   }
 
   private onExit(slot: Slot, code: number): void {
+    if (slot.retired) return; // replaced already
     this.slots.delete(slot);
     const why = slot.lastError ? `: ${slot.lastError.message}` : '';
     slot.onFail?.(new Error(`The dream worker exited with code ${code} before it was ready${why}`));
@@ -329,8 +337,27 @@ export class DreamWorkerPool implements DreamRunner {
     job.cancelTimer = setTimeout(() => {
       if (slot.job !== job) return;
       this.log('warn', `Dream worker did not confirm a cancel within ${grace} ms; replacing it`);
-      void slot.worker.terminate(); // 'exit' frees the slot and starts a replacement
+      this.retire(slot);
     }, grace);
     job.cancelTimer.unref();
+  }
+
+  /**
+   * Takes a worker out of service and starts a replacement at once. The old one is asked to end (it does after its
+   * current step); it is terminated only if it is still there after RETIRE_TIMEOUT_MS, because terminating a thread
+   * inside an onnxruntime-node call aborts the whole process.
+   */
+  private retire(slot: Slot): void {
+    if (!this.slots.delete(slot)) return;
+    slot.retired = true;
+    slot.job = null;
+    const ended = this.endWorker(slot.worker, RETIRE_TIMEOUT_MS).finally(() => this.retiring.delete(ended));
+    this.retiring.add(ended);
+    if (this.closing) return;
+    this.spawn().catch((err: Error) => {
+      if (this.closing) return;
+      this.log('error', `Replacement dream worker failed: ${err.message}`);
+      this.failQueueIfNoWorkers();
+    });
   }
 }

@@ -4,6 +4,8 @@ import { serveDreams as serveReal } from '../../src/runner/dream-worker.ts';
 
 /** A dream with this seed makes the worker thread exit with code 7 at its first step, as a crash would. */
 export const CRASH_SEED = 7_000_007;
+/** A dream with this seed ignores cancels (as a worker stuck in a long native call would) and runs to its end. */
+export const IGNORE_CANCEL_SEED = 7_000_013;
 /** The first dream with this seed on a worker fails as a backend out-of-memory error would; later ones run. */
 export const OOM_ONCE_SEED = 7_000_011;
 
@@ -27,8 +29,16 @@ export function serveDreams(): void {
         failedOnce = true;
         return Promise.reject(new Error('Aborted(OOM): out of memory'));
       }
+      if (params.seed === IGNORE_CANCEL_SEED) return dreamer.dream(image, params, { ...opts, signal: undefined });
       if (params.seed !== CRASH_SEED) return dreamer.dream(image, params, opts);
-      return dreamer.dream(image, params, { ...opts, onProgress: () => process.exit(7) });
+      // Stop at the first step, free the native sessions (exiting a thread that holds onnxruntime sessions aborts
+      // the whole process: a real native crash would), then exit as a crashed worker does.
+      const stop = new AbortController();
+      return dreamer
+        .dream(image, params, { ...opts, signal: stop.signal, onProgress: () => stop.abort() })
+        .catch(() => undefined)
+        .then(() => dreamer.dispose())
+        .then(() => process.exit(7));
     },
   }));
 }

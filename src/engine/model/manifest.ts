@@ -32,6 +32,30 @@ export interface ModelManifest {
   style?: StyleInfo;
   /** Set when the model is a classifier whose predictions can be explained (Grad-CAM, src/engine/explain). */
   explain?: ExplainSpec;
+  /** Set when the model screens pictures (a softmax classifier on its trunk, src/engine/screen). */
+  screen?: ScreenSpec;
+}
+
+/**
+ * How a picture is screened: the global average of `featureLayer` (the compiled trunk's deepest layer) feeds a chain
+ * of Keras Dense layers ending in a softmax over `classes`.
+ */
+export interface ScreenSpec {
+  /** One of `dreamLayers`: the layer whose global average the head reads. */
+  featureLayer: string;
+  /** The Keras Dense layers, input to output (Dropout and Flatten between them are skipped); the last is a softmax. */
+  headLayers: string[];
+  /** Class names in the head's output order. */
+  classes: string[];
+  /** The classes whose probabilities add up to a picture's `explicit` score. */
+  explicit: string[];
+  /** Side (px) of the square input the classifier reads. */
+  inputSize: number;
+  /**
+   * How a picture becomes that square (squashed, aspect not kept): 'nsfwjs' resamples it as nsfwjs does (bilinear,
+   * aligned corners); 'antialiased' (the default) does too where it grows, but filters every pixel in where it shrinks.
+   */
+  resize: 'antialiased' | 'nsfwjs';
 }
 
 /**
@@ -178,6 +202,7 @@ function validateManifest(json: unknown, dir: string, file: string): ModelManife
   if (layers.length === 0 || layers.some((l) => !m.dreamLayers!.includes(l))) bad('"defaultLayers" must be a non-empty subset of "dreamLayers"');
   const minSide = m.input?.minSide ?? 75;
   const explain = m.explain === undefined ? undefined : validateExplain(m.explain, m.dreamLayers!, minSide, bad);
+  const screen = m.screen === undefined ? undefined : validateScreen(m.screen, m.dreamLayers!, minSide, bad);
   return {
     name: m.name!,
     title: m.title ?? m.name!,
@@ -189,6 +214,7 @@ function validateManifest(json: unknown, dir: string, file: string): ModelManife
     defaultLayers: layers,
     dir,
     ...(explain ? { explain } : {}),
+    ...(screen ? { screen } : {}),
   };
 }
 
@@ -213,5 +239,26 @@ function validateExplain(json: unknown, dreamLayers: string[], minSide: number, 
     ...(names ? { displayNames: names } : {}),
     inputSize: e.inputSize!,
     resize: 'squash',
+  };
+}
+
+function validateScreen(json: unknown, dreamLayers: string[], minSide: number, bad: (what: string) => never): ScreenSpec {
+  if (typeof json !== 'object' || json === null) bad('"screen" must be an object');
+  const e = json as Partial<ScreenSpec>;
+  const names = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((n) => typeof n === 'string' && n.length > 0);
+  if (typeof e.featureLayer !== 'string' || !dreamLayers.includes(e.featureLayer)) bad('"screen.featureLayer" must be one of "dreamLayers"');
+  if (!names(e.headLayers)) bad('"screen.headLayers" must list the Dense layers of the head, input to output');
+  if (!names(e.classes) || new Set(e.classes).size !== e.classes.length) bad('"screen.classes" must list distinct class names');
+  if (!names(e.explicit) || e.explicit.some((c) => !e.classes!.includes(c))) bad('"screen.explicit" must list some of "screen.classes"');
+  if (!Number.isInteger(e.inputSize) || e.inputSize! < minSide || e.inputSize! > 2048) bad(`"screen.inputSize" must be a whole number of pixels from ${minSide} to 2048`);
+  const resize = e.resize ?? 'antialiased';
+  if (resize !== 'antialiased' && resize !== 'nsfwjs') bad('"screen.resize" must be "antialiased" or "nsfwjs"');
+  return {
+    featureLayer: e.featureLayer!,
+    headLayers: e.headLayers!,
+    classes: e.classes!,
+    explicit: e.explicit!,
+    inputSize: e.inputSize!,
+    resize,
   };
 }

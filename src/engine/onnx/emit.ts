@@ -28,9 +28,15 @@ export interface EmitOptions {
   gradient: boolean;
   /** Forward model only: layers whose full activations are outputs too (`act_<layer>`, NCHW), for tests. */
   activations?: string[];
+  /**
+   * Gradient model only: layers with a guide term, each with a `g_<layer>` input of guide vectors `[n, C]`
+   * (n ≥ 1). Left out (not empty) for unguided models, so their options and cache files stay as they were.
+   */
+  guides?: string[];
 }
 
 export const weightInputName = (layer: string): string => `w_${layer}`;
+export const guideInputName = (layer: string): string => `g_${layer}`;
 export const pooledOutputName = (layer: string): string => `pooled_${layer}`;
 export const activationOutputName = (layer: string): string => `act_${layer}`;
 
@@ -169,14 +175,14 @@ function tensorType(dims: Dim[]): onnxProto.onnx.ITypeProto {
 
 /**
  * The compiled graph as an ONNX model (opset 17): the forward pass and, for `gradient`, a hand-derived backward
- * pass giving d(Σ_l Σ_c w_l[c]·mean_hw(layer_l[c]))/d(image). H and W are free; only the nodes the layers need
- * are emitted. Deterministic for the same graph and options.
+ * pass giving d(Σ_l Σ_c w_l[c]·mean_hw(layer_l[c]) + Σ_guides mean_p max_j g_j·layer(p))/d(image). H and W are
+ * free; only the nodes the layers need are emitted. Deterministic for the same graph and options.
  */
 export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Array {
   const b = new Builder();
   const channels = nodeChannels(graph);
   const activations = opts.gradient ? [] : (opts.activations ?? []);
-  const layers = [...new Set([opts.cutLayer, ...opts.terms, ...activations])];
+  const layers = [...new Set([opts.cutLayer, ...opts.terms, ...activations, ...(opts.gradient ? (opts.guides ?? []) : [])])];
   const needed = ancestors(graph, layers.map((l) => layerNode(graph, l)));
   const plan = graph.nodes.filter((n) => needed.has(n.name));
   const inputDims: Dim[] = [opts.gradient ? { dimValue: 1 } : { dimParam: 'N' }, { dimValue: 3 }, { dimParam: 'H' }, { dimParam: 'W' }];
@@ -306,10 +312,16 @@ function emitBackward(
   const zero = b.scalar(0);
   const spatial = (x: string) => b.op1('Shape', [x], [int('start', 2), int('end', 4)]);
 
-  // Loss terms and their seeds: d/d(act) of Σ_c w[c]·mean_hw(act[c]) is w[c] / (H·W) everywhere. A seed stays
+  // Loss terms and their seeds: d/d(act) of Σ_c w[c]·mean_hw(act[c]) is w[c] / (H·W) everywhere. A mean seed stays
   // [1, C, 1, 1] and is broadcast-added to the gradient flowing back (materialised only where none flows).
-  const seeds = new Map<string, string>();
+  const seeds = new Map<string, { name: string; full: boolean }[]>();
+  const addSeed = (node: string, name: string, full: boolean) => {
+    const list = seeds.get(node);
+    if (list) list.push({ name, full });
+    else seeds.set(node, [{ name, full }]);
+  };
   const losses: string[] = [];
+  const positionsOf = (act: string) => b.op1('Cast', [b.op1('ReduceProd', [spatial(act)], [int('keepdims', 0)])], [int('to', DataType.FLOAT)]);
   for (const layer of opts.terms) {
     const node = layerNode(graph, layer);
     const act = get(node);
@@ -318,8 +330,24 @@ function emitBackward(
     inputs.push({ name: w, type: tensorType([{ dimValue: c }]) });
     const means = b.op1('ReduceMean', [act], [ints('axes', [2, 3]), int('keepdims', 0)]);
     losses.push(b.op1('ReduceSum', [b.op1('Mul', [means, w]), b.int64s([0, 1])], [int('keepdims', 0)]));
-    const positions = b.op1('Cast', [b.op1('ReduceProd', [spatial(act)], [int('keepdims', 0)])], [int('to', DataType.FLOAT)]);
-    seeds.set(node, b.op1('Div', [b.op1('Reshape', [w, b.int64s([1, c, 1, 1])]), positions]));
+    const positions = positionsOf(act);
+    addSeed(node, b.op1('Div', [b.op1('Reshape', [w, b.int64s([1, c, 1, 1])]), positions]), false);
+  }
+  // Guide terms (the DeepDream notebook's objective_guide): scores [n, H·W] = guide · act, the loss is the mean over
+  // positions of the best score, and the seed at each position is the best guide vector / (H·W). Batch is 1 here.
+  for (const layer of opts.guides ?? []) {
+    const node = layerNode(graph, layer);
+    const act = get(node);
+    const c = channels.get(node) ?? 0;
+    const guide = guideInputName(layer);
+    inputs.push({ name: guide, type: tensorType([{ dimParam: `n_${layer}` }, { dimValue: c }]) });
+    const positions = positionsOf(act);
+    const scores = b.op1('MatMul', [guide, b.op1('Reshape', [act, b.int64s([c, -1])])]);
+    const best = b.op1('ReduceMax', [scores], [ints('axes', [0]), int('keepdims', 0)]);
+    losses.push(b.op1('Div', [b.op1('ReduceSum', [best], [int('keepdims', 0)]), positions]));
+    const index = b.op1('ArgMax', [scores], [int('axis', 0), int('keepdims', 0)]);
+    const chosen = b.op1('Gather', [b.op1('Transpose', [guide], [ints('perm', [1, 0])]), index], [int('axis', 1)]);
+    addSeed(node, b.op1('Div', [b.op1('Reshape', [chosen, b.op1('Shape', [act])]), positions]), true);
   }
   if (losses.length === 0) throw new Error('A gradient model needs at least one objective term.');
   b.op1(losses.length === 1 ? 'Identity' : 'Sum', losses, [], 'loss');
@@ -334,10 +362,14 @@ function emitBackward(
   for (let i = plan.length - 1; i >= 0; i--) {
     const node = plan[i];
     const list = grads.get(node.name);
-    const seed = seeds.get(node.name);
-    if (!list && !seed) continue;
-    const flowing = list && (list.length === 1 ? list[0] : b.op1('Sum', list));
-    const g = !seed ? flowing! : flowing ? b.op1('Add', [flowing, seed]) : b.op1('Expand', [seed, b.op1('Shape', [get(node.name)])]);
+    const seedList = seeds.get(node.name) ?? [];
+    if (!list && seedList.length === 0) continue;
+    let g = list && (list.length === 1 ? list[0] : b.op1('Sum', list));
+    for (const seed of seedList) {
+      if (g) g = b.op1('Add', [g, seed.name]);
+      else g = seed.full ? seed.name : b.op1('Expand', [seed.name, b.op1('Shape', [get(node.name)])]);
+    }
+    if (g === undefined) continue;
     switch (node.op) {
       case 'input':
         inputGrad = g;

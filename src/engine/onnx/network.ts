@@ -6,8 +6,8 @@ import type { FloatImage } from '../float-image.ts';
 import type { GradientNetwork, LayerActivations } from '../gradient-network.ts';
 import type { CompiledGraph } from '../model/graph.ts';
 import { nodeChannels } from '../model/graph.ts';
-import { mergeTerms, type LayerTerm } from '../objective.ts';
-import { activationOutputName, ancestors, EMITTER_VERSION, emitDreamModel, pooledOutputName, weightInputName, type EmitOptions } from './emit.ts';
+import { guideRows, isGuideTerm, mergeTerms, type GuideTerm, type LayerTerm, type ObjectiveTerm } from '../objective.ts';
+import { activationOutputName, ancestors, EMITTER_VERSION, emitDreamModel, guideInputName, pooledOutputName, weightInputName, type EmitOptions } from './emit.ts';
 
 type Ort = typeof import('onnxruntime-node');
 
@@ -28,7 +28,8 @@ export interface OnnxNetworkOptions {
 }
 
 interface SessionPlan {
-  kind: 'grad' | 'features' | 'activations';
+  /** 'guided': a gradient model that also takes guide vectors (its own session and cache file). */
+  kind: 'grad' | 'guided' | 'features' | 'activations';
   key: string;
   emit: EmitOptions;
 }
@@ -60,23 +61,29 @@ export class OnnxNetwork implements GradientNetwork {
     return this.channelCounts.get(this.nodeOf(layer)) ?? 0;
   }
 
-  async lossAndGradient(image: FloatImage, terms: LayerTerm[]): Promise<{ loss: number; gradient: Float32Array }> {
+  async lossAndGradient(image: FloatImage, terms: ObjectiveTerm[]): Promise<{ loss: number; gradient: Float32Array }> {
     const { width: w, height: h } = image;
     if (image.data.length !== w * h * 3) throw new Error(`Image data has ${image.data.length} floats for ${w}x${h}x3.`);
     const merged = mergeTerms(terms);
     if (merged.length === 0) return { loss: 0, gradient: new Float32Array(w * h * 3) };
-    for (const t of merged) {
+    const means = merged.filter((t): t is LayerTerm => !isGuideTerm(t));
+    const guides = merged.filter(isGuideTerm);
+    for (const t of means) {
       const c = this.channels(t.layer);
       if (t.channelWeights.length !== c) throw new Error(`Objective on ${t.layer}: ${t.channelWeights.length} channel weights for ${c} channels.`);
     }
-    const plan = this.gradientPlan(merged.map((t) => t.layer));
+    const rows = guides.map((t) => guideRows(t, this.channels(t.layer)));
+    const plan = this.gradientPlan(means.map((t) => t.layer), guides.map((t) => t.layer));
     const session = await this.session(plan);
-    const byLayer = new Map(merged.map((t) => [t.layer, t.channelWeights]));
+    const byLayer = new Map(means.map((t) => [t.layer, t.channelWeights]));
     const feeds: Record<string, Tensor> = { image: new this.ort.Tensor('float32', toNchw(image.data, 1, h, w), [1, 3, h, w]) };
     for (const layer of plan.emit.terms) {
       const weights = byLayer.get(layer) ?? new Float32Array(this.channels(layer));
       feeds[weightInputName(layer)] = new this.ort.Tensor('float32', weights, [weights.length]);
     }
+    guides.forEach((t: GuideTerm, i) => {
+      feeds[guideInputName(t.layer)] = new this.ort.Tensor('float32', t.guide, [rows[i], this.channels(t.layer)]);
+    });
     const out = await session.run(feeds);
     const loss = floatData(out.loss)[0];
     return { loss, gradient: toNhwc(floatData(out.grad), h, w) };
@@ -129,19 +136,29 @@ export class OnnxNetwork implements GradientNetwork {
 
   /**
    * The cut is the deepest requested layer. Its session takes weights for every dream layer feeding it, so
-   * all objectives with that cut share it; layers outside that set get a session of their own.
+   * all objectives with that cut share it; layers outside that set get a session of their own. A guided objective
+   * gets a session of its own, keyed by its mean and guide layers (no shared zero-weight means: a guide replaces
+   * them), so unguided sessions never see a guide input.
    */
-  private gradientPlan(layers: string[]): SessionPlan {
+  private gradientPlan(layers: string[], guideLayers: string[] = []): SessionPlan {
     const depthOf = (l: string) => this.depth.get(this.nodeOf(l)) ?? 0;
-    const cut = layers.reduce((a, b) => (depthOf(b) > depthOf(a) ? b : a));
+    const byDepth = (list: string[]) => [...new Set(list)].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
+    const cut = [...layers, ...guideLayers].reduce((a, b) => (depthOf(b) > depthOf(a) ? b : a));
+    if (guideLayers.length) {
+      const [terms, guides] = [byDepth(layers), byDepth(guideLayers)];
+      return {
+        kind: 'guided',
+        key: `guided:${cut}|${terms.join('+')}|${guides.join('+')}`,
+        emit: { inputRange: this.opts.inputRange, cutLayer: cut, terms, gradient: true, guides },
+      };
+    }
     const feeding = ancestors(this.graph, [this.nodeOf(cut)]);
     const base = [...new Set([...(this.opts.dreamLayers ?? []), cut])].filter((l) => feeding.has(this.nodeOf(l)));
     const extras = layers.filter((l) => !base.includes(l)).sort();
-    const terms = [...base, ...extras].sort((a, b) => depthOf(a) - depthOf(b) || (a < b ? -1 : 1));
     return {
       kind: 'grad',
       key: extras.length ? `grad:${cut}+${extras.join('+')}` : `grad:${cut}`,
-      emit: { inputRange: this.opts.inputRange, cutLayer: cut, terms, gradient: true },
+      emit: { inputRange: this.opts.inputRange, cutLayer: cut, terms: byDepth([...base, ...extras]), gradient: true },
     };
   }
 

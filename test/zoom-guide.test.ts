@@ -1,0 +1,386 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../src/engine/backend.ts';
+import { toFloatImage } from '../src/engine/float-image.ts';
+import type { GradientNetwork } from '../src/engine/gradient-network.ts';
+import {
+  DreamCancelledError,
+  DreamParamsError,
+  dreamZoom,
+  frameSeed,
+  resolveParams,
+  resolveZoomParams,
+  type Dreamer,
+  type ZoomProgress,
+} from '../src/engine/index.ts';
+import { loadCompiledModel } from '../src/engine/model/load.ts';
+import { guideTerm, meanTerm, type ObjectiveTerm } from '../src/engine/objective.ts';
+import { createOnnxNetwork } from '../src/engine/onnx/index.ts';
+import { seededRandom } from '../src/engine/random.ts';
+import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
+import { zoomIn } from '../src/engine/zoom.ts';
+import { encodeAnimation, encodeAnimationToFit, encodeLastFrame, type RgbImage } from '../src/imaging/index.ts';
+import { makeStripesRgb } from './helpers/dataset.ts';
+import { makeNoiseRgb, makePhotoLike, makePhotoLikeRgb } from './helpers/images.ts';
+import { relativeError, stockDreamer } from './helpers/model.ts';
+
+function meanAbsDiff(a: RgbImage, b: RgbImage): number {
+  let sum = 0;
+  for (let i = 0; i < a.data.length; i++) sum += Math.abs(a.data[i] - b.data[i]);
+  return sum / a.data.length;
+}
+
+const same = (a: RgbImage, b: RgbImage) => Buffer.from(a.data).equals(Buffer.from(b.data));
+
+/** Strong texture to steer with: diagonal stripes in two far-apart colours (the style tests' pattern). */
+const stripes = makeStripesRgb(128, 128, seededRandom(4));
+
+describe('endless zoom', () => {
+  const photo = makePhotoLikeRgb(96, 72);
+  let dreamer: Dreamer;
+  let frames: RgbImage[];
+  const events: ZoomProgress[] = [];
+
+  beforeAll(async () => {
+    dreamer = await stockDreamer();
+    const params = resolveZoomParams(dreamer.manifest, { intensity: 'low', frames: 7, seed: 11 });
+    frames = await dreamZoom(dreamer, photo, params, { previewEvery: 3, onProgress: (p) => events.push(p) });
+  });
+
+  it('gives the asked number of frames, the input first, each different from the last', () => {
+    expect(frames).toHaveLength(7);
+    expect(same(frames[0], photo)).toBe(true);
+    for (let i = 1; i < frames.length; i++) {
+      expect([frames[i].width, frames[i].height]).toEqual([96, 72]);
+      expect(meanAbsDiff(frames[i], frames[i - 1])).toBeGreaterThan(1);
+    }
+  });
+
+  it('gives the same frames for the same seed, other frames for another', async () => {
+    const params = resolveZoomParams(dreamer.manifest, { intensity: 'low', frames: 7, seed: 11 });
+    const again = await dreamZoom(dreamer, photo, params);
+    again.forEach((f, i) => expect(same(f, frames[i])).toBe(true));
+    const other = await dreamZoom(dreamer, photo, { ...params, frames: 3, seed: 12 });
+    expect(meanAbsDiff(other[2], frames[2])).toBeGreaterThan(0.5);
+    // Each frame's seed depends on the frame, not only on the animation's.
+    expect(new Set([1, 2, 3].map((i) => frameSeed(11, i))).size).toBe(3);
+  });
+
+  it('reports progress per frame with an ETA, and a preview every few frames and at the end', () => {
+    const ends = events.filter((e) => e.frameDone);
+    expect(ends.map((e) => e.frame)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(ends.map((e) => e.preview !== undefined)).toEqual([false, false, true, false, false, true]);
+    expect(same(ends[2].preview!, frames[3])).toBe(true);
+    const fractions = events.map((e) => e.fraction);
+    expect(fractions.every((f, i) => i === 0 || f >= fractions[i - 1])).toBe(true);
+    expect(fractions.at(-1)).toBe(1);
+    expect(events.every((e) => e.frames === 7 && Number.isFinite(e.etaSeconds) && e.etaSeconds >= 0)).toBe(true);
+  });
+
+  it('is cancelled between frames, keeping nothing', async () => {
+    const abort = new AbortController();
+    const params = resolveZoomParams(dreamer.manifest, { intensity: 'low', frames: 6, seed: 1 });
+    const done: number[] = [];
+    const run = dreamZoom(dreamer, photo, params, {
+      signal: abort.signal,
+      onProgress: (p) => {
+        if (p.frameDone) done.push(p.frame);
+        if (p.frame === 2 && p.frameDone) abort.abort();
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(DreamCancelledError);
+    expect(done).toEqual([1, 2]);
+  });
+
+  it('zooms in around the centre', () => {
+    // A horizontal ramp: zooming in by 2 keeps the centre and spreads the middle half over the width.
+    const w = 64;
+    const ramp = { data: new Float32Array(w * 4 * 3).map((_, i) => Math.floor(i / 3) % w / (w - 1)), width: w, height: 4 };
+    const z = zoomIn(ramp, 2);
+    const at = (x: number) => z.data[x * 3];
+    expect(at(0)).toBeCloseTo(0.25, 1);
+    expect(at(w - 1)).toBeCloseTo(0.75, 1);
+    expect((at(w / 2 - 1) + at(w / 2)) / 2).toBeCloseTo(0.5, 2);
+  });
+
+  it('refuses frames and zoom out of range in one sentence', () => {
+    for (const over of [{ frames: 1 }, { frames: 91 }, { zoom: 1 }, { zoom: 3 }]) {
+      const run = () => resolveZoomParams(dreamer.manifest, over);
+      expect(run).toThrow(DreamParamsError);
+      expect(run).toThrow(/^[^\n]+\.$/);
+    }
+  });
+
+  it('encodes a looping GIF of every frame, and an animated WebP', async () => {
+    const gif = await encodeAnimation(frames, { format: 'gif', delayMs: 80 });
+    const meta = await sharp(gif).metadata();
+    expect([meta.format, meta.pages, meta.loop, meta.width, meta.pageHeight ?? meta.height]).toEqual(['gif', 7, 0, 96, 72]);
+    expect(meta.delay).toEqual(Array(7).fill(80));
+    const webp = await encodeAnimation(frames, { format: 'webp' });
+    const wmeta = await sharp(webp).metadata();
+    expect([wmeta.format, wmeta.pages, wmeta.loop]).toEqual(['webp', 7, 0]);
+    // Frames come back as they went in (GIF: 256 colours, so close, not exact).
+    const third = await sharp(gif, { page: 3 }).removeAlpha().raw().toBuffer();
+    expect(meanAbsDiff({ data: third, width: 96, height: 72 }, frames[3])).toBeLessThan(6);
+    const fitted = await encodeAnimationToFit(frames, 10 * 2 ** 20, 'gif');
+    expect([fitted.frames, fitted.steps, fitted.buffer.length <= 10 * 2 ** 20]).toEqual([7, [], true]);
+    const still = await encodeLastFrame(frames, 10 * 2 ** 20);
+    expect([still.format, still.width, still.height]).toEqual(['png', 96, 72]);
+  });
+});
+
+describe('fitting an animation into a byte budget', () => {
+  // Noise: the worst case for GIF and WebP, so every step is needed at a small budget.
+  const noise = Array.from({ length: 8 }, (_, i) => makeNoiseRgb(160, 120, i + 1));
+
+  it('gives up colours first, then size, then frames, always within the budget', async () => {
+    const full = (await encodeAnimation(noise, { format: 'gif' })).length;
+    const undithered = (await encodeAnimation(noise, { format: 'gif', dither: 0 })).length;
+    const sixteen = (await encodeAnimation(noise, { format: 'gif', colours: 16 })).length;
+    expect(sixteen).toBeLessThan(undithered);
+
+    const a = await encodeAnimationToFit(noise, Math.floor((undithered + full) / 2), 'gif');
+    expect([a.steps, a.colours, a.dither, a.frames, a.width]).toEqual([['no dithering'], 256, 0, 8, 160]);
+
+    const b = await encodeAnimationToFit(noise, Math.floor(sixteen * 0.6), 'gif', { minSide: 64 });
+    expect(b.steps.slice(0, 2)).toEqual(['no dithering', '16 colours']);
+    expect(b.steps[2]).toMatch(/^scaled to \d+×\d+$/);
+    expect(b.frames).toBe(8);
+    expect(b.width).toBeLessThan(160);
+    expect(b.buffer.length).toBeLessThanOrEqual(Math.floor(sixteen * 0.6));
+
+    const tiny = 30_000;
+    const c = await encodeAnimationToFit(noise, tiny, 'gif', { minSide: 100 });
+    expect(c.buffer.length).toBeLessThanOrEqual(tiny);
+    expect(c.steps.at(-1)).toMatch(/^\d of 8 frames$/);
+    expect(c.frames).toBeLessThan(8);
+    expect(c.delayMs).toBeGreaterThan(100);
+    const meta = await sharp(c.buffer).metadata();
+    expect([meta.pages, meta.loop, meta.width]).toEqual([c.frames, 0, 100]);
+
+    await expect(encodeAnimationToFit(noise, 500, 'gif', { minSide: 100 })).rejects.toThrow(/cannot encode/);
+  });
+
+  it('lowers WebP quality before the size', async () => {
+    const q80 = (await encodeAnimation(noise, { format: 'webp' })).length;
+    const q60 = (await encodeAnimation(noise, { format: 'webp', quality: 60 })).length;
+    const fitted = await encodeAnimationToFit(noise, Math.floor((q80 + q60) / 2), 'webp');
+    expect([fitted.steps, fitted.quality, fitted.frames]).toEqual([['quality 60'], 60, 8]);
+  });
+});
+
+describe('guided dream', () => {
+  const photo = makePhotoLikeRgb(128, 96);
+  let dreamer: Dreamer;
+
+  beforeAll(async () => {
+    dreamer = await stockDreamer();
+  });
+
+  /** Cosine similarity of two vectors. */
+  const cosine = (a: Float32Array, b: Float32Array) => {
+    let ab = 0;
+    let aa = 0;
+    let bb = 0;
+    for (let i = 0; i < a.length; i++) {
+      ab += a[i] * b[i];
+      aa += a[i] * a[i];
+      bb += b[i] * b[i];
+    }
+    return ab / Math.sqrt(aa * bb);
+  };
+
+  it('differs from the unguided dream and moves the picture toward the guide', async () => {
+    const base = resolveParams(dreamer.manifest, { intensity: 'low', seed: 2026, steps: 8 });
+    const plain = await dreamer.dream(photo, base);
+    const guided = await dreamer.dream(photo, resolveParams(dreamer.manifest, { intensity: 'low', seed: 2026, steps: 8, guide: stripes }));
+    expect(meanAbsDiff(plain, guided)).toBeGreaterThan(3);
+
+    // At the guide layer, the guided dream's features are closer to the guide's than the unguided one's (and the
+    // input's): by the global feature direction and by the mean best-match cosine of each position.
+    const layer = 'mixed4';
+    const target = await dreamer.pooledFeatures(stripes, layer);
+    const [p0, p1, p2] = await Promise.all([photo, plain, guided].map((img) => dreamer.pooledFeatures(img, layer)));
+    const [c0, c1, c2] = [p0, p1, p2].map((p) => cosine(p, target));
+    // Measured on onnx, seeds 2026, 1, 2: input 0.57, unguided 0.43–0.48, guided 0.61–0.63.
+    expect(c2).toBeGreaterThan(c1 + 0.05);
+    expect(c2).toBeGreaterThan(c0 + 0.02);
+
+    const model = await loadCompiledModel('inception_v3');
+    const net = await createOnnxNetwork(model.graph, { inputRange: model.manifest.input.range, threads: 2 });
+    try {
+      const guideActs = await net.activations(toFloatImage(stripes), layer);
+      const c = guideActs.channels;
+      const bestMatch = async (img: RgbImage) => {
+        const acts = await net.activations(toFloatImage(img), layer);
+        let total = 0;
+        for (let p = 0; p < acts.height * acts.width; p++) {
+          const x = acts.data.subarray(p * c, (p + 1) * c);
+          let best = -1;
+          for (let j = 0; j < guideActs.height * guideActs.width; j++) best = Math.max(best, cosine(x, guideActs.data.subarray(j * c, (j + 1) * c)));
+          total += best;
+        }
+        return total / (acts.height * acts.width);
+      };
+      const [m0, m1, m2] = [await bestMatch(photo), await bestMatch(plain), await bestMatch(guided)];
+      // Measured: input 0.43, unguided 0.37–0.40, guided 0.53–0.54.
+      expect(m2).toBeGreaterThan(m1 + 0.05);
+      expect(m2).toBeGreaterThan(m0 + 0.05);
+    } finally {
+      await net.dispose();
+    }
+  });
+
+  it('guides at any dream layer, deterministically, and refuses another layer in one sentence', async () => {
+    const params = resolveParams(dreamer.manifest, { intensity: 'low', seed: 5, octaves: 1, steps: 2, guide: stripes, guideLayer: 'mixed2' });
+    expect(params.guide?.layer).toBe('mixed2');
+    const a = await dreamer.dream(photo, params);
+    const b = await dreamer.dream(photo, params);
+    expect(same(a, b)).toBe(true);
+    for (const layer of ['mixed9', 'conv2d_1']) {
+      const bad = () => resolveParams(dreamer.manifest, { guide: stripes, guideLayer: layer });
+      expect(bad).toThrow(DreamParamsError);
+      expect(bad).toThrow(new RegExp(`^Unknown guide layer "${layer}" for model inception_v3\\. Valid layers: mixed0, .*mixed5\\.$`));
+      // Params that skipped resolveParams (e.g. sent to a worker) are checked by the dreamer too.
+      await expect(dreamer.dream(photo, { ...params, guide: { image: stripes, layer } })).rejects.toThrow(DreamParamsError);
+    }
+    // The default guide layer is the notebook's middle layer.
+    expect(resolveParams(dreamer.manifest, { guide: stripes }).guide?.layer).toBe('mixed4');
+  });
+});
+
+describe('the guide objective', () => {
+  let onnx: GradientNetwork;
+  let tfjs: GradientNetwork;
+  let term: ObjectiveTerm;
+  const rand = seededRandom(3);
+  const image = { data: Float32Array.from({ length: 112 * 96 * 3 }, rand), width: 96, height: 112 };
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    const model = await loadCompiledModel('inception_v3');
+    onnx = await createOnnxNetwork(model.graph, { inputRange: model.manifest.input.range, threads: 2, dreamLayers: model.manifest.dreamLayers });
+    tfjs = new TfjsGradientNetwork(model.graph, model.manifest.input.range);
+    const acts = await onnx.activations(toFloatImage(stripes), 'mixed4');
+    term = guideTerm('mixed4', acts.data, acts.channels);
+  });
+  afterAll(async () => {
+    await onnx?.dispose();
+    await tfjs?.dispose();
+  });
+
+  it('has the same loss and gradient on onnx and tfjs, alone and with mean terms', async () => {
+    for (const terms of [[term], [meanTerm('mixed3', onnx.channels('mixed3')), term], [term, meanTerm('mixed5', onnx.channels('mixed5'))]]) {
+      const a = await onnx.lossAndGradient(image, terms);
+      const b = await tfjs.lossAndGradient(image, terms);
+      expect(a.loss).toBeCloseTo(b.loss, 5);
+      // Measured 5e-7; a near-tied max-pool window or guide match could route a little elsewhere.
+      expect(relativeError(a.gradient, b.gradient)).toBeLessThan(2e-3);
+    }
+  });
+
+  it('pulls about as hard as a plain mean term (comparable gradient norms)', async () => {
+    const norm = (g: Float32Array) => Math.hypot(...g);
+    const guided = norm((await onnx.lossAndGradient(image, [term])).gradient);
+    const mean = norm((await onnx.lossAndGradient(image, [meanTerm('mixed4', onnx.channels('mixed4'))])).gradient);
+    expect(guided / mean).toBeGreaterThan(0.33);
+    expect(guided / mean).toBeLessThan(3);
+  });
+
+  it('has a gradient that agrees with a directional finite difference of its own loss', async () => {
+    const { gradient } = await onnx.lossAndGradient(image, [term]);
+    // As for the mean terms (onnx.test.ts): a 16×16 patch along sign(g), small ε.
+    const v = new Float32Array(image.data.length);
+    for (let y = 48; y < 64; y++) for (let x = 40; x < 56; x++) for (let c = 0; c < 3; c++) v[(y * 96 + x) * 3 + c] = Math.sign(gradient[(y * 96 + x) * 3 + c]);
+    let gv = 0;
+    for (let i = 0; i < v.length; i++) gv += gradient[i] * v[i];
+    const eps = 1e-4;
+    const at = async (s: number) => (await onnx.lossAndGradient({ ...image, data: image.data.map((x, i) => x + s * eps * v[i]) }, [term])).loss;
+    const fd = ((await at(1)) - (await at(-1))) / (2 * eps);
+    expect(gv).toBeGreaterThan(0);
+    expect(Math.abs(fd - gv)).toBeLessThan(0.05 * gv);
+  });
+
+  it('never sends a guide to an unguided session, and refuses an empty guide', async () => {
+    const plain = [meanTerm('mixed4', onnx.channels('mixed4'))];
+    const before = await onnx.lossAndGradient(image, plain);
+    await onnx.lossAndGradient(image, [term]);
+    expect(await onnx.lossAndGradient(image, plain)).toEqual(before);
+    await expect(onnx.lossAndGradient(image, [{ layer: 'mixed4', guide: new Float32Array(0) }])).rejects.toThrow(/whole number/);
+  });
+});
+
+describe('npm run dream with --zoom-frames and --guide', () => {
+  const run = promisify(execFile);
+  let dir: string;
+  let photo: string;
+  let guide: string;
+
+  async function dream(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    try {
+      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/dream.ts'), ...args], { env: { ...process.env, DEBUG: '' }, timeout: 120_000 });
+      return { code: 0, stdout, stderr };
+    } catch (err) {
+      const e = err as { code: number; stdout: string; stderr: string };
+      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    }
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'dream-zoom-'));
+    photo = path.join(dir, 'photo.jpg');
+    guide = path.join(dir, 'guide.png');
+    await writeFile(photo, await makePhotoLike(120, 80, 'jpeg'));
+    await sharp(stripes.data, { raw: { width: 128, height: 128, channels: 3 } }).png().toFile(guide);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('writes a looping 24-frame GIF under 10 MiB, and the last frame as a still', async () => {
+    const out = path.join(dir, 'zoom.gif');
+    const still = path.join(dir, 'last.png');
+    const r = await dream([photo, '-o', out, '--zoom-frames', '24', '--intensity', 'low', '--max-side', '96', '--seed', '3', '--still', still]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Wrote .*zoom\.gif \(96×64, 24 frames, [\d.]+ MiB\) and .*last\.png in .*: zoom 1\.05 × 24 frames, inception_v3 mixed3\+mixed5, low, 2×3 steps a frame, .*seed 3, backend/);
+    const meta = await sharp(out).metadata();
+    expect([meta.format, meta.pages, meta.loop, meta.width]).toEqual(['gif', 24, 0, 96]);
+    expect((await stat(out)).size).toBeLessThan(10 * 2 ** 20);
+    const frames = await Promise.all([0, 1, 22, 23].map((page) => sharp(out, { page }).removeAlpha().raw().toBuffer()));
+    for (let i = 1; i < frames.length; i++) expect(frames[i].equals(frames[i - 1])).toBe(false);
+    expect((await sharp(still).metadata()).width).toBe(96);
+  });
+
+  it('writes a guided still and names the guide in the summary', async () => {
+    const out = path.join(dir, 'guided.png');
+    const r = await dream([photo, '-o', out, '--guide', guide, '--octaves', '1', '--steps', '2', '--seed', '4']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/inception_v3 guide guide\.png at mixed4, medium, 1×2 steps, .*seed 4/);
+    expect((await sharp(out).metadata()).width).toBe(120);
+  });
+
+  it('refuses zoom and guide flags that do not fit, in one line', async () => {
+    const cases: [string[], RegExp][] = [
+      [[photo, '-o', path.join(dir, 'a.gif')], /\.gif output is an animation: add --zoom-frames/],
+      [[photo, '-o', path.join(dir, 'a.png'), '--zoom-frames', '8'], /must end in \.gif or \.webp/],
+      [[photo, '-o', path.join(dir, 'a.gif'), '--zoom-frames', '200'], /--zoom-frames must be from 2 to 90/],
+      [[photo, '-o', path.join(dir, 'a.gif'), '--zoom', '0.9'], /--zoom must be from/],
+      [[photo, '--guide-layer', 'mixed3'], /--guide-layer needs --guide/],
+      [[photo, '--still', path.join(dir, 'b.png')], /--still is the last frame of a zoom/],
+      [[photo, '--guide', path.join(dir, 'nope.png')], /Guide file not found/],
+      [[photo, '-o', path.join(dir, 'c.png'), '--guide', guide, '--guide-layer', 'mixed9'], /Unknown guide layer "mixed9".*Valid layers: mixed0/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = await dream(args);
+      expect(r.code).not.toBe(0);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^dream: /);
+      expect(lines[0]).toMatch(pattern);
+    }
+  });
+});
