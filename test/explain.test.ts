@@ -25,7 +25,7 @@ import { overlayHeatmap, sideBySide, textRenderingAvailable, turbo, type Heatmap
 import { makeDotsRgb, makePatternDataset, makeStripesRgb } from './helpers/dataset.ts';
 import { makePhotoLikeRgb } from './helpers/images.ts';
 import { onCpu, relativeError } from './helpers/model.ts';
-import { ReferenceNet, type Values } from './helpers/reference-net.ts';
+import { ReferenceNet, slope, type Values } from './helpers/reference-net.ts';
 
 const run = promisify(execFile);
 const SIZE = 224;
@@ -188,15 +188,6 @@ describe('explaining Darknet tiny (Grad-CAM)', () => {
   });
 });
 
-/** The DeepDream loss of `layers` at a pixel, by central differences of the float64 reference (see gradient.test.ts). */
-function slope(ref: ReferenceNet, base: Values, layers: string[], y: number, x: number, c: number): number {
-  for (let h = 1e-4; h >= 1e-8; h /= 10) {
-    const up = ref.lossChange(base, layers, y, x, c, h);
-    const down = ref.lossChange(base, layers, y, x, c, -h);
-    if (Math.abs(up + down) <= 1e-5 * Math.abs(up - down) + 1e-15 * h) return (up - down) / (2 * h);
-  }
-  throw new Error(`no linear neighbourhood around pixel (${y}, ${x}, ${c})`);
-}
 
 /** input 9×11 → conv → LeakyReLU 0.1 → 2×2/2 'same' max pool (odd sizes: TF pads after) → conv → LeakyReLU −0.2 → same pool. */
 function leakyGraph(seed: number): CompiledGraph {

@@ -6,25 +6,12 @@ import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
 import { relativeError } from './helpers/model.ts';
-import { ReferenceNet, type Values } from './helpers/reference-net.ts';
+import { ReferenceNet, slope, type Values } from './helpers/reference-net.ts';
 
 // The hand-written backward pass against central finite differences of an independent float64 forward pass
 // (test/helpers/reference-net.ts), not against tfjs autodiff: tfjs' AvgPool gradient divides by the full
 // window at borders where the forward average does not, so autodiff cannot tell that mistake apart.
 
-/**
- * d(loss)/d(pixel channel) by central differences of the float64 reference. The network is piecewise linear
- * in the image, so away from a ReLU or max-pool kink both one-sided changes are exact and opposite; when they
- * are not, a kink lies within ±h and h shrinks.
- */
-function slope(ref: ReferenceNet, base: Values, layers: string[], y: number, x: number, c: number): number {
-  for (let h = 1e-4; h >= 1e-8; h /= 10) {
-    const up = ref.lossChange(base, layers, y, x, c, h);
-    const down = ref.lossChange(base, layers, y, x, c, -h);
-    if (Math.abs(up + down) <= 1e-5 * Math.abs(up - down) + 1e-15 * h) return (up - down) / (2 * h);
-  }
-  throw new Error(`no linear neighbourhood around pixel (${y}, ${x}, ${c})`);
-}
 
 
 /** Largest |a − b| as a share of the largest |b|: catches a wrong small entry the L2 norm would hide. */

@@ -289,3 +289,17 @@ export class ReferenceNet {
     }
   }
 }
+
+/**
+ * d(loss)/d(pixel channel) by central differences of the float64 reference. The network is piecewise linear
+ * in the image, so away from a ReLU or max-pool kink both one-sided changes are exact and opposite; when they
+ * are not, a kink lies within ±h and h shrinks.
+ */
+export function slope(ref: ReferenceNet, base: Values, layers: string[], y: number, x: number, c: number): number {
+  for (let h = 1e-4; h >= 1e-8; h /= 10) {
+    const up = ref.lossChange(base, layers, y, x, c, h);
+    const down = ref.lossChange(base, layers, y, x, c, -h);
+    if (Math.abs(up + down) <= 1e-5 * Math.abs(up - down) + 1e-15 * h) return (up - down) / (2 * h);
+  }
+  throw new Error(`no linear neighbourhood around pixel (${y}, ${x}, ${c})`);
+}

@@ -9,7 +9,6 @@
 //     and the job times of the last N, so a leak shows up as a trend before members notice it.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -18,6 +17,7 @@ import { startBot } from '../../src/bin/compose.ts';
 import { botConfig } from '../../src/config.ts';
 import { FakeDiscord, snowflake } from '../helpers/fake-discord.ts';
 import { makePhotoLike } from '../helpers/images.ts';
+import { freePort } from '../helpers/redis-server.ts';
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
@@ -78,13 +78,6 @@ async function burst(users: number, seconds: number): Promise<void> {
   await fake.close();
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Threads of a process, from /proc (Linux); null elsewhere. */
 function threadsOf(pid: number): number | null {
