@@ -23,7 +23,8 @@ export const data = new SlashCommandBuilder()
   )
   .addIntegerOption((o) => o.setName('seed').setDescription('Same image + same seed = same dream').setMinValue(0).setMaxValue(MAX_SEED))
   .addStringOption((o) => o.setName('style').setDescription("A style trained on this server's photos (see /styles)").setAutocomplete(true))
-  .addStringOption((o) => o.setName('target').setDescription("Which of the style's classes grows in the dream").setAutocomplete(true));
+  .addStringOption((o) => o.setName('target').setDescription("Which of the style's classes grows in the dream").setAutocomplete(true))
+  .addAttachmentOption((o) => o.setName('guide').setDescription('A picture whose features grow in the dream (a guided dream)'));
 
 /** Suggests installed styles, and the chosen style's classes for `target`. */
 export async function autocomplete(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void> {
@@ -40,7 +41,11 @@ export async function autocomplete(interaction: AutocompleteInteraction, ctx: Bo
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const source = attachmentRef(interaction.options.getAttachment('image', true));
   // Refusals that need no download are answered at once, privately.
-  const refusal = precheck(source, ctx.config);
+  const guideAttachment = interaction.options.getAttachment('guide');
+  const guide = guideAttachment ? attachmentRef(guideAttachment) : undefined;
+  // The guide gets the same checks as the image; its refusal says which file it was about.
+  const guideRefusal = guide && precheck(guide, ctx.config);
+  const refusal = precheck(source, ctx.config) ?? (guideRefusal ? `The guide: ${guideRefusal}` : null);
   if (refusal) {
     await interaction.reply({ content: refusal, flags: MessageFlags.Ephemeral });
     return;
@@ -51,6 +56,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   await ctx.dreams.handle({
     userId: interaction.user.id,
     source,
+    guide,
     overrides: {
       intensity: intensity && isIntensity(intensity) ? intensity : undefined,
       layers: layers && isLayerPreset(layers) ? [...LAYER_PRESETS[layers].layers] : undefined,

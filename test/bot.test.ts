@@ -65,7 +65,7 @@ describe('the Discord bot against a fake Discord', () => {
     expect(fields).toMatchObject({ Model: 'inception_v3', Intensity: 'low', Layers: 'mixed3, mixed5', 'Octaves × steps': '2 × 6', Seed: '1234', Size: '160×120' });
     expect(fields.Backend).toMatch(/wasm|cpu|tensorflow/);
     expect(body.embeds[0].url).toContain(fake.cdnBase);
-    expect(body.components[0].components.map((c) => c.custom_id)).toEqual(['dream:deeper', 'dream:reroll', 'dream:explain']);
+    expect(body.components[0].components.map((c) => c.custom_id)).toEqual(['dream:deeper', 'dream:reroll', 'dream:explain', 'dream:animate']);
     // Progress came before the result, with a Cancel button.
     const edits = fake.requests.filter(isOriginalEdit(i));
     expect(edits.length).toBeGreaterThan(1);
@@ -272,7 +272,7 @@ describe('the Discord bot against a fake Discord', () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
       env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
     });
-    expect(stdout).toMatch(/Registered dream, explain, styles, Dream, Explain in guild/);
+    expect(stdout).toMatch(/Registered dream, explain, styles, zoom, Dream, Explain in guild/);
     const commands = fake.registeredCommands(fake.guildId);
     const dream = commands.find((c) => c.name === 'dream')!;
     expect(dream.options?.map((o) => [o.name, o.type, o.required ?? false])).toEqual([
@@ -282,6 +282,7 @@ describe('the Discord bot against a fake Discord', () => {
       ['seed', 4, false],
       ['style', 3, false],
       ['target', 3, false],
+      ['guide', 11, false],
     ]);
     expect(commands.find((c) => c.name === 'styles')?.type).toBe(1);
     const intensity = dream.options?.find((o) => o.name === 'intensity') as { choices: { value: string }[] };

@@ -82,4 +82,30 @@ describe('JobLine (the memory queue\'s line)', () => {
     if (!running.ok) throw new Error('refused');
     await expect(running.done).rejects.toThrow(DreamCancelledError);
   });
+
+  it('counts a costly job (a zoom) as several toward the member\'s cap and in the wait of those behind it', async () => {
+    const q = new JobLine({ concurrency: 1, maxQueue: 5, maxPerUser: 3 }, 60);
+    const a = gate();
+    const first = q.submit('alice', a.task);
+    const zoom = q.submit('bob', gate().task, {}, 3);
+    const after = q.submit('carol', gate().task);
+    await tick();
+    if (!first.ok || !zoom.ok || !after.ok) throw new Error('refused');
+    expect(zoom.etaSeconds).toBe(30); // half of the running job
+    expect(after.etaSeconds).toBe(210); // half a job, then the zoom's 3 units of 60 s
+    // Bob's zoom fills his cap of 3: one more dream is refused; Carol (1 of 3) may still ask for two.
+    expect(q.submit('bob', gate().task)).toEqual({ ok: false, refusal: { kind: 'user_limit', limit: 3 } });
+    expect(q.costOf('bob')).toBe(3);
+    expect(q.submit('carol', gate().task, {}, 2).ok).toBe(true);
+    expect(q.submit('carol', gate().task).ok).toBe(false);
+    // A job costing more than the whole cap is taken when the member has nothing queued (it counts as the cap).
+    expect(q.submit('dave', gate().task, {}, 7).ok).toBe(true);
+    expect(q.submit('dave', gate().task).ok).toBe(false);
+    // Cancelling the zoom gives Bob his cap back at once.
+    expect(q.cancel(zoom.jobId)).toBe(true);
+    await expect(zoom.done).rejects.toThrow(DreamCancelledError);
+    expect(q.costOf('bob')).toBe(0);
+    expect(q.submit('bob', gate().task).ok).toBe(true);
+    a.release();
+  });
 });

@@ -123,6 +123,21 @@ describe('DreamWorkerPool (real model, worker threads)', () => {
     expect([next.width, next.height]).toEqual([96, 96]);
   });
 
+  it('makes a zoom animation on a worker: its frames, progress per frame and previews', async () => {
+    const photo = makePhotoLikeRgb(96, 72);
+    const frames: number[] = [];
+    const previews: number[] = [];
+    const out = await pool.zoom(
+      { image: photo, params: { ...tiny(), frames: 4, zoom: 1.1 }, previewEvery: 2 },
+      { onProgress: (p) => (p.frameDone ? (frames.push(p.frame), p.preview && previews.push(p.frame)) : undefined) },
+    );
+    expect(out.map((f) => [f.width, f.height])).toEqual([[96, 72], [96, 72], [96, 72], [96, 72]]);
+    expect(sameBytes(out[0], photo)).toBe(true);
+    expect(sameBytes(out[1], out[2])).toBe(false);
+    expect(frames).toEqual([1, 2, 3]);
+    expect(previews).toEqual([2, 3]);
+  });
+
   it('rejects an unknown layer with a user error of kind "params" (the class does not cross threads; the kind does)', async () => {
     const run = pool.run({ image: makePhotoLikeRgb(96, 96), params: tiny({ layers: ['mixed3', 'no_such_layer'] }) });
     await expect(run).rejects.toBeInstanceOf(UserError);

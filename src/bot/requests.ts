@@ -2,16 +2,26 @@ import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { isUserError } from '../errors.ts';
-import { checkExplainTarget, resolveParams, resolveStyle, type ModelManifest, type RecipeOverrides } from '../engine/index.ts';
+import { checkExplainTarget, GUIDE_MAX_SIDE, guideLayerFor, resolveParams, resolveStyle, resolveZoomParams, type ModelManifest, type RecipeOverrides, type ZoomOverrides } from '../engine/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
-import { downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
+import { costOf, decodeSidesOf, downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
 import type { JobQueue, Refusal } from '../queue/index.ts';
 import type { BotMetrics } from './metrics.ts';
 
 export interface DreamRequest {
   userId: string;
   source: ImageRef;
-  overrides: RecipeOverrides;
+  /** Pixels come from `source` (and `guide`), never from the overrides. */
+  overrides: Omit<RecipeOverrides, 'guide'>;
+  /** A guide picture that decides what grows (a guided dream). */
+  guide?: ImageRef;
+  reply: ReplyAddress;
+}
+
+export interface ZoomRequest {
+  userId: string;
+  source: ImageRef;
+  overrides: Omit<ZoomOverrides, 'guide' | 'guideLayer'>;
   reply: ReplyAddress;
 }
 
@@ -65,8 +75,24 @@ export class DreamRequests {
       this.intake(req, 'dream', async () => {
         const { config, manifest } = this.deps;
         const style = await resolveStyle(manifest, req.overrides.style, req.overrides.target, { stylesDir: config.stylesDir });
-        const params = resolveParams(manifest, { ...req.overrides, ...style });
-        return { data: { kind: 'dream', source: req.source, params, reply: req.reply }, sources: [req.source], details: { params } };
+        const { guideLayer, ...overrides } = req.overrides;
+        // The guide's pixels join the params on the worker; the job keeps its reference and its layer.
+        const guide = req.guide ? { guide: req.guide, guideLayer: guideLayerFor(manifest, guideLayer) } : {};
+        // Without a guide, a guide layer is passed on so that it is refused with the engine's sentence.
+        const params = resolveParams(manifest, { ...overrides, ...(req.guide ? {} : { guideLayer }), ...style });
+        const data: JobData = { kind: 'dream', source: req.source, params, ...guide, reply: req.reply };
+        return { data, sources: req.guide ? [req.source, req.guide] : [req.source], details: { params, guided: Boolean(req.guide) } };
+      }),
+    );
+  }
+
+  /** Handles a zoom (endless-zoom animation) request the same way: recipe checked, picture decoded, then queued. */
+  zoom(req: ZoomRequest): Promise<void> {
+    return this.track(
+      this.intake(req, 'zoom', async () => {
+        const params = resolveZoomParams(this.deps.manifest, req.overrides);
+        const data: JobData = { kind: 'zoom', source: req.source, params, reply: req.reply };
+        return { data, sources: [req.source], details: { params, cost: costOf(data) } };
       }),
     );
   }
@@ -114,7 +140,7 @@ export class DreamRequests {
    */
   private async intake(
     req: { userId: string; reply: ReplyAddress },
-    what: 'dream' | 'explain',
+    what: 'dream' | 'explain' | 'zoom',
     prepare: () => Promise<{ data: JobData; sources: ImageRef[]; details: Record<string, unknown> }>,
   ): Promise<void> {
     const { config, queue, log, metrics } = this.deps;
@@ -128,8 +154,10 @@ export class DreamRequests {
     try {
       const { data, sources, details } = await prepare();
       // The download checks the host, announced size and type before fetching a byte.
-      const images = await Promise.all(sources.map(async (s) => readImage(await downloadImage(s, config), { maxSide: this.deps.maxSide, maxInputPixels: config.maxInputPixels })));
-      const result = await queue.submit({ userId: req.userId, data, local: images });
+      // A guide is read at GUIDE_MAX_SIDE, every other picture at the dream's size.
+      const sides = decodeSidesOf(data, this.deps.maxSide, GUIDE_MAX_SIDE);
+      const images = await Promise.all(sources.map(async (s, i) => readImage(await downloadImage(s, config), { maxSide: sides[i], maxInputPixels: config.maxInputPixels })));
+      const result = await queue.submit({ userId: req.userId, data, local: images, cost: costOf(data) });
       if (!result.ok) return await refuse(refusalText(result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
       jobLog.info({ job: result.jobId, ...details, sizes: images.map((im) => `${im.width}x${im.height}`), position: result.position, queue: queue.name }, `${what} queued`);
     } catch (err) {

@@ -4,6 +4,7 @@ export const CustomId = {
   deeper: 'dream:deeper',
   reroll: 'dream:reroll',
   explain: 'dream:explain',
+  animate: 'dream:animate',
 } as const;
 
 export function parseCancel(customId: string): string | null {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { CancelledError, isUserError } from '../errors.ts';
-import type { DreamProgress } from '../engine/index.ts';
+import type { DreamParams, DreamProgress } from '../engine/index.ts';
 import { encodeImage, encodeToFit, shrinkImage, type RgbImage } from '../imaging/index.ts';
 import { WorkerCrashedError } from '../runner/index.ts';
 import type { DreamJob, RunnableJob } from './job.ts';
@@ -11,21 +11,23 @@ import { progressView, resultRow } from './views.ts';
 type DreamRun = RunnableJob & { data: DreamJob };
 
 /** Dreams a job's picture (one retry at 3/4 of the size after a backend error) and builds its result view. */
-export async function dreamView(p: JobProcessor, job: DreamRun, input: RgbImage, signal: AbortSignal, log: Logger): Promise<JobBody> {
+export async function dreamView(p: JobProcessor, job: DreamRun, input: RgbImage, signal: AbortSignal, log: Logger, guide?: RgbImage): Promise<JobBody> {
   const started = Date.now();
   const { params, source } = job.data;
   let retried = false;
-  const result = await dreamWithRetry(p, job, input, signal, log, () => (retried = true));
+  // The guide's pixels join the params here only: the job's data stays JSON.
+  const runParams: DreamParams = guide && job.data.guide ? { ...params, guide: { image: guide, layer: job.data.guideLayer } } : params;
+  const result = await dreamWithRetry(p, job, input, runParams, signal, log, () => (retried = true));
   const seconds = (Date.now() - started) / 1000;
   const fitted = await encodeToFit(result, p.uploadBudget(job), 'png');
   const name = `dream-${params.seed}.${fitted.format === 'jpeg' ? 'jpg' : fitted.format}`;
-  const embed = recipeEmbed({ model: p.deps.modelName, params, width: fitted.width, height: fitted.height, backend: p.deps.runner.backend.name, seconds }, source.url, name);
+  const embed = recipeEmbed({ model: p.deps.modelName, params, width: fitted.width, height: fitted.height, backend: p.deps.runner.backend.name, seconds }, source.url, name, job.data.guide && { url: job.data.guide.url, layer: job.data.guideLayer });
   log.info({ bytes: fitted.buffer.length }, 'dream encoded');
   return { view: { content: `<@${job.userId}>, your dream is ready.`, embeds: [embed], files: [{ name, data: fitted.buffer }], components: [resultRow()] }, retried };
 }
 
 /** A backend error (out of memory, a failed kernel) gets one more try at 3/4 of the size; the rest is final. */
-async function dreamWithRetry(p: JobProcessor, job: DreamRun, image: RgbImage, signal: AbortSignal, log: Logger, onRetry: () => void): Promise<RgbImage> {
+async function dreamWithRetry(p: JobProcessor, job: DreamRun, image: RgbImage, params: DreamParams, signal: AbortSignal, log: Logger, onRetry: () => void): Promise<RgbImage> {
   const { deps } = p;
   let lastStep = 0;
   const onProgress = (progress: DreamProgress) => {
@@ -33,7 +35,7 @@ async function dreamWithRetry(p: JobProcessor, job: DreamRun, image: RgbImage, s
     lastStep = progress.elapsedMs;
     showProgress(p, job, progress);
   };
-  const run = (img: RgbImage) => deps.runner.run({ image: img, params: job.data.params, previews: true }, { signal, onProgress });
+  const run = (img: RgbImage) => deps.runner.run({ image: img, params, previews: true }, { signal, onProgress });
   try {
     return await run(image);
   } catch (err) {

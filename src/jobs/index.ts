@@ -2,7 +2,7 @@
 export { JobProcessor, type JobProcessorDeps } from './processor.ts';
 export { JobMessages } from './job-messages.ts';
 export { explainPicture, scoreText } from './explain-job.ts';
-export { sourcesOf, type DreamJob, type ExplainJob, type JobData, type JobOutcome, type JobResult, type NotRunEnding, type RunnableJob } from './job.ts';
+export { costOf, decodeSidesOf, sourcesOf, type DreamJob, type ExplainJob, type ZoomJob, type JobData, type JobOutcome, type JobResult, type NotRunEnding, type RunnableJob } from './job.ts';
 export { attachmentRef, downloadImage, firstImageOf, precheck, type DownloadRules, type ImageRef } from './image-source.ts';
 export { interactionAddress, messageAddress, RestReplyTarget, type ReplyAddress } from './reply-target.ts';
 export { CustomId, parseCancel } from './custom-ids.ts';

@@ -1,14 +1,16 @@
 import type { Logger } from 'pino';
 import { CancelledError, isUserError } from '../errors.ts';
+import { GUIDE_MAX_SIDE } from '../engine/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { WorkerCrashedError, type DreamRunner } from '../runner/index.ts';
 import { dreamView } from './dream-job.ts';
 import { explainView } from './explain-job.ts';
 import { downloadImage, type DownloadRules, type ImageRef } from './image-source.ts';
-import { sourcesOf, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
+import { decodeSidesOf, sourcesOf, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
 import type { JobMessages } from './job-messages.ts';
 import type { JobView } from './reply-target.ts';
 import { END_TEXT, endView } from './views.ts';
+import { zoomView } from './zoom-job.ts';
 
 export interface JobProcessorDeps {
   messages: JobMessages;
@@ -44,8 +46,15 @@ export class JobProcessor {
     let retried = false;
     try {
       if (signal.aborted) throw new CancelledError();
-      const inputs = job.local ?? (await Promise.all(sourcesOf(job.data).map((s) => this.decode(s, signal))));
-      const body = job.data.kind === 'explain' ? await explainView(this, { ...job, data: job.data }, inputs, signal) : await dreamView(this, { ...job, data: job.data }, inputs[0], signal, log);
+      const sides = decodeSidesOf(job.data, this.deps.input.maxSide, GUIDE_MAX_SIDE);
+      const inputs = job.local ?? (await Promise.all(sourcesOf(job.data).map((s, i) => this.decode(s, sides[i], signal))));
+      const { data } = job;
+      const body =
+        data.kind === 'explain'
+          ? await explainView(this, { ...job, data }, inputs, signal)
+          : data.kind === 'zoom'
+            ? await zoomView(this, { ...job, data }, inputs[0], signal, log)
+            : await dreamView(this, { ...job, data }, inputs[0], signal, log, inputs[1]);
       retried = body.retried ?? false;
       const seconds = (Date.now() - started) / 1000;
       await this.deps.messages.finish(job, body.view);
@@ -68,8 +77,8 @@ export class JobProcessor {
   }
 
   /** Downloads and decodes an input within the rules; throws ImageInputError sentences. */
-  private async decode(source: ImageRef, signal: AbortSignal): Promise<RgbImage> {
+  private async decode(source: ImageRef, maxSide: number, signal: AbortSignal): Promise<RgbImage> {
     const { input } = this.deps;
-    return readImage(await downloadImage(source, input, signal), input);
+    return readImage(await downloadImage(source, input, signal), { maxSide, maxInputPixels: input.maxInputPixels });
   }
 }

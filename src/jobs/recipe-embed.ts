@@ -25,11 +25,19 @@ const FIELD = {
   time: 'Time',
   style: 'Style',
   target: 'Grows',
+  guide: 'Guide',
+  guideLayer: 'Guide layer',
 } as const;
 
-export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string): APIEmbed {
+/** A guided dream's guide, as its recipe shows it. */
+export interface RecipeGuide {
+  url: string;
+  layer?: string;
+}
+
+export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string, guide?: RecipeGuide): APIEmbed {
   const p = r.params;
-  return new EmbedBuilder()
+  const embed = new EmbedBuilder()
     .setTitle(`DeepDream · ${p.intensity}${p.style ? ` · ${p.style}: ${p.target}` : ''}`)
     .setURL(sourceUrl)
     .setImage(`attachment://${imageName}`)
@@ -46,13 +54,21 @@ export function recipeEmbed(r: Recipe, sourceUrl: string, imageName: string): AP
       { name: FIELD.backend, value: r.backend, inline: true },
       { name: FIELD.time, value: `${r.seconds.toFixed(1)} s`, inline: true },
       ...(p.style ? [{ name: FIELD.style, value: p.style, inline: true }, { name: FIELD.target, value: p.target ?? '', inline: true }] : []),
+      // The guide's link is its field (read back by Dream deeper / Reroll); the thumbnail shows it.
+      ...(guide ? [{ name: FIELD.guide, value: `[guide picture](${guide.url})`, inline: true }, ...(guide.layer ? [{ name: FIELD.guideLayer, value: guide.layer, inline: true }] : [])] : []),
     )
-    .setFooter({ text: 'The title links to the source image. Same recipe + same seed = same dream.' })
-    .toJSON();
+    .setFooter({ text: 'The title links to the source image. Same recipe + same seed = same dream.' });
+  if (guide) embed.setThumbnail(guide.url);
+  return embed.toJSON();
+}
+
+/** The guide's URL in a recipe's Guide field (`[guide picture](url)`), or undefined. */
+function guideUrlOf(value: string | undefined): string | undefined {
+  return value ? (/\]\((\S+)\)$/.exec(value)?.[1] ?? undefined) : undefined;
 }
 
 /** Reads a recipe back from a result's embed (for Dream deeper / Reroll): no state kept in the bot. */
-export function recipeFromEmbed(embed: Embed | undefined): { overrides: RecipeOverrides; sourceUrl: string } | null {
+export function recipeFromEmbed(embed: Embed | undefined): { overrides: RecipeOverrides; sourceUrl: string; guide?: RecipeGuide } | null {
   if (!embed?.url) return null;
   const get = (name: string) => embed.fields.find((f) => f.name === name)?.value;
   const [octaves, steps] = (get(FIELD.octaves) ?? '').split('×').map((s) => Number(s.trim()));
@@ -68,5 +84,7 @@ export function recipeFromEmbed(embed: Embed | undefined): { overrides: RecipeOv
     style: get(FIELD.style),
     target: get(FIELD.target),
   };
-  return { overrides, sourceUrl: embed.url };
+  const guideField = get(FIELD.guide);
+  const guideUrl = guideField ? (guideUrlOf(guideField) ?? embed.thumbnail?.url) : undefined;
+  return { overrides, sourceUrl: embed.url, ...(guideUrl ? { guide: { url: guideUrl, layer: get(FIELD.guideLayer) } } : {}) };
 }

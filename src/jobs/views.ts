@@ -1,6 +1,6 @@
 import { ActionRowBuilder, ButtonBuilder, ButtonStyle } from 'discord.js';
 import type { APIActionRowComponent, APIButtonComponent } from 'discord.js';
-import type { DreamProgress } from '../engine/index.ts';
+import type { DreamProgress, ZoomProgress } from '../engine/index.ts';
 import { formatDuration } from '../format.ts';
 import { CustomId } from './custom-ids.ts';
 import type { JobView } from './reply-target.ts';
@@ -17,6 +17,7 @@ export function resultRow(): Row {
       new ButtonBuilder().setCustomId(CustomId.deeper).setLabel('Dream deeper').setStyle(ButtonStyle.Primary),
       new ButtonBuilder().setCustomId(CustomId.reroll).setLabel('Reroll').setStyle(ButtonStyle.Secondary),
       new ButtonBuilder().setCustomId(CustomId.explain).setLabel('Explain').setStyle(ButtonStyle.Secondary),
+      new ButtonBuilder().setCustomId(CustomId.animate).setLabel('Animate').setStyle(ButtonStyle.Secondary),
     )
     .toJSON();
 }
@@ -32,6 +33,14 @@ export function progressView(jobId: string, p: DreamProgress, previewJpeg?: Buff
     content: `🌀 Dreaming… octave ${p.octave}/${p.octaves}, step ${p.step}/${p.steps} · ${pct}% · ~${formatDuration(p.etaSeconds)} left`,
     components: [cancelRow(jobId)],
   };
+  return previewJpeg ? { ...view, files: [{ name: 'preview.jpg', data: previewJpeg }] } : view;
+}
+
+/** "🎞️ Animating… frame 5/36 · 14% · ~1m left", with Cancel and, every few frames, a still of the last one. */
+export function zoomProgressView(jobId: string, p: ZoomProgress, previewJpeg?: Buffer): JobView {
+  const pct = Math.floor(p.fraction * 100);
+  const left = p.fraction > 0 ? ` · ~${formatDuration(p.etaSeconds)} left` : '';
+  const view: JobView = { content: `🎞️ Animating… frame ${p.frame}/${p.frames} · ${pct}%${left}`, components: [cancelRow(jobId)] };
   return previewJpeg ? { ...view, files: [{ name: 'preview.jpg', data: previewJpeg }] } : view;
 }
 

@@ -18,6 +18,8 @@ export class QueueClosedError extends Error {
 interface Job {
   id: string;
   userId: string;
+  /** What the job counts for in the caps and the wait estimate, in ordinary jobs (1 by default). */
+  cost: number;
   events: JobEvents;
   abort: AbortController;
   state: 'waiting' | 'running' | 'done';
@@ -37,7 +39,7 @@ export class JobLine {
   private waitingLine: Job[] = [];
   private closed = false;
   private nextId = 1;
-  /** Moving average of job durations, seeded with a guess until jobs finish. */
+  /** Moving average of seconds per cost unit (a job of cost 1), seeded with a guess until jobs finish. */
   private averageSeconds: number;
 
   constructor(
@@ -56,12 +58,18 @@ export class JobLine {
     return [...this.jobs.values()].filter((j) => j.state === 'running').length;
   }
 
-  /** Seconds until the job at `position` (1 = next) starts: running jobs are taken as half done. */
+  /**
+   * Seconds until the job at `position` (1 = next) starts: the work ahead of it, in cost units (running jobs taken as
+   * half done, the waiting ones before it in full), shared by the workers, at the measured seconds per unit.
+   */
   private etaFor(position: number): number {
-    const free = this.limits.concurrency - this.running;
+    const running = [...this.jobs.values()].filter((j) => j.state === 'running');
+    const free = this.limits.concurrency - running.length;
     if (position <= free) return 0;
-    const rounds = Math.ceil((position - free) / this.limits.concurrency);
-    return Math.round((rounds - 0.5) * this.averageSeconds);
+    const ahead = this.waitingLine.slice(0, position - 1).reduce((sum, j) => sum + j.cost, 0);
+    const inFlight = running.reduce((sum, j) => sum + j.cost, 0) / 2;
+    const units = (ahead - Math.max(0, free) + inFlight) / this.limits.concurrency;
+    return Math.round(Math.max(0.5, units) * this.averageSeconds);
   }
 
   /** Estimated seconds until a newly queued job would start. */
@@ -69,15 +77,26 @@ export class JobLine {
     return this.etaFor(this.waitingLine.length + 1);
   }
 
+  /** Cost units a member has waiting or running (what counts toward `maxPerUser`). */
+  costOf(userId: string): number {
+    let n = 0;
+    for (const j of this.jobs.values()) if (j.userId === userId && j.state !== 'done') n += j.cost;
+    return n;
+  }
+
   ownerOf(jobId: string): string | undefined {
     return this.jobs.get(jobId)?.userId;
   }
 
-  /** Queues `task`; it may start before this returns, so it gets its job id as an argument. */
-  submit<T>(userId: string, task: (signal: AbortSignal, jobId: string) => Promise<T>, events: JobEvents = {}): Submission<T> {
+  /**
+   * Queues `task`; it may start before this returns, so it gets its job id as an argument. `cost` (default 1) is what
+   * the job counts for toward the member's cap, at most the whole cap (so a member with nothing queued can always ask
+   * for one big job), and how much it weighs in the wait estimates of the jobs behind it.
+   */
+  submit<T>(userId: string, task: (signal: AbortSignal, jobId: string) => Promise<T>, events: JobEvents = {}, cost = 1): Submission<T> {
     if (this.closed) return { ok: false, refusal: { kind: 'closed' } };
-    const mine = [...this.jobs.values()].filter((j) => j.userId === userId && j.state !== 'done').length;
-    if (mine >= this.limits.maxPerUser) return { ok: false, refusal: { kind: 'user_limit', limit: this.limits.maxPerUser } };
+    const units = Math.min(Math.max(1, Math.ceil(cost)), this.limits.maxPerUser);
+    if (this.costOf(userId) + units > this.limits.maxPerUser) return { ok: false, refusal: { kind: 'user_limit', limit: this.limits.maxPerUser } };
     if (this.waitingLine.length >= this.limits.maxQueue) {
       return { ok: false, refusal: { kind: 'queue_full', waiting: this.waitingLine.length, etaSeconds: this.etaForNewJob() } };
     }
@@ -88,7 +107,7 @@ export class JobLine {
       resolve = res;
       reject = rej;
     });
-    const job: Job = { id, userId, events, abort: new AbortController(), state: 'waiting', reject };
+    const job: Job = { id, userId, cost: Math.max(1, Math.ceil(cost)), events, abort: new AbortController(), state: 'waiting', reject };
     this.jobs.set(id, job);
     this.waitingLine.push(job);
     const position = this.waitingLine.length;
@@ -100,7 +119,7 @@ export class JobLine {
       const started = Date.now();
       try {
         const value = await task(job.abort.signal, job.id);
-        this.averageSeconds = 0.7 * this.averageSeconds + 0.3 * ((Date.now() - started) / 1000);
+        this.averageSeconds = 0.7 * this.averageSeconds + 0.3 * ((Date.now() - started) / 1000 / job.cost);
         resolve(value);
       } catch (err) {
         reject(err instanceof Error ? err : new Error(String(err)));

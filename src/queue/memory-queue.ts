@@ -16,7 +16,7 @@ export class MemoryQueue<D, L, R> implements JobQueue<D, L> {
     this.line = new JobLine(limits);
   }
 
-  async submit({ userId, data, local }: { userId: string; data: D; local?: L }): Promise<Submission> {
+  async submit({ userId, data, local, cost }: { userId: string; data: D; local?: L; cost?: number }): Promise<Submission> {
     let started = false;
     const submission = this.line.submit(
       userId,
@@ -25,6 +25,7 @@ export class MemoryQueue<D, L, R> implements JobQueue<D, L> {
         return this.processor({ id, userId, data, local }, signal);
       },
       { onPosition: (position, eta, id) => void this.hooks.onPosition({ id, data }, position, eta, false) },
+      cost,
     );
     if (!submission.ok) return submission;
     const job = { id: submission.jobId, data };

@@ -53,7 +53,11 @@ export type Submission = { ok: true; jobId: string; position: number } | { ok: f
  */
 export interface JobQueue<D, L = never> {
   readonly name: 'memory' | 'redis';
-  submit(job: { userId: string; data: D; local?: L }): Promise<Submission>;
+  /**
+   * `cost`: what the job counts for in the caps and the wait estimate, in ordinary jobs (default 1; a long
+   * animation costs several). The memory queue honours it; the Redis queue counts every job as 1 for now.
+   */
+  submit(job: { userId: string; data: D; local?: L; cost?: number }): Promise<Submission>;
   cancel(jobId: string, userId: string): Promise<'cancelled' | 'not_owner' | 'gone'>;
   /** Whether the queue can take jobs now (Redis reachable, not shut down). */
   connected(): boolean;

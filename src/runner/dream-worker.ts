@@ -1,7 +1,8 @@
 // A dream worker thread: loads the model once, then dreams one job at a time for DreamWorkerPool.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CancelledError, toErrorData } from '../errors.ts';
-import { createDreamer, createExplainer, type Dreamer, type Explainer } from '../engine/index.ts';
+import { createDreamer, createExplainer, dreamZoom, type Dreamer, type Explainer } from '../engine/index.ts';
+import type { RgbImage } from '../imaging/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
 
 /**
@@ -74,11 +75,41 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
     }
   }
 
+  async function runZoom(msg: Extract<MainToWorker, { type: 'zoom' }>, signal: AbortSignal): Promise<void> {
+    try {
+      const frames = await dreamZoom(await dreamer, msg.image, msg.params, {
+        signal,
+        previewEvery: msg.previewEvery,
+        onProgress: (progress) => {
+          // A preview is one of the frames, which go back at the end: it is copied, not moved.
+          if (!progress.preview) return post({ type: 'progress', jobId: msg.jobId, progress });
+          const { image, transfer } = transferableImage(progress.preview, true);
+          post({ type: 'progress', jobId: msg.jobId, progress: { ...progress, preview: image } }, transfer);
+        },
+      });
+      // Frames may share a buffer (frame 0 is the input): each is moved once, copied if it is not its own.
+      const seen = new Set<ArrayBufferLike>();
+      const out: RgbImage[] = [];
+      const transfer: ArrayBuffer[] = [];
+      for (const f of frames) {
+        const t = transferableImage(f, seen.has(f.data.buffer));
+        seen.add(t.image.data.buffer);
+        out.push(t.image);
+        transfer.push(...t.transfer);
+      }
+      post({ type: 'frames', jobId: msg.jobId, frames: out }, transfer);
+    } catch (err) {
+      post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) });
+    } finally {
+      controllers.delete(msg.jobId);
+    }
+  }
+
   port.on('message', (msg: MainToWorker) => {
-    if (msg.type === 'dream' || msg.type === 'explain') {
+    if (msg.type === 'dream' || msg.type === 'explain' || msg.type === 'zoom') {
       const controller = new AbortController();
       controllers.set(msg.jobId, controller);
-      chain = chain.then(() => (msg.type === 'dream' ? runJob(msg, controller.signal) : runExplain(msg, controller.signal)));
+      chain = chain.then(() => (msg.type === 'dream' ? runJob(msg, controller.signal) : msg.type === 'zoom' ? runZoom(msg, controller.signal) : runExplain(msg, controller.signal)));
     } else if (msg.type === 'cancel') {
       // The engine checks the signal before every step and yields to the event loop between steps.
       controllers.get(msg.jobId)?.abort();

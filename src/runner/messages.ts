@@ -1,6 +1,6 @@
 // The messages between the main thread and a dream worker thread (structured-clone safe).
 import type { ErrorData } from '../errors.ts';
-import type { BackendChoice, BackendInfo, DreamParams, DreamProgress, Explanation } from '../engine/index.ts';
+import type { BackendChoice, BackendInfo, DreamParams, DreamProgress, Explanation, ZoomParams, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 
 /** `workerData` of a dream worker. */
@@ -16,6 +16,7 @@ export interface DreamWorkerData {
 export type MainToWorker =
   | { type: 'dream'; jobId: number; image: RgbImage; params: DreamParams; previews: boolean }
   | { type: 'explain'; jobId: number; images: RgbImage[]; model?: string; target?: string; top?: number }
+  | { type: 'zoom'; jobId: number; image: RgbImage; params: ZoomParams; previewEvery: number }
   | { type: 'cancel'; jobId: number }
   /** Finish (the pool has cancelled any job), free the model, and end the thread by emptying its event loop. */
   | { type: 'close' };
@@ -24,8 +25,11 @@ export type WorkerToMain =
   | { type: 'ready'; backend: BackendInfo; model: string; loadMs: number }
   /** A non-fatal note from model loading (e.g. the compiled-model cache could not be written). */
   | { type: 'warning'; message: string }
-  | { type: 'progress'; jobId: number; progress: DreamProgress }
+  /** A dream's progress, or a zoom's (a ZoomProgress, with `frame` and `frames`). */
+  | { type: 'progress'; jobId: number; progress: DreamProgress | ZoomProgress }
   | { type: 'done'; jobId: number; image: RgbImage }
+  /** A zoom's frames, each moved (not copied). */
+  | { type: 'frames'; jobId: number; frames: RgbImage[] }
   | { type: 'explained'; jobId: number; explanations: Explanation[] }
   | { type: 'failed'; jobId: number; error: ErrorData }
   /** Startup failed (backend or model): the worker is useless and should be terminated. */

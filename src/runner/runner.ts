@@ -1,4 +1,4 @@
-import type { BackendInfo, DreamParams, DreamProgress, Explanation } from '../engine/index.ts';
+import type { BackendInfo, DreamParams, DreamProgress, Explanation, ZoomParams, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 
 export interface DreamInput {
@@ -19,6 +19,19 @@ export interface ExplainInput {
   top?: number;
 }
 
+export interface ZoomInput {
+  /** Frame 0 of the animation. */
+  image: RgbImage;
+  params: ZoomParams;
+  /** Attach a finished frame to its `frameDone` progress every this many frames, and the last one (0: never). */
+  previewEvery?: number;
+}
+
+export interface ZoomRunCallbacks {
+  signal?: AbortSignal;
+  onProgress?: (p: ZoomProgress) => void;
+}
+
 export interface DreamRunCallbacks {
   signal?: AbortSignal;
   onProgress?: (p: DreamProgress) => void;
@@ -33,6 +46,8 @@ export interface DreamRunner {
   run(input: DreamInput, callbacks?: DreamRunCallbacks): Promise<RgbImage>;
   /** Top labels and a Grad-CAM heatmap per picture. */
   explain(input: ExplainInput, callbacks?: Pick<DreamRunCallbacks, 'signal'>): Promise<Explanation[]>;
+  /** An endless-zoom animation: every frame, the input (frame 0) first. */
+  zoom(input: ZoomInput, callbacks?: ZoomRunCallbacks): Promise<RgbImage[]>;
   /** Workers alive and how many there should be (for health). */
   readonly alive: number;
   readonly size: number;

@@ -1,10 +1,10 @@
 // Runs dreams on worker threads so the bot's main thread (Discord gateway heartbeats) never blocks.
 import { Worker } from 'node:worker_threads';
 import { CancelledError as DreamCancelledError, fromErrorData } from '../errors.ts';
-import type { BackendChoice, BackendInfo, Explanation } from '../engine/index.ts';
+import type { BackendChoice, BackendInfo, DreamProgress, Explanation, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
-import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput } from './runner.ts';
+import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput, type ZoomInput, type ZoomRunCallbacks } from './runner.ts';
 
 export type PoolLog = (level: 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
 
@@ -31,13 +31,19 @@ const CANCEL_GRACE_MS = 10_000;
 const RETIRE_TIMEOUT_MS = 60_000;
 
 /** What a worker is asked to do: dream one picture, or explain some. */
-type Task = { kind: 'dream'; input: DreamInput } | { kind: 'explain'; input: ExplainInput };
-type Outcome = { image: RgbImage } | { explanations: Explanation[] } | { error: Error };
+type Task = { kind: 'dream'; input: DreamInput } | { kind: 'explain'; input: ExplainInput } | { kind: 'zoom'; input: ZoomInput };
+type Outcome = { image: RgbImage } | { frames: RgbImage[] } | { explanations: Explanation[] } | { error: Error };
+
+/** A job's callbacks: a dream's or a zoom's progress (a zoom's events are ZoomProgress). */
+interface TaskCallbacks {
+  signal?: AbortSignal;
+  onProgress?: (p: DreamProgress & Partial<ZoomProgress>) => void;
+}
 
 interface Job {
   id: number;
   task: Task;
-  opts: DreamRunCallbacks;
+  opts: TaskCallbacks;
   /** Settles the caller's promise (once); the worker may stay busy with the job until it confirms. */
   settle: (result: Outcome) => void;
   settled: boolean;
@@ -147,7 +153,14 @@ export class DreamWorkerPool implements DreamRunner {
     return out.explanations;
   }
 
-  private submit(task: Task, opts: DreamRunCallbacks): Promise<Exclude<Outcome, { error: Error }>> {
+  /** An endless-zoom animation on an idle worker; its frames come back moved, not copied. Rejects as `run` does. */
+  async zoom(input: ZoomInput, opts: ZoomRunCallbacks = {}): Promise<RgbImage[]> {
+    const out = await this.submit({ kind: 'zoom', input }, { signal: opts.signal, onProgress: opts.onProgress && ((p) => opts.onProgress!(p as ZoomProgress)) });
+    if (!('frames' in out)) throw new Error('internal: a zoom ended without frames');
+    return out.frames;
+  }
+
+  private submit(task: Task, opts: TaskCallbacks): Promise<Exclude<Outcome, { error: Error }>> {
     return new Promise((resolve, reject) => {
       if (this.closing || opts.signal?.aborted) return reject(new DreamCancelledError());
       const onAbort = () => this.cancel(job);
@@ -260,6 +273,10 @@ export class DreamWorkerPool implements DreamRunner {
         if (slot.job?.id === msg.jobId) this.finish(slot, { image: msg.image });
         this.pump();
         break;
+      case 'frames':
+        if (slot.job?.id === msg.jobId) this.finish(slot, { frames: msg.frames });
+        this.pump();
+        break;
       case 'explained':
         if (slot.job?.id === msg.jobId) this.finish(slot, { explanations: msg.explanations });
         this.pump();
@@ -316,6 +333,10 @@ export class DreamWorkerPool implements DreamRunner {
       if (task.kind === 'dream') {
         const { image, transfer } = transferableImage(task.input.image, true);
         const msg: MainToWorker = { type: 'dream', jobId: job.id, image, params: task.input.params, previews: task.input.previews ?? false };
+        slot.worker.postMessage(msg, transfer);
+      } else if (task.kind === 'zoom') {
+        const { image, transfer } = transferableImage(task.input.image, true);
+        const msg: MainToWorker = { type: 'zoom', jobId: job.id, image, params: task.input.params, previewEvery: task.input.previewEvery ?? 0 };
         slot.worker.postMessage(msg, transfer);
       } else {
         const copies = task.input.images.map((img) => transferableImage(img, true));

@@ -1,7 +1,7 @@
 import { CancelledError } from '../../src/errors.ts';
-import type { BackendInfo, DreamProgress, Explanation } from '../../src/engine/index.ts';
+import type { BackendInfo, DreamProgress, Explanation, ZoomProgress } from '../../src/engine/index.ts';
 import type { RgbImage } from '../../src/imaging/index.ts';
-import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput } from '../../src/runner/index.ts';
+import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput, type ZoomInput, type ZoomRunCallbacks } from '../../src/runner/index.ts';
 
 /**
  * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
@@ -45,6 +45,39 @@ export class FakeRunner implements DreamRunner {
       }
     }
     return out;
+  }
+
+  /** Every zoom input it was given, in order. */
+  readonly zoomInputs: ZoomInput[] = [];
+  /** Milliseconds one zoom frame takes (whatever its size). */
+  msPerFrame = 20;
+
+  /**
+   * "Animates" without the engine: frame i is the input shifted in brightness by 8·i, one every `msPerFrame`,
+   * with a progress event per frame (previews as the engine attaches them) and cancels honoured between frames.
+   */
+  async zoom(input: ZoomInput, { signal, onProgress }: ZoomRunCallbacks = {}): Promise<RgbImage[]> {
+    this.zoomInputs.push(input);
+    const { image, params, previewEvery = 0 } = input;
+    const frames: RgbImage[] = [image];
+    const made = params.frames - 1;
+    const started = Date.now();
+    for (let i = 1; i < params.frames; i++) {
+      await new Promise((resolve) => setTimeout(resolve, this.msPerFrame));
+      if (signal?.aborted) throw new CancelledError();
+      const frame: RgbImage = { data: image.data.map((v) => (v + 8 * i) & 255), width: image.width, height: image.height };
+      frames.push(frame);
+      const fraction = i / made;
+      const elapsedMs = Date.now() - started;
+      const due = previewEvery > 0 && (i % previewEvery === 0 || i === made);
+      const progress: ZoomProgress = {
+        octave: params.octaves, octaves: params.octaves, step: params.steps, steps: params.steps, fraction, elapsedMs,
+        etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction, frame: i, frames: params.frames, frameDone: true,
+        preview: due ? frame : undefined,
+      };
+      onProgress?.(progress);
+    }
+    return frames;
   }
 
   /** Every explain input it was given, in order. */

@@ -5,8 +5,8 @@ import type { BotContext } from '../context.ts';
 import { UNAVAILABLE_TEXT } from '../requests.ts';
 
 /**
- * Cancel (owner only), Dream deeper (dream the result again), Reroll (same input, new seed) and Explain (the original
- * and the dream side by side, with what the classifier sees in each).
+ * Cancel (owner only), Dream deeper (dream the result again), Reroll (same input, new seed), Explain (the original
+ * and the dream side by side, with what the classifier sees in each) and Animate (an endless zoom of the result).
  */
 export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
   const jobId = parseCancel(interaction.customId);
@@ -24,7 +24,8 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
     }
     return;
   }
-  if (interaction.customId !== CustomId.deeper && interaction.customId !== CustomId.reroll && interaction.customId !== CustomId.explain) {
+  const known: string[] = [CustomId.deeper, CustomId.reroll, CustomId.explain, CustomId.animate];
+  if (!known.includes(interaction.customId)) {
     await interaction.reply({ content: 'That button is from an older version of me; run /dream again.', flags: MessageFlags.Ephemeral });
     return;
   }
@@ -40,11 +41,20 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
     await ctx.dreams.explain({ userId: interaction.user.id, sources: [{ url: recipe.sourceUrl, filename: 'source' }, dream], reply: interactionAddress(interaction) });
     return;
   }
+  if (interaction.customId === CustomId.animate && dream) {
+    // The dream's result, animated at the dream's intensity and seed.
+    const { intensity, seed } = recipe.overrides;
+    await ctx.dreams.zoom({ userId: interaction.user.id, source: dream, overrides: { intensity, seed }, reply: interactionAddress(interaction) });
+    return;
+  }
   const deeper = interaction.customId === CustomId.deeper;
+  const overrides = deeper ? recipe.overrides : { ...recipe.overrides, seed: randomSeed() };
   await ctx.dreams.handle({
     userId: interaction.user.id,
     source: deeper && dream ? dream : { url: recipe.sourceUrl, filename: 'source' },
-    overrides: deeper ? recipe.overrides : { ...recipe.overrides, seed: randomSeed() },
+    // A guided dream stays guided, by the same picture at the same layer.
+    overrides: recipe.guide ? { ...overrides, guideLayer: recipe.guide.layer } : overrides,
+    guide: recipe.guide && { url: recipe.guide.url, filename: 'guide' },
     reply: interactionAddress(interaction),
   });
 }

@@ -11,13 +11,23 @@ function overridesFrom(content: string) {
   return { intensity: intensity && isIntensity(intensity) ? intensity : undefined, seed: seed ? Number(seed) % 2 ** 31 : undefined };
 }
 
-/** A message that mentions the bot and carries, or replies to, an image gets the dream as a reply. */
+/**
+ * A message that mentions the bot and carries, or replies to, an image gets the dream as a reply. A reply that
+ * carries an image of its own to an image is a guided dream: the replied-to picture is dreamed, the attached one guides.
+ */
 export async function handleMention(message: Message, ctx: BotContext, botUserId: string): Promise<void> {
   if (message.author.bot || !message.mentions.users.has(botUserId)) return;
-  let source: ImageRef | null = firstImageOf(message);
-  if (!source && message.reference?.messageId) {
+  const attached: ImageRef | null = firstImageOf(message);
+  let source = attached;
+  let guide: ImageRef | undefined;
+  if (message.reference?.messageId) {
     const referenced = await message.fetchReference().catch(() => null);
-    source = referenced ? firstImageOf(referenced) : null;
+    const repliedTo = referenced ? firstImageOf(referenced) : null;
+    // Two images: the replied-to picture is dreamed, the attached one guides what grows in it.
+    if (repliedTo) {
+      source = repliedTo;
+      guide = attached ?? undefined;
+    }
   }
   if (!source) {
     await message.reply({
@@ -26,5 +36,5 @@ export async function handleMention(message: Message, ctx: BotContext, botUserId
     });
     return;
   }
-  await ctx.dreams.handle({ userId: message.author.id, source, overrides: overridesFrom(message.content), reply: messageAddress(message) });
+  await ctx.dreams.handle({ userId: message.author.id, source, guide, overrides: overridesFrom(message.content), reply: messageAddress(message) });
 }
