@@ -1,4 +1,4 @@
-import type { DreamParams, Intensity, ZoomParams } from '../engine/index.ts';
+import { ZOOM_DEFAULTS, type DreamParams, type Intensity, type ZoomParams } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import type { ImageRef } from './image-source.ts';
 import type { ReplyAddress } from './reply-target.ts';
@@ -79,7 +79,11 @@ export function costOf(data: JobData): number {
   return data.kind === 'zoom' ? Math.max(1, Math.ceil(data.params.frames / 8)) : 1;
 }
 
-/** The longest side each of a job's pictures is decoded at: a guide at GUIDE_MAX_SIDE, the rest at `maxSide`. */
+/**
+ * The longest side each of a job's pictures is decoded at: a guide at GUIDE_MAX_SIDE, a zoom's picture at most
+ * ZOOM_DEFAULTS.maxSide (so dozens of frames stay quick and the GIF small), the rest at `maxSide`.
+ */
 export function decodeSidesOf(data: JobData, maxSide: number, guideMaxSide: number): number[] {
-  return sourcesOf(data).map((_, i) => (data.kind !== 'explain' && data.kind !== 'zoom' && i === 1 ? guideMaxSide : maxSide));
+  if (data.kind === 'zoom') return [Math.min(maxSide, ZOOM_DEFAULTS.maxSide)];
+  return sourcesOf(data).map((_, i) => (data.kind !== 'explain' && i === 1 ? guideMaxSide : maxSide));
 }
