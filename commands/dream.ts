@@ -1,7 +1,8 @@
-import { MessageFlags, SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { acceptImages } from '../src/bot/accept.ts';
 import type { BotContext } from '../src/bot/context.ts';
 import { INTENSITIES, isIntensity, isLayerPreset, LAYER_PRESETS, listStyles, PRESETS } from '../src/engine/index.ts';
-import { attachmentRef, interactionAddress, precheck } from '../src/jobs/index.ts';
+import { attachmentRef, interactionAddress } from '../src/jobs/index.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
 
@@ -40,17 +41,10 @@ export async function autocomplete(interaction: AutocompleteInteraction, ctx: Bo
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const source = attachmentRef(interaction.options.getAttachment('image', true));
-  // Refusals that need no download are answered at once, privately.
   const guideAttachment = interaction.options.getAttachment('guide');
   const guide = guideAttachment ? attachmentRef(guideAttachment) : undefined;
   // The guide gets the same checks as the image; its refusal says which file it was about.
-  const guideRefusal = guide && precheck(guide, ctx.config);
-  const refusal = precheck(source, ctx.config) ?? (guideRefusal ? `The guide: ${guideRefusal}` : null);
-  if (refusal) {
-    await interaction.reply({ content: refusal, flags: MessageFlags.Ephemeral });
-    return;
-  }
-  await interaction.deferReply();
+  if (!(await acceptImages(interaction, ctx.config, [{ ref: source }, { ref: guide, label: 'The guide' }]))) return;
   const intensity = interaction.options.getString('intensity');
   const layers = interaction.options.getString('layers');
   await ctx.dreams.handle({

@@ -1,7 +1,8 @@
-import { MessageFlags, SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { acceptImages } from '../src/bot/accept.ts';
 import type { BotContext } from '../src/bot/context.ts';
 import { explainLabels, listStyles } from '../src/engine/index.ts';
-import { attachmentRef, interactionAddress, precheck } from '../src/jobs/index.ts';
+import { attachmentRef, interactionAddress } from '../src/jobs/index.ts';
 
 /** `/explain`: what the ImageNet classifier (or a trained style) sees in a picture, and where. */
 export const data = new SlashCommandBuilder()
@@ -39,12 +40,7 @@ export async function autocomplete(interaction: AutocompleteInteraction, ctx: Bo
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const source = attachmentRef(interaction.options.getAttachment('image', true));
-  const refusal = precheck(source, ctx.config);
-  if (refusal) {
-    await interaction.reply({ content: refusal, flags: MessageFlags.Ephemeral });
-    return;
-  }
-  await interaction.deferReply();
+  if (!(await acceptImages(interaction, ctx.config, [{ ref: source }]))) return;
   await ctx.dreams.explain({
     userId: interaction.user.id,
     sources: [source],

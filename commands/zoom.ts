@@ -1,7 +1,8 @@
-import { MessageFlags, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { acceptImages } from '../src/bot/accept.ts';
 import type { BotContext } from '../src/bot/context.ts';
 import { INTENSITIES, isIntensity, ZOOM_DEFAULTS, ZOOM_LIMITS, ZOOM_PRESETS } from '../src/engine/index.ts';
-import { attachmentRef, interactionAddress, precheck } from '../src/jobs/index.ts';
+import { attachmentRef, interactionAddress } from '../src/jobs/index.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
 
@@ -34,12 +35,7 @@ export const data = new SlashCommandBuilder()
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const source = attachmentRef(interaction.options.getAttachment('image', true));
-  const refusal = precheck(source, ctx.config);
-  if (refusal) {
-    await interaction.reply({ content: refusal, flags: MessageFlags.Ephemeral });
-    return;
-  }
-  await interaction.deferReply();
+  if (!(await acceptImages(interaction, ctx.config, [{ ref: source }]))) return;
   const intensity = interaction.options.getString('intensity');
   await ctx.dreams.zoom({
     userId: interaction.user.id,
