@@ -2,7 +2,7 @@ import 'dotenv/config';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.ts';
-import { BACKEND_CHOICES, MODELS_DIR, type BackendChoice } from './engine/index.ts';
+import { BACKEND_CHOICES, DEFAULT_NSFW_THRESHOLD, MODELS_DIR, type BackendChoice } from './engine/index.ts';
 
 /** A setting that is missing or malformed; the message names the variable and what it accepts. */
 export class ConfigError extends UserError {
@@ -19,6 +19,14 @@ function int(env: Env, name: string, fallback: number | undefined, min: number, 
   if (!raw) return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, not "${raw}".`);
+  return n;
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new ConfigError(`${name} must be a number from 0 to 1, not "${raw}".`);
   return n;
 }
 
@@ -86,6 +94,13 @@ export interface BotConfig extends EngineConfig {
   /** Serve /healthz and /metrics on this port; undefined = off. */
   healthPort?: number;
   healthHost: string;
+  /**
+   * Inputs screened as explicit (see NSFW_THRESHOLD) outside age-restricted channels: `block` refuses them privately,
+   * `spoiler` dreams them and posts the result as a spoiler, `off` does not screen.
+   */
+  nsfwPolicy: 'block' | 'spoiler' | 'off';
+  /** An input counts as explicit when P(porn) + P(hentai) + P(sexy) under nsfwjs's classifier reaches this (0..1). */
+  nsfwThreshold: number;
 }
 
 function snowflake(env: Env, name: string, required: boolean): string | undefined {
@@ -143,6 +158,8 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000, 600_000)!,
     healthPort: int(env, 'HEALTH_PORT', undefined, 0, 65535),
     healthHost: env.HEALTH_HOST?.trim() || '0.0.0.0',
+    nsfwPolicy: oneOf(env, 'NSFW_POLICY', ['block', 'spoiler', 'off'] as const, 'block'),
+    nsfwThreshold: fraction(env, 'NSFW_THRESHOLD', DEFAULT_NSFW_THRESHOLD),
   };
 }
 

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, engineConfig } from '../src/config.ts';
+import { botConfig, ConfigError, engineConfig } from '../src/config.ts';
 
 describe('engine configuration', () => {
   it('has working defaults', () => {
@@ -42,5 +42,13 @@ describe('engine configuration', () => {
     expect(() => engineConfig({ DREAM_MAX_SIDE: '10' })).toThrow(/DREAM_MAX_SIDE/);
     expect(() => engineConfig({ MAX_INPUT_PIXELS: '-5' })).toThrow(/MAX_INPUT_PIXELS/);
     expect(() => engineConfig({ DREAM_THREADS: '0' })).toThrow(/DREAM_THREADS must be a whole number from 1/);
+  });
+
+  it('reads the safety policy: block by default at 0.5, spoiler or off, a threshold from 0 to 1', () => {
+    const base = { DISCORD_TOKEN: 't', DISCORD_CLIENT_ID: '123456789012345678' };
+    expect(botConfig(base)).toMatchObject({ nsfwPolicy: 'block', nsfwThreshold: 0.5 });
+    expect(botConfig({ ...base, NSFW_POLICY: 'spoiler', NSFW_THRESHOLD: '0.7' })).toMatchObject({ nsfwPolicy: 'spoiler', nsfwThreshold: 0.7 });
+    expect(() => botConfig({ ...base, NSFW_POLICY: 'lenient' })).toThrow(/NSFW_POLICY must be one of block, spoiler, off/);
+    expect(() => botConfig({ ...base, NSFW_THRESHOLD: '2' })).toThrow(new ConfigError('NSFW_THRESHOLD must be a number from 0 to 1, not "2".'));
   });
 });

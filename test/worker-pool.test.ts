@@ -123,6 +123,14 @@ describe('DreamWorkerPool (real model, worker threads)', () => {
     expect([next.width, next.height]).toEqual([96, 96]);
   });
 
+  it('screens pictures with nsfwjs\'s classifier on a worker: an ordinary photo is far below the threshold', async () => {
+    const [result] = await pool.screen([makePhotoLikeRgb(160, 120)]);
+    const sum = Object.values(result.scores).reduce((a, b) => a + b, 0);
+    expect(sum).toBeCloseTo(1, 4);
+    expect(result.explicit).toBeCloseTo(result.scores.porn + result.scores.hentai + result.scores.sexy, 6);
+    expect(result.explicit).toBeLessThan(0.1);
+  });
+
   it('makes a zoom animation on a worker: its frames, progress per frame and previews', async () => {
     const photo = makePhotoLikeRgb(96, 72);
     const frames: number[] = [];

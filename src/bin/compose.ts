@@ -44,6 +44,7 @@ function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessa
     minSide,
     input: { ...config, maxSide: maxSideFor(config, runner.backend.name) },
     onStep: metrics && ((s) => metrics.stepSeconds.observe(s)),
+    safety: { policy: config.nsfwPolicy, threshold: config.nsfwThreshold },
   });
 }
 

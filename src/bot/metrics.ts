@@ -26,6 +26,11 @@ export class BotMetrics {
     buckets: [0.01, 0.03, 0.1, 0.3, 0.5, 1, 2, 5, 10],
     registers: [this.registry],
   });
+  private readonly nsfwRefusals = new Counter({
+    name: 'deepdream_nsfw_refusals_total',
+    help: 'Requests refused because an input was screened as explicit outside an age-restricted channel (also counted as refused)',
+    registers: [this.registry],
+  });
   private readonly retries = new Counter({ name: 'deepdream_job_retries_total', help: 'Dreams retried at a smaller size after a backend error', registers: [this.registry] });
 
   constructor(sources: { queueDepth: () => number; running: () => number; backend: () => string; gatewayPingMs: () => number }) {
@@ -72,8 +77,9 @@ export class BotMetrics {
   /** How a queued job ended, as the queue reports it (in Redis mode, from the worker that ran it). */
   recordEnding(ending: Ending<JobResult>): void {
     if (ending.kind !== 'completed') return this.count(ending.kind);
-    const { outcome, seconds, retried } = ending.result;
+    const { outcome, seconds, retried, reason } = ending.result;
     this.count(outcome);
+    if (reason === 'nsfw') this.nsfwRefusals.inc();
     if (outcome === 'done' && seconds !== undefined) this.jobDuration.observe(seconds);
     if (retried) this.retries.inc();
   }

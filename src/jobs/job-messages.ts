@@ -35,6 +35,21 @@ export class JobMessages {
     }
   }
 
+  /** Refuses the job privately (its public "thinking…" goes) and forgets it. */
+  async refuse(job: JobRef, sentence: string): Promise<void> {
+    try {
+      await this.editor(job).target.refuse(sentence);
+    } finally {
+      this.editors.delete(job.id);
+    }
+  }
+
+  /** From now on the job's pictures are posted as spoilers. */
+  spoiler(job: JobRef): void {
+    const target = this.editor(job).target;
+    if (target instanceof RestReplyTarget) target.spoiler = true;
+  }
+
   /** Shows a waiting job's place in line; the first view is sent at once (a reply to a message gets its id). */
   showPosition = async (job: JobRef, position: number, etaSeconds: number, first: boolean): Promise<void> => {
     const view = waitingView(job.id, position, etaSeconds);

@@ -57,6 +57,8 @@ export interface JobResult {
   seconds?: number;
   /** The dream was retried once at a smaller size after a backend error. */
   retried?: boolean;
+  /** Why a job was refused, when it was for a policy: `nsfw` (an input screened as explicit). */
+  reason?: 'nsfw';
 }
 
 /** How a job ended without running; shown on its message. */

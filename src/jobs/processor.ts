@@ -24,7 +24,12 @@ export interface JobProcessorDeps {
   input: DownloadRules & { maxSide: number; maxInputPixels: number };
   /** Seconds per dream step, as they happen (metrics). */
   onStep?: (seconds: number) => void;
+  /** What to do with inputs screened as explicit outside age-restricted channels (NSFW_POLICY, NSFW_THRESHOLD). */
+  safety: { policy: 'block' | 'spoiler' | 'off'; threshold: number };
 }
+
+/** The private answer to an input screened as explicit outside an age-restricted channel. */
+export const NSFW_REFUSAL = "That picture looks explicit, so I won't use it here; an age-restricted channel is the place for it.";
 
 /** What a job's body gives back: its final view, and whether a dream was retried smaller. */
 export interface JobBody {
@@ -48,6 +53,13 @@ export class JobProcessor {
       if (signal.aborted) throw new CancelledError();
       const sides = decodeSidesOf(job.data, this.deps.input.maxSide, GUIDE_MAX_SIDE);
       const inputs = job.local ?? (await Promise.all(sourcesOf(job.data).map((s, i) => this.decode(s, sides[i], signal))));
+      // Screened before any dream work; age-restricted channels are not screened.
+      const screen = await this.screen(job, inputs, signal, log);
+      if (screen === 'refuse') {
+        await this.deps.messages.refuse(job, NSFW_REFUSAL);
+        return { outcome: 'refused', reason: 'nsfw' };
+      }
+      if (screen === 'spoiler') this.deps.messages.spoiler(job);
       const { data } = job;
       const body =
         data.kind === 'explain'
@@ -69,6 +81,20 @@ export class JobProcessor {
       return { outcome, retried };
     }
   };
+
+  /**
+   * The safety policy for a job's pictures outside age-restricted channels: `pass`, or what to do with an input that
+   * nsfwjs scores at or above the threshold. Only the scores are logged, never the picture.
+   */
+  private async screen(job: RunnableJob, inputs: RgbImage[], signal: AbortSignal, log: Logger): Promise<'pass' | 'refuse' | 'spoiler'> {
+    const { policy, threshold } = this.deps.safety;
+    if (policy === 'off' || job.data.reply.ageRestricted) return 'pass';
+    const results = await this.deps.runner.screen(inputs, { signal });
+    const explicit = Math.max(...results.map((r) => r.explicit));
+    if (explicit < threshold) return 'pass';
+    log.info({ explicit: Math.round(explicit * 1000) / 1000, threshold, policy }, 'input screened as explicit');
+    return policy === 'block' ? 'refuse' : 'spoiler';
+  }
 
   /** The largest upload a job's message takes, less room for the multipart envelope and the embed. */
   uploadBudget(job: RunnableJob): number {

@@ -26,6 +26,8 @@ export type ReplyAddress =
       channelId: string;
       userId: string;
       uploadLimit: number;
+      /** The channel is age-restricted: inputs are not screened there. */
+      ageRestricted?: boolean;
     }
   | {
       kind: 'message';
@@ -34,6 +36,7 @@ export type ReplyAddress =
       requestMessageId: string;
       /** The bot's reply that shows the job, once it exists. */
       statusMessageId?: string;
+      ageRestricted?: boolean;
     };
 
 /** Where a job's status and result go, and how its requester is told "no". */
@@ -57,6 +60,15 @@ function body(view: JobView): RESTPatchAPIWebhookWithTokenMessageJSONBody {
   return out;
 }
 
+/** The view with its files marked as spoilers (`SPOILER_` names) and its embeds without images. */
+function spoilered(view: JobView): JobView {
+  return {
+    ...view,
+    files: view.files?.map((f) => ({ ...f, name: f.name.startsWith('SPOILER_') ? f.name : `SPOILER_${f.name}` })),
+    embeds: view.embeds?.map(({ image: _image, thumbnail: _thumbnail, ...embed }) => embed),
+  };
+}
+
 const files = (view: JobView) => view.files?.map((f) => ({ name: f.name, data: f.data }));
 
 /** Answers through Discord's REST API only: interaction webhooks, or channel messages. */
@@ -75,7 +87,11 @@ export class RestReplyTarget implements ReplyTarget {
     return this.address.kind === 'interaction' && Date.now() - this.address.createdAt < TOKEN_LIFETIME_MS;
   }
 
-  async show(view: JobView, final = false): Promise<void> {
+  /** Post every file (previews and results) as a spoiler, and no embed image (Discord would not blur it). */
+  spoiler = false;
+
+  async show(shown: JobView, final = false): Promise<void> {
+    const view = this.spoiler ? spoilered(shown) : shown;
     const a = this.address;
     if (a.kind === 'message') {
       if (a.statusMessageId) {
@@ -133,6 +149,7 @@ export function interactionAddress(interaction: {
   token: string;
   createdTimestamp: number;
   channelId: string | null;
+  channel?: unknown;
   user: { id: string };
   attachmentSizeLimit?: number;
 }): ReplyAddress {
@@ -144,10 +161,17 @@ export function interactionAddress(interaction: {
     channelId: interaction.channelId ?? '',
     userId: interaction.user.id,
     uploadLimit: interaction.attachmentSizeLimit || DEFAULT_UPLOAD_LIMIT,
+    ageRestricted: ageRestricted(interaction.channel),
   };
 }
 
 /** The address of a reply to a message that mentioned the bot. */
-export function messageAddress(message: { channelId: string; id: string }): ReplyAddress {
-  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id };
+export function messageAddress(message: { channelId: string; id: string; channel?: unknown }): ReplyAddress {
+  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id, ageRestricted: ageRestricted(message.channel) };
+}
+
+/** Whether a channel is age-restricted (Discord's "NSFW" channel setting); threads take their parent's. */
+function ageRestricted(channel: unknown): boolean {
+  const c = channel as { nsfw?: unknown; parent?: { nsfw?: unknown } | null } | null | undefined;
+  return c?.nsfw === true || c?.parent?.nsfw === true;
 }

@@ -1,7 +1,7 @@
 // A dream worker thread: loads the model once, then dreams one job at a time for DreamWorkerPool.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CancelledError, toErrorData } from '../errors.ts';
-import { createDreamer, createExplainer, dreamZoom, type Dreamer, type Explainer } from '../engine/index.ts';
+import { createDreamer, createExplainer, createScreener, dreamZoom, type Dreamer, type Explainer, type Screener } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
 
@@ -33,6 +33,27 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
     }
     return e;
   };
+
+  /** nsfwjs's classifier, loaded on first use (about 350 MB; workers that never screen never load it). */
+  let screener: Promise<Screener> | null = null;
+
+  async function runScreen(msg: Extract<MainToWorker, { type: 'screen' }>, signal: AbortSignal): Promise<void> {
+    try {
+      screener ??= createScreener({ ...config, onWarning: (message) => post({ type: 'warning', message }) });
+      screener.catch(() => (screener = null));
+      const s = await screener;
+      const results = [];
+      for (const image of msg.images) {
+        if (signal.aborted) throw new CancelledError();
+        results.push(await s.screen(image));
+      }
+      post({ type: 'screened', jobId: msg.jobId, results });
+    } catch (err) {
+      post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) });
+    } finally {
+      controllers.delete(msg.jobId);
+    }
+  }
 
   async function runExplain(msg: Extract<MainToWorker, { type: 'explain' }>, signal: AbortSignal): Promise<void> {
     try {
@@ -106,10 +127,22 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
   }
 
   port.on('message', (msg: MainToWorker) => {
-    if (msg.type === 'dream' || msg.type === 'explain' || msg.type === 'zoom') {
+    if (msg.type === 'dream' || msg.type === 'explain' || msg.type === 'zoom' || msg.type === 'screen') {
       const controller = new AbortController();
       controllers.set(msg.jobId, controller);
-      chain = chain.then(() => (msg.type === 'dream' ? runJob(msg, controller.signal) : msg.type === 'zoom' ? runZoom(msg, controller.signal) : runExplain(msg, controller.signal)));
+      const run = () => {
+        switch (msg.type) {
+          case 'dream':
+            return runJob(msg, controller.signal);
+          case 'zoom':
+            return runZoom(msg, controller.signal);
+          case 'screen':
+            return runScreen(msg, controller.signal);
+          default:
+            return runExplain(msg, controller.signal);
+        }
+      };
+      chain = chain.then(run);
     } else if (msg.type === 'cancel') {
       // The engine checks the signal before every step and yields to the event loop between steps.
       controllers.get(msg.jobId)?.abort();
@@ -119,7 +152,7 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
       for (const c of controllers.values()) c.abort();
       const free = async (x: Promise<{ dispose(): Promise<void> }>) => (await x).dispose();
       chain = chain
-        .then(async () => void (await Promise.allSettled([free(dreamer), ...[...explainers.values()].map(free)])))
+        .then(async () => void (await Promise.allSettled([free(dreamer), ...[...explainers.values()].map(free), ...(screener ? [free(screener)] : [])])))
         .finally(() => port.close());
     }
   });

@@ -1,4 +1,4 @@
-import type { BackendInfo, DreamParams, DreamProgress, Explanation, ZoomParams, ZoomProgress } from '../engine/index.ts';
+import type { BackendInfo, DreamParams, DreamProgress, Explanation, ScreenResult, ZoomParams, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 
 export interface DreamInput {
@@ -44,6 +44,8 @@ export interface DreamRunCallbacks {
 export interface DreamRunner {
   readonly backend: BackendInfo;
   run(input: DreamInput, callbacks?: DreamRunCallbacks): Promise<RgbImage>;
+  /** nsfwjs's scores per picture (the screener is loaded on first use). */
+  screen(images: RgbImage[], callbacks?: Pick<DreamRunCallbacks, 'signal'>): Promise<ScreenResult[]>;
   /** Top labels and a Grad-CAM heatmap per picture. */
   explain(input: ExplainInput, callbacks?: Pick<DreamRunCallbacks, 'signal'>): Promise<Explanation[]>;
   /** An endless-zoom animation: every frame, the input (frame 0) first. */

@@ -1,7 +1,7 @@
 // Runs dreams on worker threads so the bot's main thread (Discord gateway heartbeats) never blocks.
 import { Worker } from 'node:worker_threads';
 import { CancelledError as DreamCancelledError, fromErrorData } from '../errors.ts';
-import type { BackendChoice, BackendInfo, DreamProgress, Explanation, ZoomProgress } from '../engine/index.ts';
+import type { BackendChoice, BackendInfo, DreamProgress, Explanation, ScreenResult, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
 import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput, type ZoomInput, type ZoomRunCallbacks } from './runner.ts';
@@ -31,8 +31,8 @@ const CANCEL_GRACE_MS = 10_000;
 const RETIRE_TIMEOUT_MS = 60_000;
 
 /** What a worker is asked to do: dream one picture, or explain some. */
-type Task = { kind: 'dream'; input: DreamInput } | { kind: 'explain'; input: ExplainInput } | { kind: 'zoom'; input: ZoomInput };
-type Outcome = { image: RgbImage } | { frames: RgbImage[] } | { explanations: Explanation[] } | { error: Error };
+type Task = { kind: 'dream'; input: DreamInput } | { kind: 'explain'; input: ExplainInput } | { kind: 'zoom'; input: ZoomInput } | { kind: 'screen'; input: RgbImage[] };
+type Outcome = { image: RgbImage } | { frames: RgbImage[] } | { explanations: Explanation[] } | { results: ScreenResult[] } | { error: Error };
 
 /** A job's callbacks: a dream's or a zoom's progress (a zoom's events are ZoomProgress). */
 interface TaskCallbacks {
@@ -147,6 +147,13 @@ export class DreamWorkerPool implements DreamRunner {
   }
 
   /** Explains pictures on an idle worker (its classifier is loaded on first use). Rejects as `run` does. */
+  /** Screens pictures on an idle worker (its screener is loaded on first use). Rejects as `run` does. */
+  async screen(images: RgbImage[], opts: Pick<DreamRunCallbacks, 'signal'> = {}): Promise<ScreenResult[]> {
+    const out = await this.submit({ kind: 'screen', input: images }, opts);
+    if (!('results' in out)) throw new Error('internal: a screen ended without a result');
+    return out.results;
+  }
+
   async explain(input: ExplainInput, opts: Pick<DreamRunCallbacks, 'signal'> = {}): Promise<Explanation[]> {
     const out = await this.submit({ kind: 'explain', input }, opts);
     if (!('explanations' in out)) throw new Error('internal: an explanation ended without a result');
@@ -281,6 +288,10 @@ export class DreamWorkerPool implements DreamRunner {
         if (slot.job?.id === msg.jobId) this.finish(slot, { explanations: msg.explanations });
         this.pump();
         break;
+      case 'screened':
+        if (slot.job?.id === msg.jobId) this.finish(slot, { results: msg.results });
+        this.pump();
+        break;
       case 'failed':
         if (slot.job?.id === msg.jobId) this.finish(slot, { error: fromErrorData(msg.error) });
         this.pump();
@@ -338,6 +349,10 @@ export class DreamWorkerPool implements DreamRunner {
         const { image, transfer } = transferableImage(task.input.image, true);
         const msg: MainToWorker = { type: 'zoom', jobId: job.id, image, params: task.input.params, previewEvery: task.input.previewEvery ?? 0 };
         slot.worker.postMessage(msg, transfer);
+      } else if (task.kind === 'screen') {
+        const copies = task.input.map((img) => transferableImage(img, true));
+        const msg: MainToWorker = { type: 'screen', jobId: job.id, images: copies.map((c) => c.image) };
+        slot.worker.postMessage(msg, copies.flatMap((c) => c.transfer));
       } else {
         const copies = task.input.images.map((img) => transferableImage(img, true));
         const msg: MainToWorker = { type: 'explain', jobId: job.id, images: copies.map((c) => c.image), model: task.input.model, target: task.input.target, top: task.input.top };

@@ -1,5 +1,5 @@
 import { CancelledError } from '../../src/errors.ts';
-import type { BackendInfo, DreamProgress, Explanation, ZoomProgress } from '../../src/engine/index.ts';
+import type { BackendInfo, DreamProgress, Explanation, ScreenResult, ZoomProgress } from '../../src/engine/index.ts';
 import type { RgbImage } from '../../src/imaging/index.ts';
 import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput, type ZoomInput, type ZoomRunCallbacks } from '../../src/runner/index.ts';
 
@@ -78,6 +78,17 @@ export class FakeRunner implements DreamRunner {
       onProgress?.(progress);
     }
     return frames;
+  }
+
+  /** The `explicit` score every screened picture gets (ordinary pictures score about 0.01). */
+  explicitScore = 0.01;
+  /** How many pictures it screened. */
+  screened = 0;
+
+  async screen(images: RgbImage[]): Promise<ScreenResult[]> {
+    this.screened += images.length;
+    const explicit = this.explicitScore;
+    return images.map(() => ({ scores: { drawing: 0, hentai: 0, neutral: 1 - explicit, porn: explicit, sexy: 0 }, explicit }));
   }
 
   /** Every explain input it was given, in order. */
