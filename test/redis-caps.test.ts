@@ -120,6 +120,34 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
     }
   });
 
+  it('a job that costs several dreams (a zoom) counts so in the member\'s cap, and gives it all back at its end', async () => {
+    const hooks: QueueHooks<unknown, unknown> = { onPosition: () => undefined, onEnd: () => undefined };
+    const q = await RedisQueue.start(redis.url, { concurrency: 1, maxQueue: 10, maxPerUser: 3 }, hooks, quiet);
+    const accepted: { jobId: string; userId: string }[] = [];
+    const submit = async (userId: string, cost?: number) => {
+      const r = await q.submit({ userId, data: {}, cost });
+      if (r.ok) accepted.push({ jobId: r.jobId, userId });
+      return r;
+    };
+    try {
+      const userId = snowflake();
+      expect((await submit(userId, 2)).ok).toBe(true);
+      // 2 of 3 taken: one more dream fits, a second does not; cancelling the zoom gives both units back.
+      expect((await submit(userId)).ok).toBe(true);
+      expect(await submit(userId)).toMatchObject({ ok: false, refusal: { kind: 'user_limit' } });
+      expect(await q.cancel(accepted[0].jobId, userId)).toBe('cancelled');
+      expect((await submit(userId, 2)).ok).toBe(true);
+      // A job costing more than the cap counts as the whole cap: accepted alone, nothing beside it.
+      const other = snowflake();
+      expect((await submit(other, 5)).ok).toBe(true);
+      expect(await submit(other)).toMatchObject({ ok: false, refusal: { kind: 'user_limit' } });
+    } finally {
+      for (const { jobId, userId } of accepted.slice(1)) await q.cancel(jobId, userId);
+      await q.shutdown();
+    }
+    expect(await slots().all()).toEqual({ owners: {}, pending: [] });
+  });
+
   it('a bot killed between reserve and add leaves no stuck reservation', async () => {
     const userId = snowflake();
     const ttlMs = 1500;

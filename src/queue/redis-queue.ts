@@ -118,14 +118,14 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     return { ok: false, refusal: { kind: 'unavailable' } };
   }
 
-  async submit({ userId, data }: { userId: string; data: D }): Promise<Submission> {
+  async submit({ userId, data, cost }: { userId: string; data: D; cost?: number }): Promise<Submission> {
     if (this.closed) return { ok: false, refusal: { kind: 'closed' } };
     if (!this.link.up) return this.unavailable('connect');
     const jobId = `d${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
     // Both caps, checked and taken in one step in Redis, before anything slow: a burst cannot slip through.
     let reservation;
     try {
-      reservation = await this.slots.reserve(userId, jobId, this.limits);
+      reservation = await this.slots.reserve(userId, jobId, this.limits, cost);
     } catch (err) {
       // Unanswered: the reservation may still be made when Redis answers again; it is let go then.
       this.abandoned.add(jobId);

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
  *   deepdream:slots:owner        HASH  jobId → userId     every reservation
  *   deepdream:slots:pending      ZSET  jobId → deadline   reserved, not yet in BullMQ (counts as waiting)
  *   deepdream:slots:user:<id>    SET   jobIds             the member's open jobs (reserved, waiting or running)
+ *   deepdream:slots:owner:units  HASH  jobId → units      what a job counts for in the member's cap (absent: 1)
  *
  * A job's life: `reserve` (checks both caps and takes both slots, or refuses) → the job is shown and added to
  * BullMQ → `confirm` (no longer pending: the BullMQ wait list counts it from here; `reserve` also treats a pending
@@ -31,10 +32,13 @@ local userPrefix, jobPrefix = ARGV[1], ARGV[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+local units = owner .. ':units'
+
 local function release(id)
   local u = redis.call('HGET', owner, id)
   if u then redis.call('SREM', userPrefix .. u, id) end
   redis.call('HDEL', owner, id)
+  redis.call('HDEL', units, id)
   redis.call('ZREM', pending, id)
 end
 
@@ -63,21 +67,24 @@ local function settle(ids)
 end
 `;
 
-/** KEYS: owner, pending, wait, paused, prioritized. ARGV: userPrefix, jobPrefix, userId, jobId, ttlMs, maxPerUser, maxQueue. */
+/** KEYS: owner, pending, wait, paused, prioritized. ARGV: userPrefix, jobPrefix, userId, jobId, ttlMs, maxPerUser, maxQueue, units. */
 const RESERVE =
   COMMON +
   `
 local userId, jobId = ARGV[3], ARGV[4]
-local ttl, maxPerUser, maxQueue = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local ttl, maxPerUser, maxQueue, cost = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 expire()
 local userKey = userPrefix .. userId
-settle(redis.call('SMEMBERS', userKey))
-local mine = redis.call('SCARD', userKey)
-if mine >= maxPerUser then return {'user_limit', mine} end
+local held = redis.call('SMEMBERS', userKey)
+settle(held)
+local mine = 0
+for _, id in ipairs(redis.call('SMEMBERS', userKey)) do mine = mine + (tonumber(redis.call('HGET', units, id)) or 1) end
+if mine + cost > maxPerUser then return {'user_limit', mine} end
 local waiting = redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4]) + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', pending)
 if waiting >= maxQueue then return {'queue_full', waiting} end
 redis.call('SADD', userKey, jobId)
 redis.call('HSET', owner, jobId, userId)
+if cost ~= 1 then redis.call('HSET', units, jobId, cost) end
 redis.call('ZADD', pending, now + ttl, jobId)
 return {'ok', waiting}
 `;
@@ -157,10 +164,14 @@ export class RedisSlots {
     return [SLOT_KEYS.userPrefix, this.queueKeys.jobPrefix];
   }
 
-  /** Takes the member's slot and a queue slot for `jobId`, or says which cap is reached. */
-  async reserve(userId: string, jobId: string, limits: { maxPerUser: number; maxQueue: number }): Promise<Reservation> {
+  /**
+   * Takes the member's slots and a queue slot for `jobId`, or says which cap is reached. `cost` (default 1) is what the
+   * job counts for in the member's cap (a zoom counts as several dreams), at most the whole cap.
+   */
+  async reserve(userId: string, jobId: string, limits: { maxPerUser: number; maxQueue: number }, cost = 1): Promise<Reservation> {
     const { wait, paused, prioritized } = this.queueKeys;
-    const [kind, n] = await this.redis.deepdreamReserve(...this.base, wait, paused, prioritized, ...this.prefixes, userId, jobId, this.ttlMs, limits.maxPerUser, limits.maxQueue);
+    const units = Math.min(Math.max(1, Math.ceil(cost)), limits.maxPerUser);
+    const [kind, n] = await this.redis.deepdreamReserve(...this.base, wait, paused, prioritized, ...this.prefixes, userId, jobId, this.ttlMs, limits.maxPerUser, limits.maxQueue, units);
     if (kind === 'user_limit') return { kind, mine: n };
     if (kind === 'queue_full') return { kind, waiting: n };
     return { kind: 'ok', waiting: n };
