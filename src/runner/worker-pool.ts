@@ -277,26 +277,22 @@ export class DreamWorkerPool implements DreamRunner {
         break;
       }
       case 'done':
-        if (slot.job?.id === msg.jobId) this.finish(slot, { image: msg.image });
-        this.pump();
-        break;
+        return this.ended(slot, msg.jobId, { image: msg.image });
       case 'frames':
-        if (slot.job?.id === msg.jobId) this.finish(slot, { frames: msg.frames });
-        this.pump();
-        break;
+        return this.ended(slot, msg.jobId, { frames: msg.frames });
       case 'explained':
-        if (slot.job?.id === msg.jobId) this.finish(slot, { explanations: msg.explanations });
-        this.pump();
-        break;
+        return this.ended(slot, msg.jobId, { explanations: msg.explanations });
       case 'screened':
-        if (slot.job?.id === msg.jobId) this.finish(slot, { results: msg.results });
-        this.pump();
-        break;
+        return this.ended(slot, msg.jobId, { results: msg.results });
       case 'failed':
-        if (slot.job?.id === msg.jobId) this.finish(slot, { error: fromErrorData(msg.error) });
-        this.pump();
-        break;
+        return this.ended(slot, msg.jobId, { error: fromErrorData(msg.error) });
     }
+  }
+
+  /** A worker finished a job (its result, or an error): settle it if it is still the slot's, and hand out the next. */
+  private ended(slot: Slot, jobId: number, result: Outcome): void {
+    if (slot.job?.id === jobId) this.finish(slot, result);
+    this.pump();
   }
 
   private onExit(slot: Slot, code: number): void {
