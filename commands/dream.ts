@@ -1,31 +1,28 @@
 import { SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import { acceptImages } from '../src/bot/accept.ts';
 import type { BotContext } from '../src/bot/context.ts';
-import { INTENSITIES, isIntensity, isLayerPreset, LAYER_PRESETS, listStyles, PRESETS } from '../src/engine/index.ts';
+import { choice, withWords } from '../src/bot/localize.ts';
+import { INTENSITIES, isIntensity, isLayerPreset, LAYER_PRESETS, listStyles } from '../src/engine/index.ts';
 import { attachmentRef, interactionAddress } from '../src/jobs/index.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
 
-export const data = new SlashCommandBuilder()
-  .setName('dream')
-  .setDescription('Turn an image into a DeepDream nightmare')
-  .addAttachmentOption((o) => o.setName('image').setDescription('The image to dream (JPEG, PNG, WebP, GIF, AVIF, TIFF)').setRequired(true))
+const LAYER_PRESET_IDS = Object.keys(LAYER_PRESETS).filter(isLayerPreset);
+
+export const data = withWords(new SlashCommandBuilder(), (t) => t.commands.dream)
+  .addAttachmentOption((o) => withWords(o, (t) => t.commands.dream.options.image).setRequired(true))
   .addStringOption((o) =>
-    o
-      .setName('intensity')
-      .setDescription('How deep the dream goes (default medium)')
-      .addChoices(...INTENSITIES.map((i) => ({ name: `${i}: ${PRESETS[i].summary}`.slice(0, 100), value: i }))),
+    withWords(o, (t) => t.commands.dream.options.intensity).addChoices(
+      ...INTENSITIES.map((i) => choice(i, (t) => `${t.intensities[i].name}: ${t.intensities[i].summary}`)),
+    ),
   )
   .addStringOption((o) =>
-    o
-      .setName('layers')
-      .setDescription('What grows in the dream (default: the intensity\'s)')
-      .addChoices(...Object.entries(LAYER_PRESETS).map(([name, p]) => ({ name: `${name}: ${p.description}`, value: name }))),
+    withWords(o, (t) => t.commands.dream.options.layers).addChoices(...LAYER_PRESET_IDS.map((name) => choice(name, (t) => `${name}: ${t.layerPresets[name]}`))),
   )
-  .addIntegerOption((o) => o.setName('seed').setDescription('Same image + same seed = same dream').setMinValue(0).setMaxValue(MAX_SEED))
-  .addStringOption((o) => o.setName('style').setDescription("A style trained on this server's photos (see /styles)").setAutocomplete(true))
-  .addStringOption((o) => o.setName('target').setDescription("Which of the style's classes grows in the dream").setAutocomplete(true))
-  .addAttachmentOption((o) => o.setName('guide').setDescription('A picture whose features grow in the dream (a guided dream)'));
+  .addIntegerOption((o) => withWords(o, (t) => t.commands.dream.options.seed).setMinValue(0).setMaxValue(MAX_SEED))
+  .addStringOption((o) => withWords(o, (t) => t.commands.dream.options.style).setAutocomplete(true))
+  .addStringOption((o) => withWords(o, (t) => t.commands.dream.options.target).setAutocomplete(true))
+  .addAttachmentOption((o) => withWords(o, (t) => t.commands.dream.options.guide));
 
 /** Suggests installed styles, and the chosen style's classes for `target`. */
 export async function autocomplete(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void> {
@@ -44,7 +41,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
   const guideAttachment = interaction.options.getAttachment('guide');
   const guide = guideAttachment ? attachmentRef(guideAttachment) : undefined;
   // The guide gets the same checks as the image; its refusal says which file it was about.
-  if (!(await acceptImages(interaction, ctx.config, [{ ref: source }, { ref: guide, label: 'The guide' }]))) return;
+  if (!(await acceptImages(interaction, ctx.config, [{ ref: source }, { ref: guide, guide: true }]))) return;
   const intensity = interaction.options.getString('intensity');
   const layers = interaction.options.getString('layers');
   await ctx.dreams.handle({

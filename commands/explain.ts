@@ -1,16 +1,15 @@
 import { SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import { acceptImages } from '../src/bot/accept.ts';
 import type { BotContext } from '../src/bot/context.ts';
+import { withWords } from '../src/bot/localize.ts';
 import { explainLabels, listStyles } from '../src/engine/index.ts';
 import { attachmentRef, interactionAddress } from '../src/jobs/index.ts';
 
 /** `/explain`: what the ImageNet classifier (or a trained style) sees in a picture, and where. */
-export const data = new SlashCommandBuilder()
-  .setName('explain')
-  .setDescription('Show what a neural network sees in an image, and where (Grad-CAM heatmap)')
-  .addAttachmentOption((o) => o.setName('image').setDescription('The image to explain (JPEG, PNG, WebP, GIF, AVIF, TIFF)').setRequired(true))
-  .addStringOption((o) => o.setName('target').setDescription('Paint the evidence for this label (default: the top one)').setAutocomplete(true))
-  .addStringOption((o) => o.setName('style').setDescription("Explain with a style trained on this server's photos (see /styles)").setAutocomplete(true));
+export const data = withWords(new SlashCommandBuilder(), (t) => t.commands.explain)
+  .addAttachmentOption((o) => withWords(o, (t) => t.commands.explain.options.image).setRequired(true))
+  .addStringOption((o) => withWords(o, (t) => t.commands.explain.options.target).setAutocomplete(true))
+  .addStringOption((o) => withWords(o, (t) => t.commands.explain.options.style).setAutocomplete(true));
 
 /** Labels of a model, read once per model (they never change while the bot runs). */
 const labelCache = new Map<string, Promise<string[]>>();

@@ -1,25 +1,25 @@
 import { EmbedBuilder, SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../src/bot/context.ts';
+import { withWords } from '../src/bot/localize.ts';
 import { listStyles } from '../src/engine/index.ts';
+import { messagesFor } from '../src/i18n/index.ts';
+
+const validDate = (s: string) => (Number.isNaN(Date.parse(s)) ? undefined : new Date(s));
 
 /** `/styles`: the nightmare styles trained for this bot, with their classes and validation accuracy. */
-export const data = new SlashCommandBuilder().setName('styles').setDescription('List the custom nightmare styles you can dream with');
+export const data = withWords(new SlashCommandBuilder(), (t) => t.commands.styles);
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
+  const t = messagesFor(interaction.locale).styles;
   const styles = await listStyles(ctx.config.stylesDir);
   if (styles.length === 0) {
-    await interaction.reply('No custom styles yet. Whoever runs the bot can train one on a folder of photos with `npm run train` (see the README).');
+    await interaction.reply(t.none);
     return;
   }
   const embed = new EmbedBuilder()
-    .setTitle('Nightmare styles')
-    .setDescription('Use one with `/dream image:… style:<name> target:<class>`.')
+    .setTitle(t.title)
+    .setDescription(t.description)
     .setColor(0x7b2fbe)
-    .addFields(
-      styles.slice(0, 25).map((s) => ({
-        name: s.name,
-        value: `classes: ${s.classes.join(', ')}\nvalidation accuracy: ${(s.valAccuracy * 100).toFixed(0)}% · trained ${s.date.slice(0, 10)}`,
-      })),
-    );
+    .addFields(styles.slice(0, 25).map((s) => ({ name: s.name, value: t.entry({ classes: s.classes, accuracy: s.valAccuracy, trained: validDate(s.date) }) })));
   await interaction.reply({ embeds: [embed] });
 }

@@ -1,37 +1,34 @@
 import { SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
 import { acceptImages } from '../src/bot/accept.ts';
 import type { BotContext } from '../src/bot/context.ts';
+import { choice, withWords } from '../src/bot/localize.ts';
 import { INTENSITIES, isIntensity, ZOOM_DEFAULTS, ZOOM_LIMITS, ZOOM_PRESETS } from '../src/engine/index.ts';
+import type { Catalog } from '../src/i18n/index.ts';
 import { attachmentRef, interactionAddress } from '../src/jobs/index.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
 
 /** `/zoom`: an endless-zoom animation of a picture, new dream creatures growing out of the old ones (a looping GIF). */
-export const data = new SlashCommandBuilder()
-  .setName('zoom')
-  .setDescription('Animate an image as an endless DeepDream zoom (a looping GIF)')
-  .addAttachmentOption((o) => o.setName('image').setDescription('The image to animate (JPEG, PNG, WebP, GIF, AVIF, TIFF)').setRequired(true))
+const words = (t: Catalog) => t.commands.zoom.options;
+
+export const data = withWords(new SlashCommandBuilder(), (t) => t.commands.zoom)
+  .addAttachmentOption((o) => withWords(o, (t) => words(t).image).setRequired(true))
   .addIntegerOption((o) =>
-    o
-      .setName('frames')
-      .setDescription(`Frames in the animation (default ${ZOOM_DEFAULTS.frames}; more take longer)`)
+    withWords(o, (t) => ({ ...words(t).frames, description: t.commands.withDefault(words(t).frames.description, ZOOM_DEFAULTS.frames) }))
       .setMinValue(ZOOM_LIMITS.minFrames)
       .setMaxValue(ZOOM_LIMITS.maxFrames),
   )
   .addNumberOption((o) =>
-    o
-      .setName('zoom')
-      .setDescription(`Zoom per frame (default ${ZOOM_DEFAULTS.zoom})`)
+    withWords(o, (t) => ({ ...words(t).zoom, description: t.commands.withDefault(words(t).zoom.description, ZOOM_DEFAULTS.zoom) }))
       .setMinValue(ZOOM_LIMITS.minZoom)
       .setMaxValue(ZOOM_LIMITS.maxZoom),
   )
   .addStringOption((o) =>
-    o
-      .setName('intensity')
-      .setDescription('How much each frame dreams (default medium)')
-      .addChoices(...INTENSITIES.map((i) => ({ name: `${i}: ${ZOOM_PRESETS[i].octaves} octaves × ${ZOOM_PRESETS[i].steps} steps a frame`, value: i }))),
+    withWords(o, (t) => words(t).intensity).addChoices(
+      ...INTENSITIES.map((i) => choice(i, (t) => t.commands.zoomIntensity(i, ZOOM_PRESETS[i].octaves, ZOOM_PRESETS[i].steps))),
+    ),
   )
-  .addIntegerOption((o) => o.setName('seed').setDescription('Same image + same seed = same animation').setMinValue(0).setMaxValue(MAX_SEED));
+  .addIntegerOption((o) => withWords(o, (t) => words(t).seed).setMinValue(0).setMaxValue(MAX_SEED));
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const source = attachmentRef(interaction.options.getAttachment('image', true));

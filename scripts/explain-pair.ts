@@ -11,6 +11,6 @@ const images = await Promise.all([original, dream].map(async (f) => readImage(aw
 const explainer = await createExplainer();
 const explanations = [];
 for (const image of images) explanations.push(await explainer.explain(image));
-for (const [i, e] of explanations.entries()) process.stdout.write(`${i === 0 ? 'before' : 'after'}: ${e.top.map(scoreText).join(', ')}\n`);
+for (const [i, e] of explanations.entries()) process.stdout.write(`${i === 0 ? 'before' : 'after'}: ${e.top.map((s) => scoreText(s)).join(', ')}\n`);
 await writeImage(await explainPicture(images, explanations), out, { quality: 85 });
 await explainer.dispose();

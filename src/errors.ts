@@ -4,10 +4,40 @@
  */
 export type UserErrorKind = 'usage' | 'config' | 'image' | 'output' | 'params' | 'model' | 'style-data';
 
+/**
+ * The errors a Discord member can cause, by code, with the values their sentence needs: each language words them
+ * (src/i18n), so the same refusal reads in English or Japanese. The English wording is also the error's message.
+ */
+export interface ErrorParams {
+  'image.not-on-discord': Record<string, never>;
+  'image.file-too-large': { bytes: number; max: number };
+  'image.download-too-large': { max: number };
+  'image.not-an-image-type': { type: string };
+  'image.download-failed': { status?: number };
+  'image.download-slow': { seconds: number };
+  'image.empty': Record<string, never>;
+  'image.unreadable': Record<string, never>;
+  'image.damaged': Record<string, never>;
+  'image.too-many-pixels': { width: number; height: number; limit: number };
+  'image.heic': Record<string, never>;
+  'style.unknown': { style: string; installed: string[] };
+  'style.not-a-style': { model: string };
+  'style.unknown-class': { style: string; target: string; classes: string[] };
+  'label.out-of-range': { target: string; model: string; count: number };
+  'label.empty': { model: string };
+  'label.ambiguous': { target: string; model: string; options: string[] };
+  'label.unknown': { target: string; model: string; close: string[] };
+}
+export type ErrorCode = keyof ErrorParams;
+/** An error's code and values: plain data, so it crosses worker threads and Redis. */
+export type ErrorDetail = { [C in ErrorCode]: { code: C; params: ErrorParams[C] } }[ErrorCode];
+
 export class UserError extends Error {
   constructor(
     message: string,
     readonly kind: UserErrorKind,
+    /** Set on errors a member can cause: lets the reply be worded in the member's language. */
+    readonly detail?: ErrorDetail,
   ) {
     super(message);
   }
@@ -30,10 +60,11 @@ export interface ErrorData {
   name: string;
   message: string;
   kind?: UserErrorKind | 'cancelled';
+  detail?: ErrorDetail;
 }
 
 export function toErrorData(err: unknown): ErrorData {
-  if (err instanceof UserError) return { name: err.name, message: err.message, kind: err.kind };
+  if (err instanceof UserError) return { name: err.name, message: err.message, kind: err.kind, ...(err.detail ? { detail: err.detail } : {}) };
   if (err instanceof CancelledError) return { name: err.name, message: err.message, kind: 'cancelled' };
   return err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
 }
@@ -41,7 +72,7 @@ export function toErrorData(err: unknown): ErrorData {
 /** The error `toErrorData` flattened, as a UserError, CancelledError or plain Error of the same name. */
 export function fromErrorData(e: ErrorData): Error {
   if (e.kind === 'cancelled') return new CancelledError(e.message);
-  const err = e.kind ? new UserError(e.message, e.kind) : new Error(e.message);
+  const err = e.kind ? new UserError(e.message, e.kind, e.detail) : new Error(e.message);
   err.name = e.name;
   return err;
 }

@@ -1,11 +1,13 @@
 import type { APIEmbed } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
-import { NSFW_REFUSAL } from '../src/jobs/processor.ts';
+import { english } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
+
+const NSFW_REFUSAL = english.refusals.nsfw;
 
 const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
 const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);

@@ -27,7 +27,7 @@ describe('downloading an input image', () => {
     expect(precheck({ url: `${fake.cdnBase}x`, filename: 'x', size: 5000 }, rules())).toMatch(/the most I take is/);
     const url = fake.serveFile('liar.png', Buffer.alloc(5000, 1), 'image/png', { lieContentLength: 'omit' });
     await expect(downloadImage({ url, filename: 'liar.png', size: 100 }, rules())).rejects.toThrow(ImageInputError);
-    await expect(downloadImage({ url, filename: 'liar.png', size: 100 }, rules())).rejects.toThrow('That file is larger than the 1 KB I take.');
+    await expect(downloadImage({ url, filename: 'liar.png', size: 100 }, rules())).rejects.toThrow('That file is larger than the 1 kB I take.');
   });
 
   it('gives up on a slow host at the timeout', async () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
-import { UNAVAILABLE_TEXT } from '../src/bot/requests.ts';
+import { english } from '../src/i18n/index.ts';
 import { startBot, startWorker } from '../src/bin/compose.ts';
 import { botConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
@@ -12,6 +12,8 @@ import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-dis
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { TestRedis } from './helpers/redis-server.ts';
+
+const UNAVAILABLE_TEXT = english.refusals.unavailable;
 
 const member = (name: string) => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 const text = (r: RecordedRequest) => JSON.stringify(r.json ?? '');

@@ -23,6 +23,7 @@ import {
   type ZoomOverrides,
 } from '../engine/index.ts';
 import { formatDuration } from '../format.ts';
+import { english } from '../i18n/index.ts';
 import {
   animationFormatOf,
   encodeAnimationToFit,
@@ -114,7 +115,7 @@ async function printInfo(dreamer: Dreamer, maxSide: number): Promise<void> {
     'presets:',
     ...INTENSITIES.map((i) => {
       const p = PRESETS[i];
-      return `  ${i.padEnd(10)} ${p.octaves} octaves × ${p.steps} steps, step ${p.stepSize}, layers ${p.layers.join('+')}: ${p.summary}`;
+      return `  ${i.padEnd(10)} ${p.octaves} octaves × ${p.steps} steps, step ${p.stepSize}, layers ${p.layers.join('+')}: ${english.intensities[i].summary}`;
     }),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -2,6 +2,7 @@ import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { isUserError } from '../errors.ts';
+import { errorText, messagesFor, type Catalog } from '../i18n/index.ts';
 import { checkExplainTarget, GUIDE_MAX_SIDE, guideLayerFor, resolveParams, resolveStyle, resolveZoomParams, type ModelManifest, type RecipeOverrides, type ZoomOverrides } from '../engine/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { costOf, decodeSidesOf, downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
@@ -47,19 +48,17 @@ export interface DreamRequestsDeps {
   maxSide: number;
 }
 
-/** The queue (Redis) cannot take a dream right now: said at once rather than leaving the member with "thinking…". */
-export const UNAVAILABLE_TEXT = 'The dream queue is unavailable right now; try again in a minute.';
-
-export function refusalText(r: Refusal): string {
+/** Why the queue said no, in the member's words; `unavailable`: the queue (Redis) cannot be reached right now. */
+export function refusalText(t: Catalog, r: Refusal): string {
   switch (r.kind) {
     case 'queue_full':
-      return `The queue is full (${r.waiting} waiting); try again in ~${Math.max(1, Math.round(r.etaSeconds / 60))} min.`;
+      return t.refusals.queueFull(r.waiting, r.etaSeconds);
     case 'user_limit':
-      return `You already have ${r.limit} dream${r.limit > 1 ? 's' : ''} in the queue; wait for one to finish.`;
+      return t.refusals.userLimit(r.limit);
     case 'closed':
-      return 'The bot is restarting and not taking dreams right now; try again in a minute.';
+      return t.refusals.closed;
     case 'unavailable':
-      return UNAVAILABLE_TEXT;
+      return t.refusals.unavailable;
   }
 }
 
@@ -145,6 +144,7 @@ export class DreamRequests {
   ): Promise<void> {
     const { config, queue, log, metrics } = this.deps;
     const target = new RestReplyTarget(this.deps.rest, req.reply);
+    const t = messagesFor(req.reply.locale);
     // `unavailable` (the queue could not be reached) is counted apart from refusals of the request itself.
     const refuse = (sentence: string, outcome: 'refused' | 'unavailable' = 'refused') => {
       metrics?.count(outcome);
@@ -158,16 +158,16 @@ export class DreamRequests {
       const sides = decodeSidesOf(data, this.deps.maxSide, GUIDE_MAX_SIDE);
       const images = await Promise.all(sources.map(async (s, i) => readImage(await downloadImage(s, config), { maxSide: sides[i], maxInputPixels: config.maxInputPixels })));
       const result = await queue.submit({ userId: req.userId, data, local: images, cost: costOf(data) });
-      if (!result.ok) return await refuse(refusalText(result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
+      if (!result.ok) return await refuse(refusalText(t, result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
       jobLog.info({ job: result.jobId, ...details, sizes: images.map((im) => `${im.width}x${im.height}`), position: result.position, queue: queue.name }, `${what} queued`);
     } catch (err) {
       if (isUserError(err)) {
-        await refuse(err.message).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));
+        await refuse(errorText(t, err)).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));
         return;
       }
       jobLog.error({ err }, `${what} request failed`);
       metrics?.count('failed');
-      await target.refuse('Something went wrong with that request. Please try again.').catch(() => undefined);
+      await target.refuse(t.refusals.requestFailed).catch(() => undefined);
     }
   }
 }

@@ -1,4 +1,5 @@
-import { CancelledError, UserError } from '../errors.ts';
+import { CancelledError, UserError, type ErrorDetail } from '../errors.ts';
+import { englishError } from '../i18n/index.ts';
 import type { RgbImage } from '../imaging/rgb-image.ts';
 import { toFloatImage, toRgbImage, type FloatImage } from './float-image.ts';
 import type { GradientNetwork } from './gradient-network.ts';
@@ -80,8 +81,9 @@ export { CancelledError as DreamCancelledError };
 /** Parameters that make no sense, or a layer, style or class the model does not have. */
 export class DreamParamsError extends UserError {
   override name = 'DreamParamsError';
-  constructor(message: string) {
-    super(message, 'params');
+  /** A detail (what a Discord member can cause) is worded in their language; its English wording is the message. */
+  constructor(what: string | ErrorDetail) {
+    super(typeof what === 'string' ? what : englishError(what), 'params', typeof what === 'string' ? undefined : what);
   }
 }
 

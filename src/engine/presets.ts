@@ -14,15 +14,14 @@ export interface Preset {
   stepSize: number;
   /** Layers for the stock model; a model without them uses its own default layers. */
   layers: string[];
-  summary: string;
 }
 
-/** Tuned by looking at their images on real photos; see README for samples and timings. */
+/** Tuned by looking at their images on real photos; see README for samples and timings (described in src/i18n). */
 export const PRESETS: Record<Intensity, Preset> = {
-  low: { octaves: 2, steps: 6, stepSize: 0.012, layers: ['mixed3', 'mixed5'], summary: 'a light touch: swirls and first eyes' },
-  medium: { octaves: 3, steps: 10, stepSize: 0.018, layers: ['mixed3', 'mixed5'], summary: 'the classic: eyes, fur and dog faces' },
-  high: { octaves: 4, steps: 12, stepSize: 0.02, layers: ['mixed3', 'mixed5'], summary: 'dense dog faces and arches everywhere' },
-  nightmare: { octaves: 5, steps: 15, stepSize: 0.025, layers: ['mixed2', 'mixed3', 'mixed5'], summary: 'nothing of the photo is safe' },
+  low: { octaves: 2, steps: 6, stepSize: 0.012, layers: ['mixed3', 'mixed5'] },
+  medium: { octaves: 3, steps: 10, stepSize: 0.018, layers: ['mixed3', 'mixed5'] },
+  high: { octaves: 4, steps: 12, stepSize: 0.02, layers: ['mixed3', 'mixed5'] },
+  nightmare: { octaves: 5, steps: 15, stepSize: 0.025, layers: ['mixed2', 'mixed3', 'mixed5'] },
 };
 
 export const DEFAULT_OCTAVE_SCALE = 1.3;
@@ -131,13 +130,13 @@ export function resolveZoomParams(manifest: ModelManifest, o: ZoomOverrides = {}
   return params;
 }
 
-/** Named layer choices for people who do not know InceptionV3's layer names (stock model). */
+/** Named layer choices for people who do not know InceptionV3's layer names (stock model; described in src/i18n). */
 export const LAYER_PRESETS = {
-  classic: { layers: ['mixed3', 'mixed5'], description: 'eyes, fur and dog faces' },
-  swirls: { layers: ['mixed2'], description: 'swirls and small eyes' },
-  brushwork: { layers: ['mixed0', 'mixed1'], description: 'fine strokes and textures' },
-  creatures: { layers: ['mixed4', 'mixed5'], description: 'larger animal parts' },
-} as const satisfies Record<string, { layers: string[]; description: string }>;
+  classic: { layers: ['mixed3', 'mixed5'] },
+  swirls: { layers: ['mixed2'] },
+  brushwork: { layers: ['mixed0', 'mixed1'] },
+  creatures: { layers: ['mixed4', 'mixed5'] },
+} as const satisfies Record<string, { layers: string[] }>;
 export type LayerPreset = keyof typeof LAYER_PRESETS;
 
 export function isLayerPreset(v: string): v is LayerPreset {

@@ -1,4 +1,5 @@
-import { UserError } from '../errors.ts';
+import { UserError, type ErrorDetail } from '../errors.ts';
+import { englishError } from '../i18n/index.ts';
 
 /**
  * An input image we refuse or cannot read. The message is one plain sentence meant to be shown
@@ -6,8 +7,9 @@ import { UserError } from '../errors.ts';
  */
 export class ImageInputError extends UserError {
   override name = 'ImageInputError';
-  constructor(message: string) {
-    super(message, 'image');
+  /** A detail (what a Discord member can cause) is worded in their language; its English wording is the message. */
+  constructor(what: string | ErrorDetail) {
+    super(typeof what === 'string' ? what : englishError(what), 'image', typeof what === 'string' ? undefined : what);
   }
 }
 

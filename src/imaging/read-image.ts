@@ -21,19 +21,15 @@ export interface ReadImageResult extends RgbImage {
 // SVG and PDF are deliberately absent: they can reference external resources.
 const ACCEPTED = new Set(['jpeg', 'png', 'webp', 'gif', 'heif', 'tiff']);
 
-const NOT_AN_IMAGE = 'That file is not an image I can read (expected JPEG, PNG, WebP, GIF, AVIF or TIFF).';
-const DAMAGED = 'That image looks damaged or incomplete, so I cannot read it.';
+const NOT_AN_IMAGE = { code: 'image.unreadable', params: {} } as const;
+const DAMAGED = { code: 'image.damaged', params: {} } as const;
 
 // 'truncated' still lets a truncated JPEG-in-TIFF through half-decoded; 'warning' (sharp's
 // default) also rejects files with harmless decoder warnings. 'error' is the middle ground.
 const FAIL_ON = 'error';
 
-const megapixels = (px: number) => `${(px / 1e6).toFixed(1)} megapixels`;
-
 function tooLarge(width: number, height: number, limit: number): ImageInputError {
-  return new ImageInputError(
-    `That image is too large: ${width}×${height} is ${megapixels(width * height)}; the limit is ${megapixels(limit)}.`,
-  );
+  return new ImageInputError({ code: 'image.too-many-pixels', params: { width, height, limit } });
 }
 
 /**
@@ -42,7 +38,7 @@ function tooLarge(width: number, height: number, limit: number): ImageInputError
  * Throws ImageInputError (with a user-facing message) for anything we refuse or cannot decode.
  */
 export async function readImage(input: Buffer | Uint8Array, opts: ReadImageOptions): Promise<ReadImageResult> {
-  if (input.length === 0) throw new ImageInputError('That file is empty.');
+  if (input.length === 0) throw new ImageInputError({ code: 'image.empty', params: {} });
 
   // Header only. The pixel limit is disabled here because sharp's metadata() enforces it too and
   // would throw its own message before we can produce ours.
@@ -78,7 +74,7 @@ export async function readImage(input: Buffer | Uint8Array, opts: ReadImageOptio
     if (/pixel limit/i.test(String(err))) throw tooLarge(width, height, opts.maxInputPixels);
     if (meta.format === 'heif' && meta.compression === 'hevc') {
       // iPhone HEIC photos: the prebuilt libvips has no HEVC decoder.
-      throw new ImageInputError('That HEIC photo uses a compression I cannot read; please send it as JPEG or PNG.');
+      throw new ImageInputError({ code: 'image.heic', params: {} });
     }
     throw new ImageInputError(DAMAGED);
   }

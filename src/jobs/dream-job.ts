@@ -6,7 +6,7 @@ import { WorkerCrashedError } from '../runner/index.ts';
 import type { DreamJob, RunnableJob } from './job.ts';
 import type { JobBody, JobProcessor } from './processor.ts';
 import { recipeEmbed } from './recipe-embed.ts';
-import { progressView, resultRow } from './views.ts';
+import { progressView, resultRow, wordsFor } from './views.ts';
 
 type DreamRun = RunnableJob & { data: DreamJob };
 
@@ -21,9 +21,10 @@ export async function dreamView(p: JobProcessor, job: DreamRun, input: RgbImage,
   const seconds = (Date.now() - started) / 1000;
   const fitted = await encodeToFit(result, p.uploadBudget(job), 'png');
   const name = `dream-${params.seed}.${fitted.format === 'jpeg' ? 'jpg' : fitted.format}`;
-  const embed = recipeEmbed({ model: p.deps.modelName, params, width: fitted.width, height: fitted.height, backend: p.deps.runner.backend.name, seconds }, source.url, name, job.data.guide && { url: job.data.guide.url, layer: job.data.guideLayer });
+  const t = wordsFor(job.data.reply);
+  const embed = recipeEmbed(t, { model: p.deps.modelName, params, width: fitted.width, height: fitted.height, backend: p.deps.runner.backend.name, seconds }, source.url, name, job.data.guide && { url: job.data.guide.url, layer: job.data.guideLayer });
   log.info({ bytes: fitted.buffer.length }, 'dream encoded');
-  return { view: { content: `<@${job.userId}>, your dream is ready.`, embeds: [embed], files: [{ name, data: fitted.buffer }], components: [resultRow()] }, retried };
+  return { view: { content: t.ready.dream(`<@${job.userId}>`), embeds: [embed], files: [{ name, data: fitted.buffer }], components: [resultRow(t)] }, retried };
 }
 
 /** A backend error (out of memory, a failed kernel) gets one more try at 3/4 of the size; the rest is final. */
@@ -52,9 +53,10 @@ async function dreamWithRetry(p: JobProcessor, job: DreamRun, image: RgbImage, p
 /** Progress text every step (throttled); at the end of an octave, a preview of the image so far. */
 function showProgress(p: JobProcessor, job: DreamRun, progress: DreamProgress): void {
   const editor = p.deps.messages.editor(job);
-  if (!progress.preview) return editor.update(progressView(job.id, progress));
+  const t = wordsFor(job.data.reply);
+  if (!progress.preview) return editor.update(progressView(t, job.id, progress));
   encodeImage(progress.preview, 'jpeg', { quality: 70 }).then(
-    (jpeg) => editor.update(progressView(job.id, progress, jpeg), true),
-    () => editor.update(progressView(job.id, progress)),
+    (jpeg) => editor.update(progressView(t, job.id, progress, jpeg), true),
+    () => editor.update(progressView(t, job.id, progress)),
   );
 }

@@ -1,37 +1,38 @@
 import { EmbedBuilder, type APIEmbed } from 'discord.js';
 import type { ClassScore, Explanation } from '../engine/index.ts';
 import { encodeToFit, overlayHeatmap, sideBySide, type RgbImage } from '../imaging/index.ts';
+import { english, type Catalog } from '../i18n/index.ts';
 import type { ExplainJob, RunnableJob } from './job.ts';
 import type { JobBody, JobProcessor } from './processor.ts';
+import { wordsFor } from './views.ts';
 
 type ExplainRun = RunnableJob & { data: ExplainJob };
 
 /** "Border terrier 22%": a label with its probability, as people read it. */
-export function scoreText(s: ClassScore): string {
-  const pct = s.probability * 100;
-  return `${s.label} ${pct >= 10 ? pct.toFixed(0) : pct.toFixed(1)}%`;
+export function scoreText(s: ClassScore, t: Catalog = english): string {
+  return t.explain.score(s.label, s.probability);
 }
 
 /**
  * The Explain picture: one picture beside its heatmap (captioned with its top 3), or an original and its dream
  * side by side, each under its heatmap with its top 3; a legend below.
  */
-export function explainPicture(inputs: RgbImage[], explanations: Explanation[]): Promise<RgbImage> {
-  const top3 = (e: Explanation) => e.top.slice(0, 3).map(scoreText);
+export function explainPicture(inputs: RgbImage[], explanations: Explanation[], t: Catalog = english): Promise<RgbImage> {
+  const top3 = (e: Explanation) => e.top.slice(0, 3).map((s) => scoreText(s, t));
   const panels =
     inputs.length === 2
       ? [
-          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: ['before:', ...top3(explanations[0])] },
-          { image: overlayHeatmap(inputs[1], explanations[1].heatmap), caption: ['after:', ...top3(explanations[1])] },
+          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: [t.explain.before, ...top3(explanations[0])] },
+          { image: overlayHeatmap(inputs[1], explanations[1].heatmap), caption: [t.explain.after, ...top3(explanations[1])] },
         ]
       : [
           { image: inputs[0], caption: top3(explanations[0]) },
-          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: [`where it sees ${explanations[0].target.label}`] },
+          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: [t.explain.whereItSees(explanations[0].target.label)] },
         ];
-  return sideBySide(panels, { legend: { low: 'no evidence', high: 'strong evidence' } });
+  return sideBySide(panels, { legend: t.explain.legend });
 }
 
-const listOf = (scores: ClassScore[]) => scores.map((s, i) => `${i + 1}. ${scoreText(s)}`).join('\n');
+const listOf = (t: Catalog, scores: ClassScore[]) => scores.map((s, i) => `${i + 1}. ${scoreText(s, t)}`).join('\n');
 
 /**
  * Explains a job's pictures (Grad-CAM and top labels on the worker) and builds the view: one picture beside its
@@ -40,30 +41,32 @@ const listOf = (scores: ClassScore[]) => scores.map((s, i) => `${i + 1}. ${score
 export async function explainView(p: JobProcessor, job: ExplainRun, inputs: RgbImage[], signal: AbortSignal): Promise<JobBody> {
   const { target, style } = job.data;
   const explanations = await p.deps.runner.explain({ images: inputs, model: style, target, top: 5 }, { signal });
-  const picture = await explainPicture(inputs, explanations);
+  const t = wordsFor(job.data.reply);
+  const picture = await explainPicture(inputs, explanations, t);
   const fitted = await encodeToFit(picture, p.uploadBudget(job), 'png');
   const name = `explain.${fitted.format === 'jpeg' ? 'jpg' : fitted.format}`;
-  const embed = explainEmbed(explanations, job.data, name);
-  return { view: { content: `<@${job.userId}>, here is what the network sees.`, embeds: [embed], files: [{ name, data: fitted.buffer }] } };
+  const embed = explainEmbed(t, explanations, job.data, name);
+  return { view: { content: t.ready.explain(`<@${job.userId}>`), embeds: [embed], files: [{ name, data: fitted.buffer }] } };
 }
 
-function explainEmbed(explanations: Explanation[], data: ExplainJob, imageName: string): APIEmbed {
+function explainEmbed(t: Catalog, explanations: Explanation[], data: ExplainJob, imageName: string): APIEmbed {
+  const words = t.explain;
   const pair = explanations.length === 2;
-  const classifier = data.style ? `style ${data.style}` : 'Darknet (ImageNet, 1000 classes)';
-  const heatOf = data.target ? `“${explanations[0].target.label}”` : 'its top label';
+  const classifier = data.style ? words.classifierStyle(data.style) : words.classifierImageNet;
+  const heatOf = data.target ? words.quoted(explanations[0].target.label) : words.topLabel;
   const fields = pair
     ? [
-        { name: 'Before the dream', value: listOf(explanations[0].top), inline: true },
-        { name: 'After the dream', value: listOf(explanations[1].top), inline: true },
+        { name: words.fields.before, value: listOf(t, explanations[0].top), inline: true },
+        { name: words.fields.after, value: listOf(t, explanations[1].top), inline: true },
       ]
-    : [{ name: 'Top 5', value: listOf(explanations[0].top), inline: true }];
+    : [{ name: words.fields.top5, value: listOf(t, explanations[0].top), inline: true }];
   return new EmbedBuilder()
-    .setTitle(pair ? `Explain · ${explanations[0].top[0].label} → ${explanations[1].top[0].label}` : `Explain · ${explanations[0].target.label}`)
+    .setTitle(pair ? words.titlePair(explanations[0].top[0].label, explanations[1].top[0].label) : words.titleOne(explanations[0].target.label))
     .setURL(data.sources[0].url)
-    .setDescription(`Grad-CAM on ${classifier}: the warmer a place, the more it speaks for ${heatOf}.`)
+    .setDescription(words.description(classifier, heatOf))
     .setImage(`attachment://${imageName}`)
     .setColor(0xe8590c)
-    .addFields(...fields, { name: 'Model', value: classifier, inline: true })
-    .setFooter({ text: 'DeepDream grows what a network likes; Grad-CAM shows where it looks.' })
+    .addFields(...fields, { name: words.fields.model, value: classifier, inline: true })
+    .setFooter({ text: words.footer })
     .toJSON();
 }

@@ -1,4 +1,5 @@
 import type { Attachment, Message } from 'discord.js';
+import type { ErrorDetail } from '../errors.ts';
 import { ImageInputError } from '../imaging/index.ts';
 
 /** Where a dream's input comes from: a URL on Discord's CDN, as announced by Discord. */
@@ -37,15 +38,11 @@ export interface DownloadRules {
   downloadTimeoutMs: number;
 }
 
-function megabytes(bytes: number): string {
-  return bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MB` : `${Math.ceil(bytes / 1024)} KB`;
-}
-
-/** Refusals that need no download: the host, the announced size and type. Returns a sentence, or null if fine. */
-export function precheck(ref: ImageRef, rules: DownloadRules): string | null {
-  if (!rules.attachmentUrlPrefixes.some((p) => ref.url.startsWith(p))) return 'I only dream images uploaded to Discord, and that one lives somewhere else.';
-  if (ref.size !== undefined && ref.size > rules.maxInputBytes) return `That file is ${megabytes(ref.size)}; the most I take is ${megabytes(rules.maxInputBytes)}.`;
-  if (ref.contentType && !ref.contentType.startsWith('image/')) return `That file is not an image (${ref.contentType.split(';')[0]}).`;
+/** Refusals that need no download: the host, the announced size and type. Returns what is wrong, or null if fine. */
+export function precheck(ref: ImageRef, rules: DownloadRules): ErrorDetail | null {
+  if (!rules.attachmentUrlPrefixes.some((p) => ref.url.startsWith(p))) return { code: 'image.not-on-discord', params: {} };
+  if (ref.size !== undefined && ref.size > rules.maxInputBytes) return { code: 'image.file-too-large', params: { bytes: ref.size, max: rules.maxInputBytes } };
+  if (ref.contentType && !ref.contentType.startsWith('image/')) return { code: 'image.not-an-image-type', params: { type: ref.contentType.split(';')[0] } };
   return null;
 }
 
@@ -60,24 +57,24 @@ export async function downloadImage(ref: ImageRef, rules: DownloadRules, signal?
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   try {
     const res = await fetch(ref.url, { signal: combined, redirect: 'error' });
-    if (!res.ok || !res.body) throw new ImageInputError(`I could not download that image (HTTP ${res.status}).`);
+    if (!res.ok || !res.body) throw new ImageInputError({ code: 'image.download-failed', params: { status: res.status } });
     const announced = Number(res.headers.get('content-length') ?? NaN);
-    if (announced > rules.maxInputBytes) throw new ImageInputError(`That file is ${megabytes(announced)}; the most I take is ${megabytes(rules.maxInputBytes)}.`);
+    if (announced > rules.maxInputBytes) throw new ImageInputError({ code: 'image.file-too-large', params: { bytes: announced, max: rules.maxInputBytes } });
     const chunks: Uint8Array[] = [];
     let total = 0;
     for await (const chunk of res.body) {
       total += chunk.byteLength;
       if (total > rules.maxInputBytes) {
         await res.body.cancel().catch(() => undefined);
-        throw new ImageInputError(`That file is larger than the ${megabytes(rules.maxInputBytes)} I take.`);
+        throw new ImageInputError({ code: 'image.download-too-large', params: { max: rules.maxInputBytes } });
       }
       chunks.push(chunk);
     }
     return Buffer.concat(chunks);
   } catch (err) {
     if (err instanceof ImageInputError) throw err;
-    if (timeout.aborted) throw new ImageInputError(`Downloading that image took longer than ${Math.round(rules.downloadTimeoutMs / 1000)} s, so I gave up.`);
+    if (timeout.aborted) throw new ImageInputError({ code: 'image.download-slow', params: { seconds: Math.round(rules.downloadTimeoutMs / 1000) } });
     if (signal?.aborted) throw err;
-    throw new ImageInputError('I could not download that image.');
+    throw new ImageInputError({ code: 'image.download-failed', params: {} });
   }
 }

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { JobRef, NotRunEnding } from './job.ts';
 import { RestReplyTarget, type JobView } from './reply-target.ts';
 import { StatusEditor } from './status-editor.ts';
-import { END_TEXT, endView, waitingView } from './views.ts';
+import { endView, waitingView, wordsFor } from './views.ts';
 
 /**
  * The messages of the jobs this process shows: one status editor per job, so its edits stay in order, for the
@@ -52,14 +52,15 @@ export class JobMessages {
 
   /** Shows a waiting job's place in line; the first view is sent at once (a reply to a message gets its id). */
   showPosition = async (job: JobRef, position: number, etaSeconds: number, first: boolean): Promise<void> => {
-    const view = waitingView(job.id, position, etaSeconds);
+    const view = waitingView(wordsFor(job.data.reply), job.id, position, etaSeconds);
     if (first) await this.editor(job).show(view);
     else this.editor(job).update(view);
   };
 
   /** Shows how a job ended when it never ran (or its workers died): its processor could not say so itself. */
   showEnd = async (job: JobRef, ending: NotRunEnding): Promise<void> => {
-    const text = ending === 'cancelled' ? END_TEXT.cancelled : ending === 'not_run' ? END_TEXT.notRun : END_TEXT.diedTwice;
+    const { end } = wordsFor(job.data.reply);
+    const text = ending === 'cancelled' ? end.cancelled : ending === 'not_run' ? end.notRun : end.diedTwice;
     await this.finish(job, endView(text)).catch((err: Error) => this.log.warn({ err, job: job.id }, 'could not show how a job ended'));
   };
 }

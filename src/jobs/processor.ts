@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import { CancelledError, isUserError } from '../errors.ts';
+import { CancelledError, isUserError, type UserError } from '../errors.ts';
 import { GUIDE_MAX_SIDE } from '../engine/index.ts';
+import { errorText } from '../i18n/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { WorkerCrashedError, type DreamRunner } from '../runner/index.ts';
 import { dreamView } from './dream-job.ts';
@@ -9,7 +10,7 @@ import { downloadImage, type DownloadRules, type ImageRef } from './image-source
 import { decodeSidesOf, sourcesOf, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
 import type { JobMessages } from './job-messages.ts';
 import type { JobView } from './reply-target.ts';
-import { END_TEXT, endView } from './views.ts';
+import { endView, wordsFor } from './views.ts';
 import { zoomView } from './zoom-job.ts';
 
 export interface JobProcessorDeps {
@@ -28,9 +29,6 @@ export interface JobProcessorDeps {
   safety: { policy: 'block' | 'spoiler' | 'off'; threshold: number };
 }
 
-/** The private answer to an input screened as explicit outside an age-restricted channel. */
-export const NSFW_REFUSAL = "That picture looks explicit, so I won't use it here; an age-restricted channel is the place for it.";
-
 /** What a job's body gives back: its final view, and whether a dream was retried smaller. */
 export interface JobBody {
   view: JobView;
@@ -48,6 +46,7 @@ export class JobProcessor {
   process = async (job: RunnableJob, signal: AbortSignal): Promise<JobResult> => {
     const log = this.deps.log.child({ job: job.id, user: job.userId, kind: job.data.kind ?? 'dream' });
     const started = Date.now();
+    const t = wordsFor(job.data.reply);
     let retried = false;
     try {
       if (signal.aborted) throw new CancelledError();
@@ -56,7 +55,7 @@ export class JobProcessor {
       // Screened before any dream work; age-restricted channels are not screened.
       const screen = await this.screen(job, inputs, signal, log);
       if (screen === 'refuse') {
-        await this.deps.messages.refuse(job, NSFW_REFUSAL);
+        await this.deps.messages.refuse(job, t.refusals.nsfw);
         return { outcome: 'refused', reason: 'nsfw' };
       }
       if (screen === 'spoiler') this.deps.messages.spoiler(job);
@@ -76,7 +75,7 @@ export class JobProcessor {
       const outcome: JobOutcome = err instanceof CancelledError || signal.aborted ? 'cancelled' : isUserError(err) ? 'refused' : 'failed';
       if (outcome === 'failed') log.error({ err, outcome }, 'job failed');
       else log.info({ outcome, reason: outcome === 'refused' ? (err as Error).message : undefined }, 'job ended');
-      const text = outcome === 'cancelled' ? END_TEXT.cancelled : outcome === 'refused' ? `⚠️ ${(err as Error).message}` : err instanceof WorkerCrashedError ? END_TEXT.crashed : END_TEXT.failed;
+      const text = outcome === 'cancelled' ? t.end.cancelled : outcome === 'refused' ? t.refusedJob(errorText(t, err as UserError)) : err instanceof WorkerCrashedError ? t.end.crashed : t.end.failed;
       await this.deps.messages.finish(job, endView(text)).catch((e: Error) => log.warn({ err: e }, 'could not show how a job ended'));
       return { outcome, retried };
     }

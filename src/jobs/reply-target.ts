@@ -28,6 +28,8 @@ export type ReplyAddress =
       uploadLimit: number;
       /** The channel is age-restricted: inputs are not screened there. */
       ageRestricted?: boolean;
+      /** The member's Discord locale (`interaction.locale`): the job answers in its language. */
+      locale?: string;
     }
   | {
       kind: 'message';
@@ -37,6 +39,8 @@ export type ReplyAddress =
       /** The bot's reply that shows the job, once it exists. */
       statusMessageId?: string;
       ageRestricted?: boolean;
+      /** The server's preferred locale (a message has no member locale): the job answers in its language. */
+      locale?: string;
     };
 
 /** Where a job's status and result go, and how its requester is told "no". */
@@ -152,6 +156,7 @@ export function interactionAddress(interaction: {
   channel?: unknown;
   user: { id: string };
   attachmentSizeLimit?: number;
+  locale?: string;
 }): ReplyAddress {
   return {
     kind: 'interaction',
@@ -162,12 +167,13 @@ export function interactionAddress(interaction: {
     userId: interaction.user.id,
     uploadLimit: interaction.attachmentSizeLimit || DEFAULT_UPLOAD_LIMIT,
     ageRestricted: ageRestricted(interaction.channel),
+    locale: interaction.locale,
   };
 }
 
 /** The address of a reply to a message that mentioned the bot. */
-export function messageAddress(message: { channelId: string; id: string; channel?: unknown }): ReplyAddress {
-  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id, ageRestricted: ageRestricted(message.channel) };
+export function messageAddress(message: { channelId: string; id: string; channel?: unknown; guild?: { preferredLocale?: string } | null }): ReplyAddress {
+  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id, ageRestricted: ageRestricted(message.channel), locale: message.guild?.preferredLocale };
 }
 
 /** Whether a channel is age-restricted (Discord's "NSFW" channel setting); threads take their parent's. */

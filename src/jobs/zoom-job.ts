@@ -5,7 +5,8 @@ import { encodeAnimationToFit, encodeImage, encodeLastFrame, type FittedAnimatio
 import type { RunnableJob, ZoomJob } from './job.ts';
 import type { JobBody, JobProcessor } from './processor.ts';
 import type { JobView } from './reply-target.ts';
-import { zoomProgressView } from './views.ts';
+import type { Catalog } from '../i18n/index.ts';
+import { wordsFor, zoomProgressView } from './views.ts';
 
 type ZoomRun = RunnableJob & { data: ZoomJob };
 
@@ -22,14 +23,15 @@ export async function zoomView(p: JobProcessor, job: ZoomRun, input: RgbImage, s
   const started = Date.now();
   const { params, source } = job.data;
   const editor = p.deps.messages.editor(job);
+  const t = wordsFor(job.data.reply);
   let lastStep = 0;
   const onProgress = (progress: ZoomProgress) => {
     p.deps.onStep?.(Math.max(0, progress.elapsedMs - lastStep) / 1000);
     lastStep = progress.elapsedMs;
-    if (!progress.preview) return editor.update(zoomProgressView(job.id, progress));
+    if (!progress.preview) return editor.update(zoomProgressView(t, job.id, progress));
     encodeImage(progress.preview, 'jpeg', { quality: 70 }).then(
-      (jpeg) => editor.update(zoomProgressView(job.id, progress, jpeg), true),
-      () => editor.update(zoomProgressView(job.id, progress)),
+      (jpeg) => editor.update(zoomProgressView(t, job.id, progress, jpeg), true),
+      () => editor.update(zoomProgressView(t, job.id, progress)),
     );
   };
   const frames = await p.deps.runner.zoom({ image: input, params, previewEvery: ZOOM_PREVIEW_EVERY }, { signal, onProgress });
@@ -45,27 +47,40 @@ export async function zoomView(p: JobProcessor, job: ZoomRun, input: RgbImage, s
     if (still && still.buffer.length <= room) files.push({ name: `zoom-${params.seed}-last.${still.format === 'jpeg' ? 'jpg' : still.format}`, data: still.buffer });
   }
   log.info({ bytes: gif.buffer.length, frames: gif.frames, steps: gif.steps, still: files.length > 1 }, 'zoom encoded');
-  const embed = zoomEmbed(job.data, gif, frames.length, seconds, source.url, name);
-  return { view: { content: `<@${job.userId}>, your animation is ready.`, embeds: [embed], files } };
+  const embed = zoomEmbed(t, job.data, gif, { frames: frames.length, width: frames[0].width, height: frames[0].height }, seconds, source.url, name);
+  return { view: { content: t.ready.animation(`<@${job.userId}>`), embeds: [embed], files } };
 }
 
-function zoomEmbed(data: ZoomJob, gif: FittedAnimation, made: number, seconds: number, sourceUrl: string, imageName: string): APIEmbed {
+/** What the GIF gave up to fit the upload limit, in the member's words (from what the encoder used, not its notes). */
+function gaveUp(t: Catalog, gif: FittedAnimation, made: { frames: number; width: number; height: number }): string[] {
+  const words = t.zoom.gaveUp;
+  return [
+    ...(gif.dither === 0 ? [words.dithering] : []),
+    ...(gif.colours !== undefined && gif.colours < 256 ? [words.colours(gif.colours)] : []),
+    ...(gif.quality !== undefined && gif.quality < 80 ? [words.quality(gif.quality)] : []),
+    ...(gif.width !== made.width || gif.height !== made.height ? [words.scaledTo(gif.width, gif.height)] : []),
+    ...(gif.frames < made.frames ? [words.frames(gif.frames, made.frames)] : []),
+  ];
+}
+
+function zoomEmbed(t: Catalog, data: ZoomJob, gif: FittedAnimation, made: { frames: number; width: number; height: number }, seconds: number, sourceUrl: string, imageName: string): APIEmbed {
   const p = data.params;
-  const frames = gif.frames === made ? String(made) : `${gif.frames} of ${made}`;
+  const field = t.zoom.fields;
+  const fitted = gaveUp(t, gif, made);
   return new EmbedBuilder()
-    .setTitle(`DeepDream zoom · ${p.intensity}`)
+    .setTitle(t.zoom.title(p.intensity))
     .setURL(sourceUrl)
     .setImage(`attachment://${imageName}`)
     .setColor(0x7b2fbe)
     .addFields(
-      { name: 'Intensity', value: p.intensity, inline: true },
-      { name: 'Frames', value: frames, inline: true },
-      { name: 'Zoom', value: `${p.zoom}× a frame`, inline: true },
-      { name: 'Seed', value: String(p.seed), inline: true },
-      { name: 'Size', value: `${gif.width}×${gif.height}`, inline: true },
-      { name: 'Time', value: `${seconds.toFixed(1)} s`, inline: true },
-      ...(gif.steps.length ? [{ name: 'To fit the upload limit', value: gif.steps.join(', '), inline: false }] : []),
+      { name: field.intensity, value: p.intensity, inline: true },
+      { name: field.frames, value: t.zoom.frames(gif.frames, made.frames), inline: true },
+      { name: field.zoom, value: t.zoom.perFrame(p.zoom), inline: true },
+      { name: field.seed, value: String(p.seed), inline: true },
+      { name: field.size, value: `${gif.width}×${gif.height}`, inline: true },
+      { name: field.time, value: t.recipe.seconds(seconds), inline: true },
+      ...(fitted.length ? [{ name: field.fitted, value: t.list(fitted), inline: false }] : []),
     )
-    .setFooter({ text: 'The title links to the source image. Same picture + same seed = same animation.' })
+    .setFooter({ text: t.zoom.footer })
     .toJSON();
 }

@@ -2,22 +2,23 @@ import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import { randomSeed } from '../../engine/index.ts';
 import { CustomId, interactionAddress, parseCancel, recipeFromEmbed } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
-import { UNAVAILABLE_TEXT } from '../requests.ts';
+import { messagesFor } from '../../i18n/index.ts';
 
 /**
  * Cancel (owner only), Dream deeper (dream the result again), Reroll (same input, new seed), Explain (the original
  * and the dream side by side, with what the classifier sees in each) and Animate (an endless zoom of the result).
  */
 export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
+  const t = messagesFor(interaction.locale).refusals;
   const jobId = parseCancel(interaction.customId);
   if (jobId) {
     const outcome = await ctx.dreams.cancel(jobId, interaction.user.id);
     if (outcome === 'not_owner') {
-      await interaction.reply({ content: "This isn't your dream; only the member who asked for it can cancel it.", flags: MessageFlags.Ephemeral });
+      await interaction.reply({ content: t.notOwner, flags: MessageFlags.Ephemeral });
     } else if (outcome === 'unavailable') {
-      await interaction.reply({ content: UNAVAILABLE_TEXT, flags: MessageFlags.Ephemeral });
+      await interaction.reply({ content: t.unavailable, flags: MessageFlags.Ephemeral });
     } else if (outcome === 'gone') {
-      await interaction.reply({ content: 'That dream has already finished.', flags: MessageFlags.Ephemeral });
+      await interaction.reply({ content: t.alreadyFinished, flags: MessageFlags.Ephemeral });
     } else {
       // The job's own message turns into "Cancelled" through its reply target.
       await interaction.deferUpdate();
@@ -26,13 +27,13 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
   }
   const known: string[] = [CustomId.deeper, CustomId.reroll, CustomId.explain, CustomId.animate];
   if (!known.includes(interaction.customId)) {
-    await interaction.reply({ content: 'That button is from an older version of me; run /dream again.', flags: MessageFlags.Ephemeral });
+    await interaction.reply({ content: t.oldButton, flags: MessageFlags.Ephemeral });
     return;
   }
   const recipe = recipeFromEmbed(interaction.message.embeds[0]);
   const result = interaction.message.attachments.first();
   if (!recipe || (interaction.customId !== CustomId.reroll && !result)) {
-    await interaction.reply({ content: 'I cannot read the recipe of that dream any more; run /dream again.', flags: MessageFlags.Ephemeral });
+    await interaction.reply({ content: t.lostRecipe, flags: MessageFlags.Ephemeral });
     return;
   }
   await interaction.deferReply();

@@ -1,4 +1,5 @@
 import { MessageFlags, type Interaction } from 'discord.js';
+import { messagesFor } from '../../i18n/index.ts';
 import type { Commands } from '../command-loader.ts';
 import type { BotContext } from '../context.ts';
 import { handleButton } from './buttons.ts';
@@ -10,7 +11,7 @@ export async function routeInteraction(interaction: Interaction, commands: Comma
     return;
   }
   if (stopping && interaction.isRepliable()) {
-    await interaction.reply({ content: 'I am restarting; try again in a minute.', flags: MessageFlags.Ephemeral });
+    await interaction.reply({ content: messagesFor(interaction.locale).refusals.restarting, flags: MessageFlags.Ephemeral });
     return;
   }
   if (interaction.isChatInputCommand()) await commands.slash.get(interaction.commandName)?.execute(interaction, ctx);
@@ -22,6 +23,6 @@ export async function routeInteraction(interaction: Interaction, commands: Comma
 export async function failSafe(interaction: Interaction, err: Error, ctx: BotContext): Promise<void> {
   ctx.log.error({ err, interaction: interaction.id }, 'interaction handler failed');
   if (!interaction.isRepliable()) return;
-  const content = 'Something went wrong on my side; please try again.';
+  const content = messagesFor(interaction.locale).refusals.handlerFailed;
   await (interaction.deferred || interaction.replied ? interaction.followUp({ content, flags: MessageFlags.Ephemeral }) : interaction.reply({ content, flags: MessageFlags.Ephemeral })).catch(() => undefined);
 }

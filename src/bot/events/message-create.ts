@@ -1,5 +1,6 @@
 import type { Message } from 'discord.js';
 import { INTENSITIES, isIntensity } from '../../engine/index.ts';
+import { messagesFor } from '../../i18n/index.ts';
 import { firstImageOf, messageAddress, type ImageRef } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
 
@@ -31,7 +32,7 @@ export async function handleMention(message: Message, ctx: BotContext, botUserId
   }
   if (!source) {
     await message.reply({
-      content: `I see no image here. Attach one, or reply to one and mention me (if I still can't see it, use Apps → Dream on that message). Add ${INTENSITIES.join(', ')} or "seed 42" to choose.`,
+      content: messagesFor(message.guild?.preferredLocale).refusals.noImageInMention(INTENSITIES),
       allowedMentions: { repliedUser: false },
     });
     return;

@@ -39,21 +39,18 @@ export function resolveTarget(set: LabelSet, target: string | number, model: str
   if (typeof target === 'number' || /^\s*\d+\s*$/.test(String(target))) {
     const i = Number(target);
     if (Number.isInteger(i) && i >= 0 && i < count) return i;
-    throw new DreamParamsError(`Class index ${String(target).trim()} is out of range for ${model}: it has classes 0 to ${count - 1}.`);
+    throw new DreamParamsError({ code: 'label.out-of-range', params: { target: String(target).trim(), model, count } });
   }
   const q = norm(target);
-  if (!q) throw new DreamParamsError(`Name a class to explain for ${model}.`);
+  if (!q) throw new DreamParamsError({ code: 'label.empty', params: { model } });
   let i = set.labels.findIndex((l) => norm(l) === q);
   if (i >= 0) return i;
   i = set.synsets?.findIndex((s) => s.toLowerCase() === q) ?? -1;
   if (i >= 0) return i;
   const same = set.names.flatMap((n, k) => (norm(n) === q ? [k] : []));
   if (same.length === 1) return same[0];
-  if (same.length > 1) throw new DreamParamsError(`"${target.trim()}" is ambiguous for ${model}: say ${same.map((k) => `"${set.labels[k]}"`).join(' or ')}.`);
-  const close = closeLabels(set.labels, target);
-  throw new DreamParamsError(
-    `Unknown class "${target.trim()}" for ${model}. ${close.length ? `Close matches: ${close.join(', ')}.` : 'No class has a similar name.'}`,
-  );
+  if (same.length > 1) throw new DreamParamsError({ code: 'label.ambiguous', params: { target: target.trim(), model, options: same.map((k) => set.labels[k]) } });
+  throw new DreamParamsError({ code: 'label.unknown', params: { target: target.trim(), model, close: closeLabels(set.labels, target) } });
 }
 
 /**

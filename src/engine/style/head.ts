@@ -129,7 +129,7 @@ export function classObjective(head: StyleHead, target: string, weight = head.cl
 }
 
 function unknownClass(style: string, classes: string[], target: string): DreamParamsError {
-  return new DreamParamsError(`Unknown class "${target}" for style ${style}. Classes: ${classes.join(', ')}.`);
+  return new DreamParamsError({ code: 'style.unknown-class', params: { style, target, classes } });
 }
 
 /** The trunk a model's dreams run on: its own name, or a style's trunk. */
@@ -156,18 +156,15 @@ function styleTarget(style: ModelManifest & { style: NonNullable<ModelManifest['
 export async function resolveStyle(model: ModelManifest, style: string | undefined, target: string | undefined, where: ModelDirs): Promise<{ style?: string; target?: string }> {
   if (style === undefined) {
     if (model.style) return styleTarget({ ...model, style: model.style }, target);
-    if (target !== undefined) throw new DreamParamsError(`Model ${model.name} is not a style, so it has no class to target (train one with npm run train).`);
+    if (target !== undefined) throw new DreamParamsError({ code: 'style.not-a-style', params: { model: model.name } });
     return {};
   }
-  const installed = async () => {
-    const names = (await listStyles(where.stylesDir ?? where.modelsDir ?? MODELS_DIR)).map((s) => s.name);
-    return `Installed styles: ${names.length ? names.join(', ') : 'none yet (train one with npm run train)'}.`;
-  };
+  const installed = async () => (await listStyles(where.stylesDir ?? where.modelsDir ?? MODELS_DIR)).map((s) => s.name);
   let manifest: ModelManifest;
   try {
     manifest = await loadManifest(style, where);
   } catch (err) {
-    if (err instanceof ModelError) throw new DreamParamsError(`There is no style "${style}". ${await installed()}`);
+    if (err instanceof ModelError) throw new DreamParamsError({ code: 'style.unknown', params: { style, installed: await installed() } });
     throw err;
   }
   checkStyleFits(model, manifest);

@@ -1,0 +1,138 @@
+import type { ErrorCode, ErrorParams } from '../errors.ts';
+
+/** The intensities and layer choices the catalogs name (the engine's preset ids). */
+export type IntensityId = 'low' | 'medium' | 'high' | 'nightmare';
+export type LayerPresetId = 'classic' | 'swirls' | 'brushwork' | 'creatures';
+
+/** A command's or option's words as Discord shows them (slash names: lowercase, no spaces, at most 32). */
+export interface Words {
+  name: string;
+  description: string;
+}
+
+/** A recipe embed's field names: read back by Dream deeper and Reroll in any language. */
+export interface RecipeFields {
+  model: string;
+  layers: string;
+  intensity: string;
+  octaves: string;
+  stepSize: string;
+  octaveScale: string;
+  seed: string;
+  size: string;
+  backend: string;
+  time: string;
+  style: string;
+  target: string;
+  guide: string;
+  guideLayer: string;
+}
+
+/**
+ * Every word a member sees, in one language. Each language is one file in `locales/` that fills all of it (a missing
+ * key is a compile error). Numbers, sizes and durations are formatted inside with `Intl` for the language.
+ */
+export interface Catalog {
+  queue: {
+    /** "In the queue: position 2 (starts in ~1m 05s)"; `etaSeconds` ≤ 0: starting now. */
+    waiting(position: number, etaSeconds: number): string;
+    dreaming(p: { octave: number; octaves: number; step: number; steps: number; fraction: number; etaSeconds: number }): string;
+    /** `etaSeconds` undefined until there is a first frame to time. */
+    animating(p: { frame: number; frames: number; fraction: number; etaSeconds?: number }): string;
+  };
+  buttons: { cancel: string; deeper: string; reroll: string; explain: string; animate: string };
+  /** How a job ended without a result. */
+  end: { cancelled: string; crashed: string; failed: string; notRun: string; diedTwice: string };
+  /** Short phrases listed in a sentence ("a, b, and c"). */
+  list(items: string[]): string;
+  /** A member's error, as the reply shows it (⚠️ and the sentence). */
+  refusedJob(sentence: string): string;
+  ready: { dream(mention: string): string; animation(mention: string): string; explain(mention: string): string };
+  intensities: Record<IntensityId, { name: string; summary: string }>;
+  layerPresets: Record<LayerPresetId, string>;
+  recipe: {
+    fields: RecipeFields;
+    title(intensity: IntensityId, style?: { name: string; target: string }): string;
+    guideLink: string;
+    seconds(s: number): string;
+    footer: string;
+  };
+  zoom: {
+    title(intensity: IntensityId): string;
+    frames(shown: number, made: number): string;
+    perFrame(zoom: number): string;
+    fields: { intensity: string; frames: string; zoom: string; seed: string; size: string; time: string; fitted: string };
+    /** What was given up to fit the upload limit, each a short phrase, and how they are listed. */
+    gaveUp: { dithering: string; colours(n: number): string; quality(q: number): string; scaledTo(width: number, height: number): string; frames(kept: number, made: number): string };
+    footer: string;
+  };
+  explain: {
+    /** "Border terrier 22%". */
+    score(label: string, probability: number): string;
+    before: string;
+    after: string;
+    whereItSees(label: string): string;
+    legend: { low: string; high: string };
+    titleOne(label: string): string;
+    titlePair(before: string, after: string): string;
+    classifierImageNet: string;
+    classifierStyle(style: string): string;
+    topLabel: string;
+    quoted(label: string): string;
+    description(classifier: string, heatOf: string): string;
+    fields: { before: string; after: string; top5: string; model: string };
+    footer: string;
+  };
+  refusals: {
+    queueFull(waiting: number, etaSeconds: number): string;
+    userLimit(limit: number): string;
+    closed: string;
+    unavailable: string;
+    nsfw: string;
+    requestFailed: string;
+    handlerFailed: string;
+    restarting: string;
+    notOwner: string;
+    alreadyFinished: string;
+    oldButton: string;
+    lostRecipe: string;
+    noImageToDream: string;
+    noImageToExplain: string;
+    /** A mention with no image in sight; `intensities` are the words a mention may add. */
+    noImageInMention(intensities: readonly string[]): string;
+    /** A refusal about the guide picture rather than the image. */
+    aboutGuide(sentence: string): string;
+  };
+  styles: {
+    none: string;
+    title: string;
+    description: string;
+    /** `trained` is absent when the style's manifest has no valid date. */
+    entry(p: { classes: string[]; accuracy: number; trained?: Date }): string;
+  };
+  /** Member-caused errors by code (see src/errors.ts). */
+  errors: { [C in ErrorCode]: (p: ErrorParams[C]) => string };
+  /** Command names and descriptions for Discord, registered as localizations by `npm run deploy-commands`. */
+  commands: {
+    dream: Words & { options: Record<'image' | 'intensity' | 'layers' | 'seed' | 'style' | 'target' | 'guide', Words> };
+    zoom: Words & { options: Record<'image' | 'frames' | 'zoom' | 'intensity' | 'seed', Words> };
+    explain: Words & { options: Record<'image' | 'target' | 'style', Words> };
+    styles: Words;
+    /** An option's description with its default value. */
+    withDefault(description: string, value: number): string;
+    /** Apps-menu names (spaces allowed). */
+    dreamMenu: string;
+    explainMenu: string;
+    /** Choice names of /zoom's intensity. */
+    zoomIntensity(intensity: IntensityId, octaves: number, steps: number): string;
+  };
+}
+
+/** A language: its catalog and the Discord locales it answers (`ja`, or `en-US` and `en-GB`). */
+export interface Language {
+  /** BCP 47 tag used with Intl. */
+  tag: string;
+  /** Discord's locale codes for it; the first registers command localizations. */
+  discordLocales: string[];
+  messages: Catalog;
+}

@@ -1,0 +1,187 @@
+import type { Language } from '../catalog.ts';
+import { formatters } from '../format.ts';
+
+const f = formatters('en', { durationUnits: 'narrow', padSeconds: true, durationJoin: ' ' });
+const quoted = (items: readonly string[]) => items.map((s) => `"${s}"`);
+const plural = (n: number, one: string, many = `${one}s`) => `${f.number(n)} ${n === 1 ? one : many}`;
+const IMAGE_FORMATS = 'JPEG, PNG, WebP, GIF, AVIF, TIFF';
+
+/** English: the commands' default words, and the language of every member whose locale has no catalog. */
+const en: Language = {
+  tag: 'en',
+  discordLocales: ['en-US', 'en-GB'],
+  messages: {
+    queue: {
+      waiting: (position, eta) => `⏳ In the queue: position ${f.number(position)} (${eta <= 0 ? 'starting now' : `starts in ~${f.duration(eta)}`}).`,
+      dreaming: (p) => `🌀 Dreaming… octave ${p.octave}/${p.octaves}, step ${p.step}/${p.steps} · ${f.percent(Math.floor(p.fraction * 100) / 100)} · ~${f.duration(p.etaSeconds)} left`,
+      animating: (p) => `🎞️ Animating… frame ${p.frame}/${p.frames} · ${f.percent(Math.floor(p.fraction * 100) / 100)}${p.etaSeconds === undefined ? '' : ` · ~${f.duration(p.etaSeconds)} left`}`,
+    },
+    buttons: { cancel: 'Cancel', deeper: 'Dream deeper', reroll: 'Reroll', explain: 'Explain', animate: 'Animate' },
+    end: {
+      cancelled: '🚫 Cancelled.',
+      crashed: '⚠️ The dream worker stopped unexpectedly while dreaming this image. Please try again.',
+      failed: '⚠️ Something went wrong while dreaming this image, even at a smaller size. Please try again.',
+      notRun: '⚠️ The bot is restarting, so this dream was not run. Please ask again in a minute.',
+      diedTwice: '⚠️ The dream workers stopped unexpectedly twice while dreaming this image, so I gave up. Please try again.',
+    },
+    list: (items) => f.list(items),
+    refusedJob: (sentence) => `⚠️ ${sentence}`,
+    ready: {
+      dream: (who) => `${who}, your dream is ready.`,
+      animation: (who) => `${who}, your animation is ready.`,
+      explain: (who) => `${who}, here is what the network sees.`,
+    },
+    intensities: {
+      low: { name: 'low', summary: 'a light touch: swirls and first eyes' },
+      medium: { name: 'medium', summary: 'the classic: eyes, fur and dog faces' },
+      high: { name: 'high', summary: 'dense dog faces and arches everywhere' },
+      nightmare: { name: 'nightmare', summary: 'nothing of the photo is safe' },
+    },
+    layerPresets: {
+      classic: 'eyes, fur and dog faces',
+      swirls: 'swirls and small eyes',
+      brushwork: 'fine strokes and textures',
+      creatures: 'larger animal parts',
+    },
+    recipe: {
+      fields: {
+        model: 'Model',
+        layers: 'Layers',
+        intensity: 'Intensity',
+        octaves: 'Octaves × steps',
+        stepSize: 'Step size',
+        octaveScale: 'Octave scale',
+        seed: 'Seed',
+        size: 'Size',
+        backend: 'Backend',
+        time: 'Time',
+        style: 'Style',
+        target: 'Grows',
+        guide: 'Guide',
+        guideLayer: 'Guide layer',
+      },
+      title: (intensity, style) => `DeepDream · ${intensity}${style ? ` · ${style.name}: ${style.target}` : ''}`,
+      guideLink: 'guide picture',
+      seconds: (s) => `${f.fixed(s, 1)} s`,
+      footer: 'The title links to the source image. Same recipe + same seed = same dream.',
+    },
+    zoom: {
+      title: (intensity) => `DeepDream zoom · ${intensity}`,
+      frames: (shown, made) => (shown === made ? f.number(made) : `${f.number(shown)} of ${f.number(made)}`),
+      perFrame: (zoom) => `${f.number(zoom, 3)}× a frame`,
+      fields: { intensity: 'Intensity', frames: 'Frames', zoom: 'Zoom', seed: 'Seed', size: 'Size', time: 'Time', fitted: 'To fit the upload limit' },
+      gaveUp: {
+        dithering: 'no dithering',
+        colours: (n) => `${f.number(n)} colours`,
+        quality: (q) => `quality ${f.number(q)}`,
+        scaledTo: (w, h) => `scaled to ${w}×${h}`,
+        frames: (kept, made) => `${f.number(kept)} of ${f.number(made)} frames`,
+      },
+      footer: 'The title links to the source image. Same picture + same seed = same animation.',
+    },
+    explain: {
+      score: (label, p) => `${label} ${f.percent(p)}`,
+      before: 'before:',
+      after: 'after:',
+      whereItSees: (label) => `where it sees ${label}`,
+      legend: { low: 'no evidence', high: 'strong evidence' },
+      titleOne: (label) => `Explain · ${label}`,
+      titlePair: (before, after) => `Explain · ${before} → ${after}`,
+      classifierImageNet: 'Darknet (ImageNet, 1000 classes)',
+      classifierStyle: (style) => `style ${style}`,
+      topLabel: 'its top label',
+      quoted: (label) => `“${label}”`,
+      description: (classifier, heatOf) => `Grad-CAM on ${classifier}: the warmer a place, the more it speaks for ${heatOf}.`,
+      fields: { before: 'Before the dream', after: 'After the dream', top5: 'Top 5', model: 'Model' },
+      footer: 'DeepDream grows what a network likes; Grad-CAM shows where it looks.',
+    },
+    refusals: {
+      queueFull: (waiting, eta) => `The queue is full (${f.number(waiting)} waiting); try again in ~${f.number(Math.max(1, Math.round(eta / 60)))} min.`,
+      userLimit: (limit) => `You already have ${plural(limit, 'dream')} in the queue; wait for one to finish.`,
+      closed: 'The bot is restarting and not taking dreams right now; try again in a minute.',
+      unavailable: 'The dream queue is unavailable right now; try again in a minute.',
+      nsfw: "That picture looks explicit, so I won't use it here; an age-restricted channel is the place for it.",
+      requestFailed: 'Something went wrong with that request. Please try again.',
+      handlerFailed: 'Something went wrong on my side; please try again.',
+      restarting: 'I am restarting; try again in a minute.',
+      notOwner: "This isn't your dream; only the member who asked for it can cancel it.",
+      alreadyFinished: 'That dream has already finished.',
+      oldButton: 'That button is from an older version of me; run /dream again.',
+      lostRecipe: 'I cannot read the recipe of that dream any more; run /dream again.',
+      noImageToDream: 'That message has no image I can dream.',
+      noImageToExplain: 'That message has no image I can explain.',
+      noImageInMention: (intensities) =>
+        `I see no image here. Attach one, or reply to one and mention me (if I still can't see it, use Apps → Dream on that message). Add ${intensities.join(', ')} or "seed 42" to choose.`,
+      aboutGuide: (sentence) => `The guide: ${sentence}`,
+    },
+    styles: {
+      none: 'No custom styles yet. Whoever runs the bot can train one on a folder of photos with `npm run train` (see the README).',
+      title: 'Nightmare styles',
+      description: 'Use one with `/dream image:… style:<name> target:<class>`.',
+      entry: (s) => `classes: ${s.classes.join(', ')}\nvalidation accuracy: ${f.percent(s.accuracy)}${s.trained ? ` · trained ${f.date(s.trained)}` : ''}`,
+    },
+    errors: {
+      'image.not-on-discord': () => 'I only dream images uploaded to Discord, and that one lives somewhere else.',
+      'image.file-too-large': (p) => `That file is ${f.bytes(p.bytes)}; the most I take is ${f.bytes(p.max)}.`,
+      'image.download-too-large': (p) => `That file is larger than the ${f.bytes(p.max)} I take.`,
+      'image.not-an-image-type': (p) => `That file is not an image (${p.type}).`,
+      'image.download-failed': (p) => (p.status === undefined ? 'I could not download that image.' : `I could not download that image (HTTP ${p.status}).`),
+      'image.download-slow': (p) => `Downloading that image took longer than ${f.number(p.seconds)} s, so I gave up.`,
+      'image.empty': () => 'That file is empty.',
+      'image.unreadable': () => `That file is not an image I can read (expected ${IMAGE_FORMATS.replace(', TIFF', ' or TIFF')}).`,
+      'image.damaged': () => 'That image looks damaged or incomplete, so I cannot read it.',
+      'image.too-many-pixels': (p) =>
+        `That image is too large: ${p.width}×${p.height} is ${f.fixed((p.width * p.height) / 1e6, 1)} megapixels; the limit is ${f.fixed(p.limit / 1e6, 1)} megapixels.`,
+      'image.heic': () => 'That HEIC photo uses a compression I cannot read; please send it as JPEG or PNG.',
+      'style.unknown': (p) => `There is no style "${p.style}". Installed styles: ${p.installed.length ? p.installed.join(', ') : 'none yet (train one with npm run train)'}.`,
+      'style.not-a-style': (p) => `Model ${p.model} is not a style, so it has no class to target (train one with npm run train).`,
+      'style.unknown-class': (p) => `Unknown class "${p.target}" for style ${p.style}. Classes: ${p.classes.join(', ')}.`,
+      'label.out-of-range': (p) => `Class index ${p.target} is out of range for ${p.model}: it has classes 0 to ${p.count - 1}.`,
+      'label.empty': (p) => `Name a class to explain for ${p.model}.`,
+      'label.ambiguous': (p) => `"${p.target}" is ambiguous for ${p.model}: say ${quoted(p.options).join(' or ')}.`,
+      'label.unknown': (p) => `Unknown class "${p.target}" for ${p.model}. ${p.close.length ? `Close matches: ${p.close.join(', ')}.` : 'No class has a similar name.'}`,
+    },
+    commands: {
+      dream: {
+        name: 'dream',
+        description: 'Turn an image into a DeepDream nightmare',
+        options: {
+          image: { name: 'image', description: `The image to dream (${IMAGE_FORMATS})` },
+          intensity: { name: 'intensity', description: 'How deep the dream goes (default medium)' },
+          layers: { name: 'layers', description: "What grows in the dream (default: the intensity's)" },
+          seed: { name: 'seed', description: 'Same image + same seed = same dream' },
+          style: { name: 'style', description: "A style trained on this server's photos (see /styles)" },
+          target: { name: 'target', description: "Which of the style's classes grows in the dream" },
+          guide: { name: 'guide', description: 'A picture whose features grow in the dream (a guided dream)' },
+        },
+      },
+      zoom: {
+        name: 'zoom',
+        description: 'Animate an image as an endless DeepDream zoom (a looping GIF)',
+        options: {
+          image: { name: 'image', description: `The image to animate (${IMAGE_FORMATS})` },
+          frames: { name: 'frames', description: 'Frames in the animation; more take longer' },
+          zoom: { name: 'zoom', description: 'Zoom per frame' },
+          intensity: { name: 'intensity', description: 'How much each frame dreams (default medium)' },
+          seed: { name: 'seed', description: 'Same image + same seed = same animation' },
+        },
+      },
+      explain: {
+        name: 'explain',
+        description: 'Show what a neural network sees in an image, and where (Grad-CAM heatmap)',
+        options: {
+          image: { name: 'image', description: `The image to explain (${IMAGE_FORMATS})` },
+          target: { name: 'target', description: 'Paint the evidence for this label (default: the top one)' },
+          style: { name: 'style', description: "Explain with a style trained on this server's photos (see /styles)" },
+        },
+      },
+      styles: { name: 'styles', description: 'List the custom nightmare styles you can dream with' },
+      withDefault: (description, value) => `${description} (default ${f.number(value, 3)})`,
+      dreamMenu: 'Dream',
+      explainMenu: 'Explain',
+      zoomIntensity: (intensity, octaves, steps) => `${intensity}: ${octaves} octaves × ${steps} steps a frame`,
+    },
+  },
+};
+
+export default en;

@@ -1,0 +1,189 @@
+import type { IntensityId, Language } from '../catalog.ts';
+import { formatters } from '../format.ts';
+
+const f = formatters('ja', { durationUnits: 'short', padSeconds: false, durationJoin: ' ' });
+const IMAGE_FORMATS = 'JPEG、PNG、WebP、GIF、AVIF、TIFF';
+const quoted = (s: string) => `「${s}」`;
+const INTENSITY_NAMES: Record<IntensityId, string> = { low: '弱', medium: '中', high: '強', nightmare: '悪夢' };
+const DREAM_MENU = 'ドリーム';
+const upTo = (fraction: number) => f.percent(Math.floor(fraction * 100) / 100);
+
+/** 日本語: Discord の `ja` ロケールのメンバー向け。丁寧で短い、Discord らしい口調で。 */
+const ja: Language = {
+  tag: 'ja',
+  discordLocales: ['ja'],
+  messages: {
+    queue: {
+      waiting: (position, eta) => `⏳ 順番待ち：${f.number(position)} 番目（${eta <= 0 ? 'まもなく開始' : `開始まで約 ${f.duration(eta)}`}）`,
+      dreaming: (p) => `🌀 ドリーム中… オクターブ ${p.octave}/${p.octaves}・ステップ ${p.step}/${p.steps}・${upTo(p.fraction)}・残り約 ${f.duration(p.etaSeconds)}`,
+      animating: (p) => `🎞️ アニメーション作成中… フレーム ${p.frame}/${p.frames}・${upTo(p.fraction)}${p.etaSeconds === undefined ? '' : `・残り約 ${f.duration(p.etaSeconds)}`}`,
+    },
+    buttons: { cancel: 'キャンセル', deeper: 'もっと深く', reroll: 'リロール', explain: 'AIの視点', animate: 'アニメ化' },
+    end: {
+      cancelled: '🚫 キャンセルしました。',
+      crashed: '⚠️ 処理中にドリームワーカーが止まってしまいました。もう一度お試しください。',
+      failed: '⚠️ この画像の処理中に問題が起きました（サイズを小さくしてもだめでした）。もう一度お試しください。',
+      notRun: '⚠️ ボットの再起動のため、このドリームは実行されませんでした。1分ほどしてからもう一度どうぞ。',
+      diedTwice: '⚠️ ドリームワーカーが2回続けて止まってしまったため、中止しました。もう一度お試しください。',
+    },
+    list: (items) => f.list(items),
+    refusedJob: (sentence) => `⚠️ ${sentence}`,
+    ready: {
+      dream: (who) => `${who} さん、ドリームができあがりました！`,
+      animation: (who) => `${who} さん、アニメーションができあがりました！`,
+      explain: (who) => `${who} さん、AIに見えているものはこちらです。`,
+    },
+    intensities: {
+      low: { name: INTENSITY_NAMES.low, summary: '軽めに：うずまきと最初の目' },
+      medium: { name: INTENSITY_NAMES.medium, summary: '定番：目、毛並み、犬の顔' },
+      high: { name: INTENSITY_NAMES.high, summary: '犬の顔とアーチがびっしり' },
+      nightmare: { name: INTENSITY_NAMES.nightmare, summary: '元の写真は跡形もなく' },
+    },
+    layerPresets: {
+      classic: '目、毛並み、犬の顔',
+      swirls: 'うずまきと小さな目',
+      brushwork: '細かな筆づかいと質感',
+      creatures: '大きめの動物のパーツ',
+    },
+    recipe: {
+      fields: {
+        model: 'モデル',
+        layers: 'レイヤー',
+        intensity: '強さ',
+        octaves: 'オクターブ × ステップ',
+        stepSize: 'ステップ幅',
+        octaveScale: 'オクターブ倍率',
+        seed: 'シード',
+        size: 'サイズ',
+        backend: 'バックエンド',
+        time: '所要時間',
+        style: 'スタイル',
+        target: '育てるクラス',
+        guide: 'ガイド',
+        guideLayer: 'ガイドのレイヤー',
+      },
+      title: (intensity, style) => `DeepDream・${INTENSITY_NAMES[intensity]}${style ? `・${style.name}：${style.target}` : ''}`,
+      guideLink: 'ガイド画像',
+      seconds: (s) => `${f.fixed(s, 1)} 秒`,
+      footer: 'タイトルから元の画像を開けます。同じレシピ＋同じシードなら同じドリームになります。',
+    },
+    zoom: {
+      title: (intensity) => `DeepDream ズーム・${INTENSITY_NAMES[intensity]}`,
+      frames: (shown, made) => (shown === made ? f.number(made) : `${f.number(made)} 枚中 ${f.number(shown)} 枚`),
+      perFrame: (zoom) => `1フレームごとに ${f.number(zoom, 3)} 倍`,
+      fields: { intensity: '強さ', frames: 'フレーム数', zoom: 'ズーム', seed: 'シード', size: 'サイズ', time: '所要時間', fitted: 'アップロード上限に収めるため' },
+      gaveUp: {
+        dithering: 'ディザリングなし',
+        colours: (n) => `${f.number(n)} 色`,
+        quality: (q) => `画質 ${f.number(q)}`,
+        scaledTo: (w, h) => `${w}×${h} に縮小`,
+        frames: (kept, made) => `${f.number(made)} フレーム中 ${f.number(kept)} フレーム`,
+      },
+      footer: 'タイトルから元の画像を開けます。同じ画像＋同じシードなら同じアニメーションになります。',
+    },
+    explain: {
+      score: (label, p) => `${label} ${f.percent(p)}`,
+      before: 'ドリーム前：',
+      after: 'ドリーム後：',
+      whereItSees: (label) => `${quoted(label)}を見ている場所`,
+      legend: { low: '根拠なし', high: '強い根拠' },
+      titleOne: (label) => `AIの視点・${label}`,
+      titlePair: (before, after) => `AIの視点・${before} → ${after}`,
+      classifierImageNet: 'Darknet（ImageNet、1000クラス）',
+      classifierStyle: (style) => `スタイル ${style}`,
+      topLabel: '最上位のラベル',
+      quoted,
+      description: (classifier, heatOf) => `${classifier} による Grad-CAM：暖かい色の場所ほど、${heatOf}の根拠になっています。`,
+      fields: { before: 'ドリーム前', after: 'ドリーム後', top5: '上位5件', model: 'モデル' },
+      footer: 'DeepDream はネットワークが好むものを育て、Grad-CAM はネットワークがどこを見ているかを示します。',
+    },
+    refusals: {
+      queueFull: (waiting, eta) => `キューがいっぱいです（${f.number(waiting)} 件待ち）。約 ${f.number(Math.max(1, Math.round(eta / 60)))} 分後にもう一度お試しください。`,
+      userLimit: (limit) => `すでに ${f.number(limit)} 件のドリームがキューに入っています。どれかが終わるまでお待ちください。`,
+      closed: 'ボットを再起動中のため、いまはドリームを受け付けていません。1分ほどしてからお試しください。',
+      unavailable: 'いまはドリームのキューが使えません。1分ほどしてからお試しください。',
+      nsfw: 'この画像は露骨な内容に見えるため、ここでは使えません。年齢制限のあるチャンネルでお願いします。',
+      requestFailed: 'リクエストの処理中に問題が起きました。もう一度お試しください。',
+      handlerFailed: 'ボット側で問題が起きました。もう一度お試しください。',
+      restarting: '再起動中です。1分ほどしてからお試しください。',
+      notOwner: 'これはあなたのドリームではありません。キャンセルできるのは依頼したメンバーだけです。',
+      alreadyFinished: 'そのドリームはもう終わっています。',
+      oldButton: 'このボタンは古いバージョンのものです。もう一度 /dream を実行してください。',
+      lostRecipe: 'このドリームのレシピが読み取れなくなりました。もう一度 /dream を実行してください。',
+      noImageToDream: 'このメッセージにはドリームにできる画像がありません。',
+      noImageToExplain: 'このメッセージには解説できる画像がありません。',
+      noImageInMention: (intensities) =>
+        `画像が見つかりません。画像を添付するか、画像のあるメッセージに返信して私をメンションしてください（それでも見えないときは、そのメッセージの「アプリ」→「${DREAM_MENU}」をどうぞ）。${intensities.join('、')} や「seed 42」を書き添えると指定できます。`,
+      aboutGuide: (sentence) => `ガイド画像：${sentence}`,
+    },
+    styles: {
+      none: 'カスタムスタイルはまだありません。ボットの運営者が写真のフォルダから `npm run train` で学習できます（README を参照）。',
+      title: '悪夢スタイル一覧',
+      description: '`/ドリーム 画像:… スタイル:<名前> ターゲット:<クラス>` で使えます。',
+      entry: (s) => `クラス：${s.classes.join('、')}\n検証精度：${f.percent(s.accuracy)}${s.trained ? `・学習日：${f.date(s.trained)}` : ''}`,
+    },
+    errors: {
+      'image.not-on-discord': () => 'Discord にアップロードされた画像しか使えません。この画像は別の場所にあります。',
+      'image.file-too-large': (p) => `このファイルは ${f.bytes(p.bytes)} です。受け付けられるのは ${f.bytes(p.max)} までです。`,
+      'image.download-too-large': (p) => `このファイルは上限の ${f.bytes(p.max)} を超えています。`,
+      'image.not-an-image-type': (p) => `このファイルは画像ではありません（${p.type}）。`,
+      'image.download-failed': (p) => `画像をダウンロードできませんでした${p.status === undefined ? '' : `（HTTP ${p.status}）`}。`,
+      'image.download-slow': (p) => `画像のダウンロードに ${f.number(p.seconds)} 秒以上かかったため、中止しました。`,
+      'image.empty': () => 'このファイルは空です。',
+      'image.unreadable': () => `このファイルは読み込める画像ではありません（対応形式：${IMAGE_FORMATS}）。`,
+      'image.damaged': () => '画像が壊れているか途中までしかないため、読み込めません。',
+      'image.too-many-pixels': (p) =>
+        `画像が大きすぎます：${p.width}×${p.height} は ${f.fixed((p.width * p.height) / 1e6, 1)} メガピクセルで、上限は ${f.fixed(p.limit / 1e6, 1)} メガピクセルです。`,
+      'image.heic': () => 'この HEIC 写真は読み込めない圧縮形式です。JPEG か PNG で送ってください。',
+      'style.unknown': (p) => `${quoted(p.style)}というスタイルはありません。使えるスタイル：${p.installed.length ? p.installed.join('、') : 'まだありません（npm run train で学習できます）'}。`,
+      'style.not-a-style': (p) => `モデル ${p.model} はスタイルではないので、ターゲットにできるクラスがありません（スタイルは npm run train で学習できます）。`,
+      'style.unknown-class': (p) => `スタイル ${p.style} に${quoted(p.target)}というクラスはありません。クラス：${p.classes.join('、')}。`,
+      'label.out-of-range': (p) => `クラス番号 ${p.target} は ${p.model} の範囲外です（0〜${p.count - 1}）。`,
+      'label.empty': (p) => `${p.model} で解説するクラスを指定してください。`,
+      'label.ambiguous': (p) => `${quoted(p.target)}は ${p.model} では複数のクラスに当てはまります。${p.options.map(quoted).join('か')}のどれかを指定してください。`,
+      'label.unknown': (p) => `${p.model} に${quoted(p.target)}というクラスはありません。${p.close.length ? `近い候補：${p.close.join('、')}。` : '似た名前のクラスもありません。'}`,
+    },
+    commands: {
+      dream: {
+        name: 'ドリーム',
+        description: '画像を DeepDream の悪夢に変えます',
+        options: {
+          image: { name: '画像', description: `ドリームにする画像（${IMAGE_FORMATS}）` },
+          intensity: { name: '強さ', description: 'ドリームの深さ（既定：中）' },
+          layers: { name: 'レイヤー', description: '夢の中で育つもの（既定：強さに合わせる）' },
+          seed: { name: 'シード', description: '同じ画像＋同じシードなら同じドリームに' },
+          style: { name: 'スタイル', description: 'このサーバーの写真で学習したスタイル（/スタイル一覧 を参照）' },
+          target: { name: 'ターゲット', description: 'スタイルのどのクラスを夢に育てるか' },
+          guide: { name: 'ガイド', description: 'その特徴を夢に育てる画像（ガイド付きドリーム）' },
+        },
+      },
+      zoom: {
+        name: 'ズーム',
+        description: '画像を終わりのない DeepDream ズームのアニメにします（ループ GIF）',
+        options: {
+          image: { name: '画像', description: `アニメにする画像（${IMAGE_FORMATS}）` },
+          frames: { name: 'フレーム数', description: 'アニメーションのフレーム数。多いほど時間がかかります' },
+          zoom: { name: 'ズーム率', description: '1フレームごとのズーム倍率' },
+          intensity: { name: '強さ', description: '各フレームのドリームの強さ（既定：中）' },
+          seed: { name: 'シード', description: '同じ画像＋同じシードなら同じアニメーションに' },
+        },
+      },
+      explain: {
+        name: '解説',
+        description: 'ニューラルネットワークが画像のどこに何を見ているかを表示します（Grad-CAM ヒートマップ）',
+        options: {
+          image: { name: '画像', description: `解説する画像（${IMAGE_FORMATS}）` },
+          target: { name: 'ラベル', description: 'このラベルの根拠を色で示します（既定：最上位のラベル）' },
+          style: { name: 'スタイル', description: 'このサーバーの写真で学習したスタイルで解説します（/スタイル一覧 を参照）' },
+        },
+      },
+      styles: { name: 'スタイル一覧', description: 'ドリームに使えるカスタム悪夢スタイルの一覧を表示します' },
+      withDefault: (description, value) => `${description}（既定：${f.number(value, 3)}）`,
+      dreamMenu: DREAM_MENU,
+      explainMenu: 'AIの視点',
+      zoomIntensity: (intensity, octaves, steps) => `${INTENSITY_NAMES[intensity]}：1フレームあたり ${octaves} オクターブ × ${steps} ステップ`,
+    },
+  },
+};
+
+export default ja;
