@@ -1,0 +1,163 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Locale, type APIEmbed, type APIInteraction } from 'discord.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DreamBot } from '../src/bot/app.ts';
+import { startTestBot } from './helpers/bot.ts';
+import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeRunner } from './helpers/fake-runner.ts';
+import { makePhotoLike } from './helpers/images.ts';
+
+const run = promisify(execFile);
+
+const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
+const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
+const callbackOf = (i: { id: string }) => (r: RecordedRequest) => r.path.includes(`/interactions/${i.id}/`);
+const text = (r: RecordedRequest) => JSON.stringify(r.json);
+/** Japanese script (hiragana, katakana or kanji). */
+const JAPANESE = /[\u3040-\u30ff\u4e00-\u9fff]/;
+
+type ResultBody = { content: string; embeds: APIEmbed[]; components: { components: { custom_id: string; label: string }[] }[] };
+
+/** The interaction as a member whose Discord client is in `locale` sends it. */
+const inLocale = <T extends APIInteraction>(interaction: T, locale: Locale): T => ({ ...interaction, locale });
+
+describe('fluent in Japanese: each member is answered in their Discord language', () => {
+  let fake: FakeDiscord;
+  let bot: DreamBot;
+  let photo: Buffer;
+
+  beforeAll(async () => {
+    fake = await FakeDiscord.start();
+    photo = await makePhotoLike(160, 120, 'png');
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1' }, new FakeRunner());
+  });
+  afterAll(async () => {
+    await bot?.stop();
+    await fake?.close();
+  });
+
+  const dream = (locale: Locale, options: Record<string, string | number> = { intensity: 'low', seed: 77 }) =>
+    fake.dispatchInteraction(inLocale(fake.chatInput({ name: 'dream', options, attachments: { image: { filename: 'p.png', bytes: photo } } }), locale));
+  const finalEdit = (i: { token: string }) =>
+    fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
+
+  it('/dream with locale "ja": Japanese waiting, progress and result messages, embed and buttons', async () => {
+    const i = dream(Locale.Japanese);
+    const done = await finalEdit(i);
+    const edits = fake.requests.filter(isOriginalEdit(i));
+    // The waiting line, then progress with a Cancel button, all in Japanese.
+    expect((edits[0].json as { content: string }).content).toMatch(/^⏳ 順番待ち：1 番目（/);
+    const progress = edits.filter((e) => /ドリーム中…/.test(text(e)));
+    expect(progress.length).toBeGreaterThan(0);
+    expect((progress[0].json as { content: string }).content).toMatch(/^🌀 ドリーム中… オクターブ \d\/\d・ステップ \d+\/\d+・\d+%・残り約 \d+ 秒$/);
+    expect(text(progress[0])).toContain('"label":"キャンセル"');
+    // The result: a Japanese sentence, embed and buttons; the values Reroll reads back stay the engine's.
+    const body = done.json as ResultBody;
+    expect(body.content).toBe(`<@${fake.users.alice.id}> さん、ドリームができあがりました！`);
+    const embed = body.embeds[0];
+    expect(embed.title).toBe('DeepDream・弱');
+    const fields = Object.fromEntries(embed.fields!.map((f) => [f.name, f.value]));
+    expect(fields).toMatchObject({ モデル: 'inception_v3', 強さ: 'low', レイヤー: 'mixed3, mixed5', 'オクターブ × ステップ': '2 × 6', シード: '77' });
+    expect(fields['所要時間']).toMatch(/^\d+\.\d 秒$/);
+    expect(embed.footer?.text).toMatch(JAPANESE);
+    expect(body.components[0].components.map((c) => c.label)).toEqual(['もっと深く', 'リロール', 'AIの視点', 'アニメ化']);
+    // No English sentence slipped through on the way.
+    for (const e of edits) expect(text(e)).not.toMatch(/Dreaming|In the queue|is ready|Cancel"/);
+  });
+
+  it('an English member still gets English, and Reroll on a Japanese result reads its recipe back', async () => {
+    const en = dream(Locale.EnglishUS, { intensity: 'high', seed: 5 });
+    const enBody = (await finalEdit(en)).json as ResultBody;
+    expect(enBody.content).toMatch(/your dream is ready\.$/);
+    expect(enBody.embeds[0].fields!.map((f) => f.name)).toContain('Intensity');
+
+    const ja = dream(Locale.Japanese, { intensity: 'high', seed: 6 });
+    await finalEdit(ja);
+    const result = fake.originalMessage(ja.id)!;
+    expect(result.embeds[0].fields!.map((f) => f.name)).toContain('強さ');
+    // An English member rerolls the Japanese result: same recipe (intensity high), a new seed, answered in English.
+    const reroll = fake.dispatchInteraction(fake.button({ customId: 'dream:reroll', message: result }));
+    const body = (await finalEdit(reroll)).json as ResultBody;
+    const fields = Object.fromEntries(body.embeds[0].fields!.map((f) => [f.name, f.value]));
+    expect(fields.Intensity).toBe('high');
+    expect(fields['Octaves × steps']).toBe('4 × 12');
+    expect(fields.Seed).not.toBe('6');
+    expect(body.components[0].components.map((c) => c.label)).toContain('Reroll');
+  });
+
+  it('refusals are private and Japanese: a file that is not an image, a damaged picture, an unknown style', async () => {
+    const notImage = fake.dispatchInteraction(
+      inLocale(fake.chatInput({ name: 'dream', attachments: { image: { filename: 'notes.txt', bytes: Buffer.from('hello'), contentType: 'text/plain' } } }), Locale.Japanese),
+    );
+    const first = await fake.waitForRequest(callbackOf(notImage), { fromIndex: 0 });
+    expect(first.json).toMatchObject({ type: 4, data: { content: 'このファイルは画像ではありません（text/plain）。', flags: 64 } });
+
+    const damaged = fake.dispatchInteraction(
+      inLocale(fake.chatInput({ name: 'dream', attachments: { image: { filename: 'x.png', bytes: Buffer.from('not really a png'), contentType: 'image/png' } } }), Locale.Japanese),
+    );
+    expect((await fake.waitForRequest(isFollowUp(damaged), { fromIndex: 0 })).json).toEqual({
+      content: 'このファイルは読み込める画像ではありません（対応形式：JPEG、PNG、WebP、GIF、AVIF、TIFF）。',
+      flags: 64,
+    });
+
+    const style = dream(Locale.Japanese, { style: 'no_such_style' });
+    const refusal = (await fake.waitForRequest(isFollowUp(style), { fromIndex: 0 })).json as { content: string; flags: number };
+    expect(refusal.flags).toBe(64);
+    expect(refusal.content).toMatch(/^「no_such_style」というスタイルはありません。使えるスタイル：/);
+  });
+
+  it('Explain answers a Japanese member in Japanese', async () => {
+    const i = fake.dispatchInteraction(inLocale(fake.chatInput({ name: 'explain', attachments: { image: { filename: 'p.png', bytes: photo } } }), Locale.Japanese));
+    const done = await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.startsWith('explain')), { fromIndex: 0, timeoutMs: 30_000 });
+    const body = done.json as ResultBody;
+    expect(body.content).toBe(`<@${fake.users.alice.id}> さん、AIに見えているものはこちらです。`);
+    expect(body.embeds[0].title).toMatch(/^AIの視点・/);
+    expect(body.embeds[0].fields!.map((f) => f.name)).toEqual(['上位5件', 'モデル']);
+  });
+
+  it('a mention is answered in the server\'s preferred language (there is no member locale)', async () => {
+    fake.dispatch('GUILD_UPDATE', { id: fake.guildId, preferred_locale: Locale.Japanese });
+    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale).toBe(Locale.Japanese);
+    let from = fake.requests.length;
+    fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream this', mentionsBot: true }));
+    const hint = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
+    expect((hint.json as { content: string }).content).toMatch(/^画像が見つかりません。/);
+
+    from = fake.requests.length;
+    fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'low', mentionsBot: true, attachments: [{ filename: 'p.png', bytes: photo, contentType: 'image/png' }] }));
+    const final = await fake.waitForRequest((r) => r.method === 'PATCH' && r.path.startsWith(`/channels/${fake.channelId}/messages/`) && r.files.some((f) => f.filename.startsWith('dream-')), {
+      fromIndex: from,
+      timeoutMs: 30_000,
+    });
+    expect((final.json as ResultBody).embeds[0].title).toBe('DeepDream・弱');
+    fake.dispatch('GUILD_UPDATE', { id: fake.guildId, preferred_locale: Locale.EnglishUS });
+  });
+
+  it('npm run deploy-commands registers Japanese names and descriptions for every command, option and choice', async () => {
+    await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
+      env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
+    });
+    const commands = fake.registeredCommands(fake.guildId);
+    expect(Object.fromEntries(commands.map((c) => [c.name, c.name_localizations?.ja]))).toEqual({
+      dream: 'ドリーム',
+      explain: '解説',
+      styles: 'スタイル一覧',
+      zoom: 'ズーム',
+      Dream: 'ドリーム',
+      Explain: 'AIの視点',
+    });
+    for (const c of commands) {
+      if (c.type !== 1) continue;
+      expect(c.description_localizations?.ja).toMatch(JAPANESE);
+      for (const o of c.options ?? []) {
+        expect(o.name_localizations?.ja, `${c.name} ${o.name}`).toMatch(JAPANESE);
+        expect(o.description_localizations?.ja, `${c.name} ${o.name}`).toMatch(JAPANESE);
+        for (const choice of (o as { choices?: { name_localizations?: Record<string, string> }[] }).choices ?? []) expect(choice.name_localizations?.ja).toMatch(JAPANESE);
+      }
+    }
+    const zoom = commands.find((c) => c.name === 'zoom')!;
+    expect(zoom.options?.find((o) => o.name === 'frames')?.description_localizations?.ja).toBe('アニメーションのフレーム数。多いほど時間がかかります（既定：36）');
+  });
+});
