@@ -9,7 +9,7 @@ const AttrType = onnx.AttributeProto.AttributeType;
 const DataType = onnx.TensorProto.DataType;
 
 /** Bump whenever the emitted graph changes, so cached `.onnx` files are not reused. */
-export const EMITTER_VERSION = 3;
+export const EMITTER_VERSION = 4;
 
 const OPSET = 17;
 const IR_VERSION = 8;
@@ -54,6 +54,8 @@ function floatBytes(data: Float32Array): Uint8Array {
 class Builder {
   readonly nodes: onnxProto.onnx.INodeProto[] = [];
   readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  /** Shapes of intermediate tensors, so ORT can prove two NCHWc operands equal-sized (free H and W otherwise hide it). */
+  readonly valueInfo: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly constants = new Map<string, string>();
   private counter = 0;
 
@@ -85,6 +87,18 @@ class Builder {
       name = `const_${key}`;
       const raw = new Uint8Array(BigInt64Array.from(values.map(BigInt)).buffer);
       this.initializers.push({ name, dataType: DataType.INT64, dims, rawData: raw });
+      this.constants.set(key, name);
+    }
+    return name;
+  }
+
+  /** A float tensor filled with one value (shared). */
+  filled(value: number, dims: number[]): string {
+    const key = `fill:${dims.join('x')}:${value}`;
+    let name = this.constants.get(key);
+    if (!name) {
+      name = `const_${key}`;
+      this.floats(name, new Float32Array(dims.reduce((a, d) => a * d, 1)).fill(value), dims);
       this.constants.set(key, name);
     }
     return name;
@@ -146,6 +160,25 @@ function convWeights(hwio: Float32Array, shape: number[], flip: boolean): Float3
   return out;
 }
 
+/** One axis of a window op (conv or pool): kernel, stride, total padding, ONNX ceil_mode. */
+interface Axis {
+  k: number;
+  s: number;
+  pad: number;
+  ceil: boolean;
+}
+
+/** out = floor((in + pad - k [+ s - 1 in ceil mode]) / s) + 1, as `in + shift` then `/ s` then `+ 1`. */
+const axisShift = (a: Axis) => a.pad - a.k + (a.ceil ? a.s - 1 : 0);
+
+/** The output size along one axis as a stable symbolic name (equal names only for sizes equal by construction). */
+function axisSymbol(input: string, a: Axis): string {
+  const d = axisShift(a);
+  const plus = (n: number) => (n === 0 ? '' : n > 0 ? `+${n}` : `${n}`);
+  if (a.s === 1) return d + 1 === 0 ? input : `(${input}${plus(d + 1)})`;
+  return `((${input}${plus(d)})/${a.s}+1)`;
+}
+
 function layerNode(graph: CompiledGraph, layer: string): string {
   const name = graph.outputs[layer];
   if (!name) throw new Error(`The network has no layer "${layer}".`);
@@ -190,6 +223,13 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
   // Forward. `value` maps a node to its output tensor; `pads` keeps the pads each window op used.
   const value = new Map<string, string>();
   const pads = new Map<string, number[]>();
+  // Window ops' axes (H, W) and every node's symbolic spatial size.
+  const axes = new Map<string, [Axis, Axis]>();
+  const symbols = new Map<string, [string, string]>();
+  const windowAxes = (k: number[], strides: number[], p: number[], ceil = false): [Axis, Axis] => [
+    { k: k[0], s: strides[0], pad: p[0] + p[2], ceil },
+    { k: k[1], s: strides[1], pad: p[1] + p[3], ceil },
+  ];
   const get = (m: Map<string, string>, k: string): string => {
     const v = m.get(k);
     if (v === undefined) throw new Error(`internal: no tensor for ${k}`);
@@ -211,6 +251,7 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
         const k: [number, number] = [kh, kw];
         const p = staticPads(node, k, node.strides, node.padding);
         pads.set(node.name, p);
+        axes.set(node.name, windowAxes(k, node.strides, p));
         const w = b.floats(`${node.name}/W`, convWeights(weightView(graph, node.kernel), node.kernel.shape, false), [co, ci, kh, kw]);
         const bias = b.floats(`${node.name}/B`, weightView(graph, node.bias), [co]);
         const attrs = [ints('kernel_shape', k), ints('strides', node.strides), ints('pads', p)];
@@ -223,6 +264,7 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
         const ceil = ceilModeMaxPool(node);
         const p = ceil ? [0, 0, 0, 0] : staticPads(node, node.size, node.strides, node.padding);
         pads.set(node.name, p);
+        axes.set(node.name, windowAxes(node.size, node.strides, p, ceil));
         const attrs = [ints('kernel_shape', node.size), ints('strides', node.strides), ints('pads', p), ...(ceil ? [int('ceil_mode', 1)] : [])];
         const x = get(value, node.input);
         if (node.op === 'avgPool') {
@@ -256,6 +298,10 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
         break;
       }
     }
+    const from = node.op === 'input' ? undefined : 'input' in node ? node.input : node.inputs[0];
+    const parent: [string, string] = from === undefined ? ['H', 'W'] : (symbols.get(from) ?? ['H', 'W']);
+    const a = axes.get(node.name);
+    symbols.set(node.name, a ? [axisSymbol(parent[0], a[0]), axisSymbol(parent[1], a[1])] : parent);
   }
 
   const inputs: onnxProto.onnx.IValueInfoProto[] = [{ name: 'image', type: tensorType(inputDims) }];
@@ -274,7 +320,7 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
       outputs.push({ name, type: tensorType([{ dimParam: 'N' }, { dimValue: c }, { dimParam: `H_${layer}` }, { dimParam: `W_${layer}` }]) });
     }
   } else {
-    emitBackward(b, graph, plan, opts, value, pads, channels, inputs, outputs);
+    emitBackward(b, graph, plan, opts, { value, pads, axes, symbols, channels }, inputs, outputs);
   }
 
   const model: onnxProto.onnx.IModelProto = {
@@ -282,171 +328,306 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
     opsetImport: [{ domain: '', version: OPSET }],
     producerName: 'deepdream-bot',
     producerVersion: String(EMITTER_VERSION),
-    graph: { name: `dream_${opts.cutLayer}`, node: b.nodes, initializer: b.initializers, input: inputs, output: outputs },
+    graph: { name: `dream_${opts.cutLayer}`, node: b.nodes, initializer: b.initializers, input: inputs, output: outputs, valueInfo: b.valueInfo },
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }
+
+
+/** What the forward pass leaves for the backward one. */
+interface Forward {
+  value: Map<string, string>;
+  pads: Map<string, number[]>;
+  axes: Map<string, [Axis, Axis]>;
+  symbols: Map<string, [string, string]>;
+  channels: Map<string, number>;
+}
+
+/** One gradient flowing into a node's output. */
+interface Flow {
+  tensor: string;
+  /** Made by a stride-1 backward Conv: an Add after it is folded into that conv by ORT (NCHWc sum fusion). */
+  conv?: boolean;
+  /** Already multiplied by the node's ReLU mask (by a concat or a max pool downstream). */
+  masked?: boolean;
+}
+
+/**
+ * ORT's NCHWc layout (MLAS blocks of 8 or 16 channels) keeps Conv, pools, Add, Mul, Concat and Relu in blocked
+ * form; any other op on such a tensor costs two reorders. Channel counts that are multiples of 16 block everywhere.
+ */
+const blocked = (c: number) => c > 0 && c % 16 === 0;
+
+/**
+ * min(1, y·2^127) is exactly [y > 0] for a ReLU output y: 1 for every normal positive float32 (y ≥ 2^-126), 0 for 0.
+ * As a depthwise 1×1 Conv with a fused Clip it stays in NCHWc, where Greater/Cast/Where would not.
+ */
+const MASK_SCALE = 2 ** 127;
 
 function emitBackward(
   b: Builder,
   graph: CompiledGraph,
   plan: GraphNode[],
   opts: EmitOptions,
-  value: Map<string, string>,
-  pads: Map<string, number[]>,
-  channels: Map<string, number>,
+  fwd: Forward,
   inputs: onnxProto.onnx.IValueInfoProto[],
   outputs: onnxProto.onnx.IValueInfoProto[],
 ): void {
+  const { value, pads, axes, symbols, channels } = fwd;
+  const byName = new Map(plan.map((n) => [n.name, n]));
   const get = (k: string): string => {
     const v = value.get(k);
     if (v === undefined) throw new Error(`internal: no tensor for ${k}`);
     return v;
   };
-  const grads = new Map<string, string[]>();
-  const accumulate = (name: string, g: string) => {
-    const list = grads.get(name);
-    if (list) list.push(g);
-    else grads.set(name, [g]);
+  const chans = (n: string) => channels.get(n) ?? 0;
+  // Created on first use: an unused initializer makes ORT print a warning.
+  const zero = () => b.scalar(0);
+  const one = () => b.scalar(1);
+
+  // Every 4-D tensor gets its symbolic shape, [1, C, h(node), w(node)].
+  const shapedNames = new Set<string>();
+  const shaped = (tensor: string, node: string): string => {
+    if (!shapedNames.has(tensor)) {
+      shapedNames.add(tensor);
+      const [h, w] = symbols.get(node) ?? ['H', 'W'];
+      b.valueInfo.push({ name: tensor, type: tensorType([{ dimValue: 1 }, { dimValue: chans(node) }, { dimParam: h }, { dimParam: w }]) });
+    }
+    return tensor;
   };
-  const zero = b.scalar(0);
-  const spatial = (x: string) => b.op1('Shape', [x], [int('start', 2), int('end', 4)]);
+  for (const node of plan) shaped(get(node.name), node.name);
+
+  // Spatial sizes as int64 [h, w], computed from the image's shape (a Shape of an activation would force it out of NCHWc).
+  const spatialMemo = new Map<string, string>();
+  const spatial = (name: string): string => {
+    let t = spatialMemo.get(name);
+    if (t) return t;
+    const node = byName.get(name);
+    if (!node) throw new Error(`internal: no node ${name}`);
+    if (node.op === 'input') {
+      t = b.op1('Shape', ['image'], [int('start', 2), int('end', 4)]);
+    } else {
+      t = spatial('input' in node ? node.input : node.inputs[0]);
+      const a = axes.get(name);
+      if (a && a.some((x) => x.s !== 1)) {
+        t = b.op1('Add', [b.op1('Div', [b.op1('Add', [t, b.int64s(a.map(axisShift))]), b.int64s(a.map((x) => x.s))]), b.int64s([1, 1])]);
+      } else if (a && a.some((x) => axisShift(x) + 1 !== 0)) {
+        t = b.op1('Add', [t, b.int64s(a.map((x) => axisShift(x) + 1))]);
+      }
+    }
+    spatialMemo.set(name, t);
+    return t;
+  };
+  const fullShape = (name: string) => b.op1('Concat', [b.int64s([1, chans(name)]), spatial(name)], [int('axis', 0)]);
+  const positionsOf = (name: string) => b.op1('Cast', [b.op1('ReduceProd', [spatial(name)], [int('keepdims', 0)])], [int('to', DataType.FLOAT)]);
+
+  const grads = new Map<string, Flow[]>();
+  const accumulate = (name: string, flow: Flow) => {
+    const list = grads.get(name);
+    if (list) list.push(flow);
+    else grads.set(name, [flow]);
+  };
 
   // Loss terms and their seeds: d/d(act) of Σ_c w[c]·mean_hw(act[c]) is w[c] / (H·W) everywhere. A mean seed stays
-  // [1, C, 1, 1] and is broadcast-added to the gradient flowing back (materialised only where none flows).
-  const seeds = new Map<string, { name: string; full: boolean }[]>();
-  const addSeed = (node: string, name: string, full: boolean) => {
-    const list = seeds.get(node);
-    if (list) list.push({ name, full });
-    else seeds.set(node, [{ name, full }]);
+  // [1, C, 1, 1] and is added to the gradient flowing back (materialised only where needed).
+  const meanSeeds = new Map<string, string[]>();
+  const fullSeeds = new Map<string, string[]>();
+  const addSeed = (map: Map<string, string[]>, node: string, name: string) => {
+    const list = map.get(node);
+    if (list) list.push(name);
+    else map.set(node, [name]);
   };
   const losses: string[] = [];
-  const positionsOf = (act: string) => b.op1('Cast', [b.op1('ReduceProd', [spatial(act)], [int('keepdims', 0)])], [int('to', DataType.FLOAT)]);
   for (const layer of opts.terms) {
     const node = layerNode(graph, layer);
-    const act = get(node);
-    const c = channels.get(node) ?? 0;
+    const c = chans(node);
     const w = weightInputName(layer);
     inputs.push({ name: w, type: tensorType([{ dimValue: c }]) });
-    const means = b.op1('ReduceMean', [act], [ints('axes', [2, 3]), int('keepdims', 0)]);
-    losses.push(b.op1('ReduceSum', [b.op1('Mul', [means, w]), b.int64s([0, 1])], [int('keepdims', 0)]));
-    const positions = positionsOf(act);
-    addSeed(node, b.op1('Div', [b.op1('Reshape', [w, b.int64s([1, c, 1, 1])]), positions]), false);
+    // GlobalAveragePool reads the blocked layout; ReduceMean would reorder the whole activation first.
+    const means = b.op1('Reshape', [b.op1('GlobalAveragePool', [get(node)]), b.int64s([c])]);
+    losses.push(b.op1('ReduceSum', [b.op1('Mul', [means, w]), b.int64s([0])], [int('keepdims', 0)]));
+    addSeed(meanSeeds, node, b.op1('Div', [b.op1('Reshape', [w, b.int64s([1, c, 1, 1])]), positionsOf(node)]));
   }
   // Guide terms (the DeepDream notebook's objective_guide): scores [n, H·W] = guide · act, the loss is the mean over
   // positions of the best score, and the seed at each position is the best guide vector / (H·W). Batch is 1 here.
   for (const layer of opts.guides ?? []) {
     const node = layerNode(graph, layer);
     const act = get(node);
-    const c = channels.get(node) ?? 0;
+    const c = chans(node);
     const guide = guideInputName(layer);
     inputs.push({ name: guide, type: tensorType([{ dimParam: `n_${layer}` }, { dimValue: c }]) });
-    const positions = positionsOf(act);
+    const positions = positionsOf(node);
     const scores = b.op1('MatMul', [guide, b.op1('Reshape', [act, b.int64s([c, -1])])]);
     const best = b.op1('ReduceMax', [scores], [ints('axes', [0]), int('keepdims', 0)]);
     losses.push(b.op1('Div', [b.op1('ReduceSum', [best], [int('keepdims', 0)]), positions]));
     const index = b.op1('ArgMax', [scores], [int('axis', 0), int('keepdims', 0)]);
     const chosen = b.op1('Gather', [b.op1('Transpose', [guide], [ints('perm', [1, 0])]), index], [int('axis', 1)]);
-    addSeed(node, b.op1('Div', [b.op1('Reshape', [chosen, b.op1('Shape', [act])]), positions]), true);
+    addSeed(fullSeeds, node, shaped(b.op1('Div', [b.op1('Reshape', [chosen, fullShape(node)]), positions]), node));
   }
   if (losses.length === 0) throw new Error('A gradient model needs at least one objective term.');
   b.op1(losses.length === 1 ? 'Identity' : 'Sum', losses, [], 'loss');
   outputs.push({ name: 'loss', type: tensorType([]) });
 
-  // g·[y > 0]; Cast+Mul measured a little faster in ORT than Where.
-  const reluGrad = (y: string, g: string) => b.op1('Mul', [g, b.op1('Cast', [b.op1('Greater', [y, zero])], [int('to', DataType.FLOAT)])]);
+  const isRelu = (name: string) => {
+    const n = byName.get(name);
+    return (n?.op === 'conv' && n.relu) || n?.op === 'relu';
+  };
+  /** [y > 0] for a ReLU node's output y (once per node). */
+  const masks = new Map<string, string>();
+  const reluMask = (name: string): string => {
+    let m = masks.get(name);
+    if (!m) {
+      const c = chans(name);
+      m = blocked(c)
+        ? shaped(b.op1('Clip', [shaped(b.op1('Conv', [get(name), b.filled(MASK_SCALE, [c, 1, 1, 1])], [ints('kernel_shape', [1, 1]), int('group', c)]), name), zero(), one()]), name)
+        : b.op1('Cast', [b.op1('Greater', [get(name), zero()])], [int('to', DataType.FLOAT)]);
+      masks.set(name, m);
+    }
+    return m;
+  };
   /** Crops a transposed window op's output (which may be one row/column too long) to x's size. */
-  const cropTo = (g: string, x: string) => b.op1('Slice', [g, b.int64s([0, 0]), spatial(x), b.int64s([2, 3])]);
+  const cropTo = (g: string, x: string) => shaped(b.op1('Slice', [g, b.int64s([0, 0]), spatial(x), b.int64s([2, 3])]), x);
 
   let inputGrad: string | undefined;
   for (let i = plan.length - 1; i >= 0; i--) {
     const node = plan[i];
-    const list = grads.get(node.name);
-    const seedList = seeds.get(node.name) ?? [];
-    if (!list && seedList.length === 0) continue;
-    let g = list && (list.length === 1 ? list[0] : b.op1('Sum', list));
-    for (const seed of seedList) {
-      if (g) g = b.op1('Add', [g, seed.name]);
-      else g = seed.full ? seed.name : b.op1('Expand', [seed.name, b.op1('Shape', [get(node.name)])]);
+    const name = node.name;
+    const c = chans(name);
+    const flows: Flow[] = [...(grads.get(name) ?? []), ...(fullSeeds.get(name) ?? []).map((tensor) => ({ tensor }))];
+    const means = meanSeeds.get(name) ?? [];
+    if (flows.length === 0 && means.length === 0) continue;
+    // Masked already only if every flow was, and no seed joins here.
+    const masked = flows.length > 0 && flows.every((f) => f.masked) && means.length === 0;
+    // A per-channel seed [1, C, 1, 1] not yet added to a full gradient.
+    let seed: string | undefined = means.length === 0 ? undefined : means.length === 1 ? means[0] : b.op1('Sum', means);
+    if (seed && flows.length) {
+      // Expanded, and through a depthwise identity Conv into NCHWc, so the sum below stays blocked.
+      let full = b.op1('Expand', [seed, fullShape(name)]);
+      if (blocked(c)) full = b.op1('Conv', [full, b.filled(1, [c, 1, 1, 1])], [ints('kernel_shape', [1, 1]), int('group', c)]);
+      flows.push({ tensor: shaped(full, name) });
+      seed = undefined;
     }
-    if (g === undefined) continue;
+    // Sum as a chain of Adds, conv outputs last: each Add then folds into the conv before it.
+    let g: string | undefined;
+    if (flows.length) {
+      const ordered = [...flows.filter((f) => !f.conv), ...flows.filter((f) => f.conv)];
+      g = ordered[0].tensor;
+      for (const f of ordered.slice(1)) g = shaped(b.op1('Add', [f.tensor, g]), name);
+    }
+    const full = (): string => g ?? (g = shaped(b.op1('Expand', [seed!, fullShape(name)]), name));
+    /** g·[y > 0], with y this node's (ReLU) output. */
+    const relu = (): string => (masked ? full() : shaped(g ? b.op1('Mul', [g, reluMask(name)]) : b.op1('Mul', [reluMask(name), seed!]), name));
+
     switch (node.op) {
       case 'input':
-        inputGrad = g;
+        inputGrad = full();
         break;
       case 'conv': {
-        const gy = node.relu ? reluGrad(get(node.name), g) : g;
+        const gy = node.relu ? relu() : full();
         const [kh, kw, ci, co] = node.kernel.shape;
         const k: [number, number] = [kh, kw];
-        const p = pads.get(node.name) ?? [0, 0, 0, 0];
+        const p = pads.get(name) ?? [0, 0, 0, 0];
         if (node.strides[0] === 1 && node.strides[1] === 1) {
           // A forward conv with the flipped, transposed kernel: faster in ORT than ConvTranspose.
-          const w = b.floats(`${node.name}/Wgrad`, convWeights(weightView(graph, node.kernel), node.kernel.shape, true), [ci, co, kh, kw]);
-          accumulate(node.input, b.op1('Conv', [gy, w], [ints('kernel_shape', k), ints('pads', mirroredPads(k, p))]));
+          const w = b.floats(`${name}/Wgrad`, convWeights(weightView(graph, node.kernel), node.kernel.shape, true), [ci, co, kh, kw]);
+          accumulate(node.input, { tensor: shaped(b.op1('Conv', [gy, w], [ints('kernel_shape', k), ints('pads', mirroredPads(k, p))]), node.input), conv: true });
         } else {
           // Only 'valid' reaches here (staticPads). output_padding s-1 covers every remainder; crop to x.
           const attrs = [ints('kernel_shape', k), ints('strides', node.strides), ints('output_padding', node.strides.map((s) => s - 1))];
-          const gx = b.op1('ConvTranspose', [gy, `${node.name}/W`], attrs);
-          accumulate(node.input, cropTo(gx, get(node.input)));
+          accumulate(node.input, { tensor: cropTo(b.op1('ConvTranspose', [gy, `${name}/W`], attrs), node.input) });
         }
         break;
       }
       case 'maxPool': {
-        const x = get(node.input);
-        const indices = b.op1('Reshape', [`${get(node.name)}/indices`, b.int64s([-1])]);
-        const zeros = b.op1('ConstantOfShape', [b.op1('Reshape', [b.op1('Size', [x]), b.int64s([1])])]);
-        const flat = b.op1('Reshape', [g, b.int64s([-1])]);
-        const scattered = b.op1('ScatterElements', [zeros, indices, flat], [int('axis', 0), str('reduction', 'add')]);
-        accumulate(node.input, b.op1('Reshape', [scattered, b.op1('Shape', [x])]));
+        // The indices (flat NCHW offsets into x) route the gradient back exactly. When x is a ReLU output, its mask
+        // is applied here, on the 4× smaller pooled side: x at a window's argmax is that window's maximum y.
+        const premask = isRelu(node.input);
+        let gp = full();
+        if (premask) gp = b.op1('Mul', [gp, b.op1('Cast', [b.op1('Greater', [get(name), zero()])], [int('to', DataType.FLOAT)])]);
+        const shape = fullShape(node.input);
+        const indices = b.op1('Reshape', [`${get(name)}/indices`, b.int64s([-1])]);
+        const zeros = b.op1('ConstantOfShape', [b.op1('ReduceProd', [shape], [int('keepdims', 1)])]);
+        const scattered = b.op1('ScatterElements', [zeros, indices, b.op1('Reshape', [gp, b.int64s([-1])])], [int('axis', 0), str('reduction', 'add')]);
+        accumulate(node.input, { tensor: shaped(b.op1('Reshape', [scattered, shape]), node.input), masked: premask });
         break;
       }
       case 'avgPool': {
-        const x = get(node.input);
-        const p = pads.get(node.name) ?? [0, 0, 0, 0];
+        const p = pads.get(name) ?? [0, 0, 0, 0];
         const k = node.size;
-        const padded = p.some((v) => v > 0);
+        const stride1 = node.strides[0] === 1 && node.strides[1] === 1;
         // Exclude-pad: each window divides by its valid count. `dy / (count/k²)` then the adjoint of an
         // include-pad average (a k×k box sum / k², flipped window) gives Σ_j dy[j]/count[j] over windows j ∋ i.
-        let u = g;
-        if (padded) {
-          const ones = b.op1('ConstantOfShape', [b.op1('Concat', [b.int64s([1, 1]), spatial(x)], [int('axis', 0)])], [
+        let u = full();
+        if (p.some((v) => v > 0)) {
+          const ones = b.op1('ConstantOfShape', [b.op1('Concat', [b.int64s([1, 1]), spatial(node.input)], [int('axis', 0)])], [
             { name: 'value', type: AttrType.TENSOR, t: { dataType: DataType.FLOAT, dims: [1], floatData: [1] } },
           ]);
           const fraction = b.op1('AveragePool', [ones], [ints('kernel_shape', k), ints('strides', node.strides), ints('pads', p), int('count_include_pad', 1)]);
-          u = b.op1('Div', [g, fraction]);
+          if (blocked(c)) {
+            // k²/count on one channel, broadcast to C by a 1×1 Conv: the product then stays in NCHWc.
+            const ratio = b.op1('Conv', [b.op1('Reciprocal', [fraction]), b.filled(1, [c, 1, 1, 1])], [ints('kernel_shape', [1, 1])]);
+            u = shaped(b.op1('Mul', [u, shaped(ratio, name)]), name);
+          } else {
+            u = b.op1('Div', [u, fraction]);
+          }
         }
-        if (node.strides[0] === 1 && node.strides[1] === 1) {
+        if (stride1) {
           const attrs = [ints('kernel_shape', k), ints('pads', mirroredPads(k, p)), int('count_include_pad', 1)];
-          accumulate(node.input, b.op1('AveragePool', [u], attrs));
+          accumulate(node.input, { tensor: shaped(b.op1('AveragePool', [u], attrs), node.input) });
         } else {
           // Strided 'valid': a depthwise transposed conv with a 1/k² box kernel, cropped to x.
-          const c = channels.get(node.name) ?? 0;
-          const box = b.floats(`${node.name}/box`, new Float32Array(c * k[0] * k[1]).fill(1 / (k[0] * k[1])), [c, 1, k[0], k[1]]);
+          const box = b.filled(1 / (k[0] * k[1]), [c, 1, k[0], k[1]]);
           const attrs = [ints('kernel_shape', k), ints('strides', node.strides), ints('output_padding', node.strides.map((s) => s - 1)), int('group', c)];
-          accumulate(node.input, cropTo(b.op1('ConvTranspose', [u, box], attrs), x));
+          accumulate(node.input, { tensor: cropTo(b.op1('ConvTranspose', [u, box], attrs), node.input) });
         }
         break;
       }
       case 'concat': {
-        const sizes = node.inputs.map((n) => channels.get(n) ?? 0);
-        const parts = b.op('Split', [g, b.int64s(sizes)], [int('axis', 1)], sizes.length);
-        node.inputs.forEach((n, j) => accumulate(n, parts[j]));
+        const sizes = node.inputs.map(chans);
+        const reluParts = node.inputs.map(isRelu);
+        let gy: string;
+        if (reluParts.some(Boolean) && blocked(c) && !masked) {
+          // The parts' ReLU masks at once, before the Split (which leaves NCHWc): a channel of a ReLU part gets
+          // min(1, y·2^127) = [y > 0], any other channel 0·y + 1 = 1.
+          let m = reluMask(name);
+          if (!reluParts.every(Boolean)) {
+            const scale = new Float32Array(c);
+            const bias = new Float32Array(c);
+            let at = 0;
+            node.inputs.forEach((_, j) => {
+              scale.fill(reluParts[j] ? MASK_SCALE : 0, at, at + sizes[j]);
+              bias.fill(reluParts[j] ? 0 : 1, at, at + sizes[j]);
+              at += sizes[j];
+            });
+            const attrs = [ints('kernel_shape', [1, 1]), int('group', c)];
+            const conv = b.op1('Conv', [get(name), b.floats(`${name}/maskW`, scale, [c, 1, 1, 1]), b.floats(`${name}/maskB`, bias, [c])], attrs);
+            m = shaped(b.op1('Clip', [shaped(conv, name), zero(), one()]), name);
+          }
+          gy = shaped(g ? b.op1('Mul', [g, m]) : b.op1('Mul', [m, seed!]), name);
+        } else {
+          gy = full();
+        }
+        const premasked = gy !== g || masked;
+        const parts = b.op('Split', [gy, b.int64s(sizes)], [int('axis', 1)], sizes.length);
+        node.inputs.forEach((n, j) => accumulate(n, { tensor: shaped(parts[j], n), masked: premasked && (masked || reluParts[j]) }));
         break;
       }
-      case 'add':
-        for (const n of node.inputs) accumulate(n, g);
+      case 'add': {
+        const gy = full();
+        for (const n of node.inputs) accumulate(n, { tensor: gy, masked });
         break;
+      }
       case 'relu':
-        accumulate(node.input, reluGrad(get(node.name), g));
+        accumulate(node.input, { tensor: relu() });
         break;
       case 'leakyRelu': {
         // g · (x > 0 ? 1 : alpha), from the input so that a negative alpha is right too.
-        const slope = b.op1('Where', [b.op1('Greater', [get(node.input), zero]), b.scalar(1), b.scalar(node.alpha)]);
-        accumulate(node.input, b.op1('Mul', [g, slope]));
+        const slope = b.op1('Where', [b.op1('Greater', [get(node.input), zero()]), one(), b.scalar(node.alpha)]);
+        accumulate(node.input, { tensor: b.op1('Mul', [full(), slope]) });
         break;
       }
       case 'affine':
-        accumulate(node.input, b.op1('Mul', [g, `${node.name}/scale`]));
+        accumulate(node.input, { tensor: b.op1('Mul', [full(), `${name}/scale`]) });
         break;
     }
   }
