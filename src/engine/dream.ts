@@ -162,14 +162,17 @@ interface Box {
 function copyRolled(image: Float32Array, w: number, h: number, tile: Float32Array, dy: number, dx: number, box: Box, toTile: boolean): void {
   const tw = box.right - box.left;
   for (let y = box.top; y < box.bottom; y++) {
-    const iy = (((y - dy) % h) + h) % h;
-    for (let x = box.left; x < box.right; x++) {
-      const i = (iy * w + ((((x - dx) % w) + w) % w)) * 3;
-      const t = ((y - box.top) * tw + (x - box.left)) * 3;
-      for (let c = 0; c < 3; c++) {
-        if (toTile) tile[t + c] = image[i + c];
-        else image[i + c] = tile[t + c];
-      }
+    const row = ((((y - dy) % h) + h) % h) * w;
+    // A tile row is at most two runs of image pixels (it wraps around once at most): copied as blocks.
+    let t = (y - box.top) * tw * 3;
+    for (let x = box.left; x < box.right; ) {
+      const ix = (((x - dx) % w) + w) % w;
+      const run = Math.min(box.right - x, w - ix);
+      const i = (row + ix) * 3;
+      if (toTile) tile.set(image.subarray(i, i + run * 3), t);
+      else image.set(tile.subarray(t, t + run * 3), i);
+      x += run;
+      t += run * 3;
     }
   }
 }
@@ -196,14 +199,26 @@ async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, ran
       copyRolled(grad, w, h, result.gradient, dy, dx, box, false);
     }
   }
-  let mean = 0;
-  for (let i = 0; i < grad.length; i++) mean += grad[i];
-  mean /= grad.length;
-  let variance = 0;
-  for (let i = 0; i < grad.length; i++) variance += (grad[i] - mean) ** 2;
-  const scale = p.stepSize / (Math.sqrt(variance / grad.length) + 1e-8);
-  for (let i = 0; i < grad.length; i++) img.data[i] = Math.min(1, Math.max(0, img.data[i] + grad[i] * scale));
+  ascendNormalised(img.data, grad, p.stepSize);
   return loss;
+}
+
+/** image += grad · stepSize / std(grad), clipped to [0, 1] (the same arithmetic as a plain three-loop version). */
+function ascendNormalised(data: Float32Array, grad: Float32Array, stepSize: number): void {
+  const n = grad.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += grad[i];
+  mean /= n;
+  let variance = 0;
+  for (let i = 0; i < n; i++) {
+    const d = grad[i] - mean;
+    variance += d * d;
+  }
+  const scale = stepSize / (Math.sqrt(variance / n) + 1e-8);
+  for (let i = 0; i < n; i++) {
+    const v = data[i] + grad[i] * scale;
+    data[i] = v > 1 ? 1 : v < 0 ? 0 : v;
+  }
 }
 
 function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[]): void {

@@ -41,6 +41,8 @@ export class OnnxNetwork implements GradientNetwork {
   private readonly depth = new Map<string, number>();
   private disposed = false;
   private weightsHash: string | undefined;
+  /** The last step's NCHW input and gradient buffers, reused while the size stays (no 2 × 3 MB allocations a step). */
+  private scratch: { h: number; w: number; image: Float32Array; grad: Float32Array; busy: boolean } | undefined;
 
   /** @internal use createOnnxNetwork */
   constructor(
@@ -75,8 +77,31 @@ export class OnnxNetwork implements GradientNetwork {
     const rows = guides.map((t) => guideRows(t, this.channels(t.layer)));
     const plan = this.gradientPlan(means.map((t) => t.layer), guides.map((t) => t.layer));
     const session = await this.session(plan);
-    const byLayer = new Map(means.map((t) => [t.layer, t.channelWeights]));
-    const feeds: Record<string, Tensor> = { image: new this.ort.Tensor('float32', toNchw(image.data, 1, h, w), [1, 3, h, w]) };
+    // Concurrent calls (none in a dream, but the API allows them) get buffers of their own.
+    let scratch = this.scratch;
+    if (!scratch || scratch.busy || scratch.h !== h || scratch.w !== w) {
+      scratch = { h, w, image: new Float32Array(3 * h * w), grad: new Float32Array(3 * h * w), busy: false };
+      if (!this.scratch?.busy) this.scratch = scratch;
+    }
+    scratch.busy = true;
+    try {
+      return await this.runGradient(session, plan, scratch, image, byLayer(means), guides, rows);
+    } finally {
+      scratch.busy = false;
+    }
+  }
+
+  private async runGradient(
+    session: InferenceSession,
+    plan: SessionPlan,
+    scratch: { h: number; w: number; image: Float32Array; grad: Float32Array },
+    image: FloatImage,
+    byLayer: Map<string, Float32Array>,
+    guides: GuideTerm[],
+    rows: number[],
+  ): Promise<{ loss: number; gradient: Float32Array }> {
+    const { h, w } = scratch;
+    const feeds: Record<string, Tensor> = { image: new this.ort.Tensor('float32', toNchw(image.data, 1, h, w, scratch.image), [1, 3, h, w]) };
     for (const layer of plan.emit.terms) {
       const weights = byLayer.get(layer) ?? new Float32Array(this.channels(layer));
       feeds[weightInputName(layer)] = new this.ort.Tensor('float32', weights, [weights.length]);
@@ -84,7 +109,8 @@ export class OnnxNetwork implements GradientNetwork {
     guides.forEach((t: GuideTerm, i) => {
       feeds[guideInputName(t.layer)] = new this.ort.Tensor('float32', t.guide, [rows[i], this.channels(t.layer)]);
     });
-    const out = await session.run(feeds);
+    // The gradient is written straight into the scratch buffer (a pre-allocated output).
+    const out = await session.run(feeds, { loss: null, grad: new this.ort.Tensor('float32', scratch.grad, [1, 3, h, w]) });
     const loss = floatData(out.loss)[0];
     return { loss, gradient: toNhwc(floatData(out.grad), h, w) };
   }
@@ -256,10 +282,11 @@ function floatData(t: Tensor | undefined): Float32Array {
   return t.data;
 }
 
-/** [n, h, w, 3] -> [n, 3, h, w]. */
-export function toNchw(src: Float32Array, n: number, h: number, w: number): Float32Array {
+const byLayer = (means: LayerTerm[]) => new Map(means.map((t) => [t.layer, t.channelWeights]));
+
+/** [n, h, w, 3] -> [n, 3, h, w] (into `dst` when given). */
+export function toNchw(src: Float32Array, n: number, h: number, w: number, dst: Float32Array = new Float32Array(n * 3 * h * w)): Float32Array {
   const hw = h * w;
-  const dst = new Float32Array(n * 3 * hw);
   for (let b = 0; b < n; b++) {
     const s = b * hw * 3;
     const d = b * hw * 3;
