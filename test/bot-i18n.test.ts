@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Locale, type APIEmbed, type APIInteraction } from 'discord.js';
+import { InteractionType, Locale, type APIEmbed, type APIInteraction } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
+import { messagesFor } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
@@ -26,12 +27,14 @@ const inLocale = <T extends APIInteraction>(interaction: T, locale: Locale): T =
 describe('fluent in Japanese: each member is answered in their Discord language', () => {
   let fake: FakeDiscord;
   let bot: DreamBot;
+  let runner: FakeRunner;
   let photo: Buffer;
 
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1' }, new FakeRunner());
+    runner = new FakeRunner();
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1' }, runner);
   });
   afterAll(async () => {
     await bot?.stop();
@@ -108,13 +111,32 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     expect(refusal.content).toMatch(/^「no_such_style」というスタイルはありません。使えるスタイル：/);
   });
 
-  it('Explain answers a Japanese member in Japanese', async () => {
+  it('Explain answers a Japanese member in Japanese, ImageNet labels included', async () => {
+    const names = messagesFor('ja').classNames!;
     const i = fake.dispatchInteraction(inLocale(fake.chatInput({ name: 'explain', attachments: { image: { filename: 'p.png', bytes: photo } } }), Locale.Japanese));
     const done = await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.startsWith('explain')), { fromIndex: 0, timeoutMs: 30_000 });
     const body = done.json as ResultBody;
     expect(body.content).toBe(`<@${fake.users.alice.id}> さん、AIに見えているものはこちらです。`);
-    expect(body.embeds[0].title).toMatch(/^AIの視点・/);
+    // The fake classifier's top label is Border terrier (n02093754), then seashore (n09428293).
+    expect(body.embeds[0].title).toBe(`AIの視点・${names.n02093754}`);
     expect(body.embeds[0].fields!.map((f) => f.name)).toEqual(['上位5件', 'モデル']);
+    expect(body.embeds[0].fields![0].value).toMatch(new RegExp(`^1\\. ${names.n02093754} 42%\\n2\\. ${names.n09428293} 21%`));
+  });
+
+  it('/explain target: suggests labels in Japanese and takes a Japanese name', async () => {
+    const names = messagesFor('ja').classNames!;
+    const base = inLocale(fake.chatInput({ name: 'explain' }), Locale.Japanese);
+    const typed = names.n03980874.slice(0, 2); // the start of poncho's Japanese name
+    const ask = fake.dispatchInteraction({ ...base, type: InteractionType.ApplicationCommandAutocomplete, data: { ...base.data, options: [{ name: 'target', type: 3, value: typed, focused: true }] } } as never);
+    const answer = await fake.waitForRequest(callbackOf(ask), { fromIndex: 0 });
+    const choices = (answer.json as { data: { choices: { name: string; value: string }[] } }).data.choices;
+    expect(choices).toContainEqual({ name: `${names.n03980874}（poncho）`, value: 'poncho' });
+
+    const i = fake.dispatchInteraction(
+      inLocale(fake.chatInput({ name: 'explain', options: { target: names.n03980874 }, attachments: { image: { filename: 'p.png', bytes: photo } } }), Locale.Japanese),
+    );
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.startsWith('explain')), { fromIndex: 0, timeoutMs: 30_000 });
+    expect(runner.explainInputs.at(-1)?.target).toBe('poncho');
   });
 
   it('a mention is answered in the server\'s preferred language (there is no member locale)', async () => {
@@ -123,15 +145,18 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     let from = fake.requests.length;
     fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream this', mentionsBot: true }));
     const hint = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
-    expect((hint.json as { content: string }).content).toMatch(/^画像が見つかりません。/);
+    expect((hint.json as { content: string }).content).toMatch(/^画像が見つかりません。.*弱、中、強、悪夢や「シード 42」/);
 
     from = fake.requests.length;
-    fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'low', mentionsBot: true, attachments: [{ filename: 'p.png', bytes: photo, contentType: 'image/png' }] }));
+    fake.dispatchMessage(fake.message({ author: fake.users.alice, content: '悪夢、シード 7 でお願いします', mentionsBot: true, attachments: [{ filename: 'p.png', bytes: photo, contentType: 'image/png' }] }));
     const final = await fake.waitForRequest((r) => r.method === 'PATCH' && r.path.startsWith(`/channels/${fake.channelId}/messages/`) && r.files.some((f) => f.filename.startsWith('dream-')), {
       fromIndex: from,
       timeoutMs: 30_000,
     });
-    expect((final.json as ResultBody).embeds[0].title).toBe('DeepDream・弱');
+    // "悪夢" and "シード 7" are read as nightmare and seed 7.
+    const embed = (final.json as ResultBody).embeds[0];
+    expect(embed.title).toBe('DeepDream・悪夢');
+    expect(embed.fields!.find((f) => f.name === 'シード')?.value).toBe('7');
     fake.dispatch('GUILD_UPDATE', { id: fake.guildId, preferred_locale: Locale.EnglishUS });
   });
 

@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ErrorDetail } from '../src/errors.ts';
-import { english, errorText, LANGUAGES, languageFor, localizations, LOCALES_DIR, messagesFor, type Catalog } from '../src/i18n/index.ts';
+import { className, english, errorText, LANGUAGES, languageFor, localizations, LOCALES_DIR, messagesFor, synsetNamed, type Catalog } from '../src/i18n/index.ts';
 
 const JAPANESE = /[\u3040-\u30ff\u4e00-\u9fff]/;
 const ja = LANGUAGES.find((l) => l.tag === 'ja')!.messages;
 
-/** Every leaf of a catalog as [path, value]: strings and functions. */
+/** Every leaf of a catalog as [path, value]: strings and functions (not `classNames`, data a language may add). */
 function leaves(node: unknown, at = ''): [string, unknown][] {
   if (typeof node === 'string' || typeof node === 'function') return [[at, node]];
-  return Object.entries(node as Record<string, unknown>).flatMap(([k, v]) => leaves(v, at ? `${at}.${k}` : k));
+  return Object.entries(node as Record<string, unknown>).flatMap(([k, v]) => (at === '' && k === 'classNames' ? [] : leaves(v, at ? `${at}.${k}` : k)));
 }
 
 /** One of each member-caused error, with the values its sentence needs. */
@@ -66,6 +66,17 @@ describe('message catalogs', () => {
       expect(text, detail.code).toMatch(JAPANESE);
       expect(text, detail.code).not.toBe(errorText(english, { message: 'English', detail }));
     }
+  });
+
+  it('Japanese names every ImageNet class the Explain classifier knows, each differently', async () => {
+    const synsets = JSON.parse(await readFile(path.resolve('models/darknet_tiny/synsets.json'), 'utf8')) as string[];
+    const names = ja.classNames!;
+    expect(Object.keys(names).sort()).toEqual([...synsets].sort());
+    expect(new Set(Object.values(names)).size).toBe(synsets.length);
+    expect(Object.values(names).filter((n) => !JAPANESE.test(n)).length).toBeLessThan(5); // iPod and the like
+    expect(className(ja, { label: 'poncho', synset: 'n03980874' })).toBe(names.n03980874);
+    expect(className(english, { label: 'poncho', synset: 'n03980874' })).toBe('poncho');
+    expect(synsetNamed(names.n03980874)).toBe('n03980874');
   });
 
   it('English error wording is the error message the CLI shows', () => {

@@ -49,6 +49,8 @@ export interface Catalog {
   refusedJob(sentence: string): string;
   ready: { dream(mention: string): string; animation(mention: string): string; explain(mention: string): string };
   intensities: Record<IntensityId, { name: string; summary: string }>;
+  /** The word before a seed in a mention ("seed 42"). */
+  seedWord: string;
   layerPresets: Record<LayerPresetId, string>;
   recipe: {
     fields: RecipeFields;
@@ -98,8 +100,8 @@ export interface Catalog {
     lostRecipe: string;
     noImageToDream: string;
     noImageToExplain: string;
-    /** A mention with no image in sight; `intensities` are the words a mention may add. */
-    noImageInMention(intensities: readonly string[]): string;
+    /** A mention with no image in sight; says which intensity words (this language's names) a mention may add. */
+    noImageInMention: string;
     /** A refusal about the guide picture rather than the image. */
     aboutGuide(sentence: string): string;
   };
@@ -110,6 +112,11 @@ export interface Catalog {
     /** `trained` is absent when the style's manifest has no valid date. */
     entry(p: { classes: string[]; accuracy: number; trained?: Date }): string;
   };
+  /**
+   * ImageNet's classes in this language, by WordNet id (Explain's labels); absent: the classifier's own (English)
+   * labels. Style classes are names their trainer chose and are never translated.
+   */
+  classNames?: Readonly<Record<string, string>>;
   /** Member-caused errors by code (see src/errors.ts). */
   errors: { [C in ErrorCode]: (p: ErrorParams[C]) => string };
   /** Command names and descriptions for Discord, registered as localizations by `npm run deploy-commands`. */

@@ -38,6 +38,20 @@ export function languageFor(locale: string | null | undefined): Language {
   return LANGUAGES.find((l) => l.tag === base || l.discordLocales.some((d) => d.split('-')[0].toLowerCase() === base)) ?? en;
 }
 
+/** A classifier's class as a language names it: its ImageNet name there, else the classifier's label. */
+export function className(t: Catalog, c: { label: string; synset?: string }): string {
+  return (c.synset && t.classNames?.[c.synset]) || c.label;
+}
+
+/** The WordNet id of a class named in any language ("ポンチョ" → n03980874), for targets typed in that language. */
+export function synsetNamed(name: string): string | undefined {
+  const wanted = name.trim().toLowerCase();
+  for (const l of LANGUAGES) {
+    for (const [synset, n] of Object.entries(l.messages.classNames ?? {})) if (n.toLowerCase() === wanted) return synset;
+  }
+  return undefined;
+}
+
 /** An error's sentence in a language: its detail worded by the catalog, else its (English) message. */
 export function errorText(t: Catalog, err: { message: string; detail?: ErrorDetail }): string {
   const d = err.detail;

@@ -1,16 +1,16 @@
 import { EmbedBuilder, type APIEmbed } from 'discord.js';
 import type { ClassScore, Explanation } from '../engine/index.ts';
 import { encodeToFit, overlayHeatmap, sideBySide, type RgbImage } from '../imaging/index.ts';
-import { english, type Catalog } from '../i18n/index.ts';
+import { className, english, type Catalog } from '../i18n/index.ts';
 import type { ExplainJob, RunnableJob } from './job.ts';
 import type { JobBody, JobProcessor } from './processor.ts';
 import { wordsFor } from './views.ts';
 
 type ExplainRun = RunnableJob & { data: ExplainJob };
 
-/** "Border terrier 22%": a label with its probability, as people read it. */
+/** "Border terrier 22%": a label (in the language's words for ImageNet classes) with its probability. */
 export function scoreText(s: ClassScore, t: Catalog = english): string {
-  return t.explain.score(s.label, s.probability);
+  return t.explain.score(className(t, s), s.probability);
 }
 
 /**
@@ -27,7 +27,7 @@ export function explainPicture(inputs: RgbImage[], explanations: Explanation[], 
         ]
       : [
           { image: inputs[0], caption: top3(explanations[0]) },
-          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: [t.explain.whereItSees(explanations[0].target.label)] },
+          { image: overlayHeatmap(inputs[0], explanations[0].heatmap), caption: [t.explain.whereItSees(className(t, explanations[0].target))] },
         ];
   return sideBySide(panels, { legend: t.explain.legend });
 }
@@ -53,7 +53,7 @@ function explainEmbed(t: Catalog, explanations: Explanation[], data: ExplainJob,
   const words = t.explain;
   const pair = explanations.length === 2;
   const classifier = data.style ? words.classifierStyle(data.style) : words.classifierImageNet;
-  const heatOf = data.target ? words.quoted(explanations[0].target.label) : words.topLabel;
+  const heatOf = data.target ? words.quoted(className(t, explanations[0].target)) : words.topLabel;
   const fields = pair
     ? [
         { name: words.fields.before, value: listOf(t, explanations[0].top), inline: true },
@@ -61,7 +61,7 @@ function explainEmbed(t: Catalog, explanations: Explanation[], data: ExplainJob,
       ]
     : [{ name: words.fields.top5, value: listOf(t, explanations[0].top), inline: true }];
   return new EmbedBuilder()
-    .setTitle(pair ? words.titlePair(explanations[0].top[0].label, explanations[1].top[0].label) : words.titleOne(explanations[0].target.label))
+    .setTitle(pair ? words.titlePair(className(t, explanations[0].top[0]), className(t, explanations[1].top[0])) : words.titleOne(className(t, explanations[0].target)))
     .setURL(data.sources[0].url)
     .setDescription(words.description(classifier, heatOf))
     .setImage(`attachment://${imageName}`)

@@ -3,6 +3,17 @@ import type { BackendInfo, DreamProgress, Explanation, ScreenResult, ZoomProgres
 import type { RgbImage } from '../../src/imaging/index.ts';
 import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput, type ZoomInput, type ZoomRunCallbacks } from '../../src/runner/index.ts';
 
+/** Darknet's WordNet ids for the fake Explain labels, as the real classifier gives them. */
+const FAKE_SYNSETS: Record<string, string> = {
+  'Border terrier': 'n02093754',
+  seashore: 'n09428293',
+  lakeside: 'n09332890',
+  valley: 'n09468604',
+  alp: 'n09193705',
+  volcano: 'n09472597',
+  cliff: 'n09246464',
+};
+
 /**
  * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
  * proportion to the pixels and steps (so big nightmares run long enough to queue behind), reports progress with
@@ -104,7 +115,7 @@ export class FakeRunner implements DreamRunner {
     if (signal?.aborted) throw new CancelledError();
     const names = [input.target ?? 'Border terrier', 'seashore', 'lakeside', 'valley', 'alp', 'volcano', 'cliff'].slice(0, input.top ?? 5);
     return input.images.map((image) => {
-      const top = names.map((label, index) => ({ label, index, probability: [0.42, 0.21, 0.12, 0.08, 0.05, 0.03, 0.02][index] }));
+      const top = names.map((label, index) => ({ label, index, probability: [0.42, 0.21, 0.12, 0.08, 0.05, 0.03, 0.02][index], ...(FAKE_SYNSETS[label] ? { synset: FAKE_SYNSETS[label] } : {}) }));
       const heat = new Float32Array(14 * 14).map((_, i) => ((i % 14) + Math.floor(i / 14)) / 26);
       return { top, target: top[0], heatmap: { data: heat, width: 14, height: 14 }, width: image.width, height: image.height, logits: new Float32Array(names.length) };
     });

@@ -1,15 +1,19 @@
 import type { Message } from 'discord.js';
-import { INTENSITIES, isIntensity } from '../../engine/index.ts';
-import { messagesFor } from '../../i18n/index.ts';
+import { INTENSITIES, type Intensity } from '../../engine/index.ts';
+import { LANGUAGES, messagesFor } from '../../i18n/index.ts';
 import { firstImageOf, messageAddress, type ImageRef } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
 
-/** Reads "nightmare" or "seed 42" from the message text, so `@bot nightmare seed 7` works. */
-function overridesFrom(content: string) {
-  const words = content.toLowerCase().split(/\s+/);
-  const intensity = words.find((w) => isIntensity(w));
-  const seed = /\bseed[:= ]+(\d{1,10})\b/i.exec(content)?.[1];
-  return { intensity: intensity && isIntensity(intensity) ? intensity : undefined, seed: seed ? Number(seed) % 2 ** 31 : undefined };
+/** Intensity words in any language the bot speaks ("nightmare", "悪夢"), and the words before a seed. */
+const INTENSITY_WORDS = new Map<string, Intensity>(INTENSITIES.flatMap((i) => [[i, i] as const, ...LANGUAGES.map((l) => [l.messages.intensities[i].name.toLowerCase(), i] as const)]));
+const SEED = new RegExp(`(?:^|[\\s、。,])(?:${[...new Set(LANGUAGES.map((l) => l.messages.seedWord))].join('|')})\\s*[:=：]?\\s*(\\d{1,10})(?!\\d)`, 'i');
+
+/** Reads "nightmare" or "seed 42" (or 悪夢, シード 42) from the message text, so `@bot nightmare seed 7` works. */
+function overridesFrom(content: string): { intensity?: Intensity; seed?: number } {
+  const words = content.toLowerCase().split(/[\s、。,!！?？]+/);
+  const intensity = words.map((w) => INTENSITY_WORDS.get(w)).find((i) => i !== undefined);
+  const seed = SEED.exec(content)?.[1];
+  return { intensity, seed: seed ? Number(seed) % 2 ** 31 : undefined };
 }
 
 /**
@@ -32,7 +36,7 @@ export async function handleMention(message: Message, ctx: BotContext, botUserId
   }
   if (!source) {
     await message.reply({
-      content: messagesFor(message.guild?.preferredLocale).refusals.noImageInMention(INTENSITIES),
+      content: messagesFor(message.guild?.preferredLocale).refusals.noImageInMention,
       allowedMentions: { repliedUser: false },
     });
     return;

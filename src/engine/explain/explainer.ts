@@ -42,6 +42,14 @@ export interface ClassScore {
   index: number;
   /** Softmax probability, 0..1. */
   probability: number;
+  /** The class's WordNet id, for ImageNet classifiers (names it in other languages). */
+  synset?: string;
+}
+
+/** A class of an explainable model, as shown, with its WordNet id when it has one. */
+export interface ExplainClass {
+  label: string;
+  synset?: string;
 }
 
 export interface Explanation {
@@ -99,6 +107,12 @@ export async function explainLabels(model: string = DEFAULT_EXPLAIN_MODEL, dirs:
   return (await loadLabelSet(await loadManifest(model, dirs))).labels;
 }
 
+/** {@link explainLabels} with each class's WordNet id (ImageNet classifiers), for showing them in other languages. */
+export async function explainClasses(model: string = DEFAULT_EXPLAIN_MODEL, dirs: ModelDirs = {}): Promise<ExplainClass[]> {
+  const set = await loadLabelSet(await loadManifest(model, dirs));
+  return set.labels.map((label, i) => (set.synsets ? { label, synset: set.synsets[i] } : { label }));
+}
+
 /** Checks a target against a model's labels without loading it: its class index and label, or a DreamParamsError. */
 export async function checkExplainTarget(target: string | number, model: string = DEFAULT_EXPLAIN_MODEL, dirs: ModelDirs = {}): Promise<{ index: number; label: string }> {
   const manifest = await loadManifest(model, dirs);
@@ -137,7 +151,8 @@ class ModelExplainer implements Explainer {
     const act = await this.network.activations(await this.input(image), this.classifier.featureLayer);
     const logits = logitsOf(this.classifier.head, act);
     const probabilities = softmax(logits);
-    const score = (index: number): ClassScore => ({ label: this.labels[index], index, probability: probabilities[index] });
+    const synsets = this.set.synsets;
+    const score = (index: number): ClassScore => ({ label: this.labels[index], index, probability: probabilities[index], ...(synsets ? { synset: synsets[index] } : {}) });
     const ranked = topIndices(probabilities, top);
     const target = wanted ?? ranked[0];
     return {

@@ -37,6 +37,7 @@ const en: Language = {
       high: { name: 'high', summary: 'dense dog faces and arches everywhere' },
       nightmare: { name: 'nightmare', summary: 'nothing of the photo is safe' },
     },
+    seedWord: 'seed',
     layerPresets: {
       classic: 'eyes, fur and dog faces',
       swirls: 'swirls and small eyes',
@@ -110,8 +111,8 @@ const en: Language = {
       lostRecipe: 'I cannot read the recipe of that dream any more; run /dream again.',
       noImageToDream: 'That message has no image I can dream.',
       noImageToExplain: 'That message has no image I can explain.',
-      noImageInMention: (intensities) =>
-        `I see no image here. Attach one, or reply to one and mention me (if I still can't see it, use Apps → Dream on that message). Add ${intensities.join(', ')} or "seed 42" to choose.`,
+      noImageInMention:
+        'I see no image here. Attach one, or reply to one and mention me (if I still can\'t see it, use Apps → Dream on that message). Add low, medium, high, nightmare or "seed 42" to choose.',
       aboutGuide: (sentence) => `The guide: ${sentence}`,
     },
     styles: {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { IntensityId, Language } from '../catalog.ts';
 import { formatters } from '../format.ts';
 
@@ -7,6 +8,8 @@ const quoted = (s: string) => `「${s}」`;
 const INTENSITY_NAMES: Record<IntensityId, string> = { low: '弱', medium: '中', high: '強', nightmare: '悪夢' };
 const DREAM_MENU = 'ドリーム';
 const upTo = (fraction: number) => f.percent(Math.floor(fraction * 100) / 100);
+/** ImageNet's 1000 classes in Japanese, by WordNet id. */
+const IMAGENET = JSON.parse(readFileSync(new URL('../imagenet/ja.json', import.meta.url), 'utf8')) as Record<string, string>;
 
 /** 日本語: Discord の `ja` ロケールのメンバー向け。丁寧で短い、Discord らしい口調で。 */
 const ja: Language = {
@@ -27,6 +30,7 @@ const ja: Language = {
       diedTwice: '⚠️ ドリームワーカーが2回続けて止まってしまったため、中止しました。もう一度お試しください。',
     },
     list: (items) => f.list(items),
+    classNames: IMAGENET,
     refusedJob: (sentence) => `⚠️ ${sentence}`,
     ready: {
       dream: (who) => `${who} さん、ドリームができあがりました！`,
@@ -39,6 +43,7 @@ const ja: Language = {
       high: { name: INTENSITY_NAMES.high, summary: '犬の顔とアーチがびっしり' },
       nightmare: { name: INTENSITY_NAMES.nightmare, summary: '元の写真は跡形もなく' },
     },
+    seedWord: 'シード',
     layerPresets: {
       classic: '目、毛並み、犬の顔',
       swirls: 'うずまきと小さな目',
@@ -112,8 +117,7 @@ const ja: Language = {
       lostRecipe: 'このドリームのレシピが読み取れなくなりました。もう一度 /dream を実行してください。',
       noImageToDream: 'このメッセージにはドリームにできる画像がありません。',
       noImageToExplain: 'このメッセージには解説できる画像がありません。',
-      noImageInMention: (intensities) =>
-        `画像が見つかりません。画像を添付するか、画像のあるメッセージに返信して私をメンションしてください（それでも見えないときは、そのメッセージの「アプリ」→「${DREAM_MENU}」をどうぞ）。${intensities.join('、')} や「seed 42」を書き添えると指定できます。`,
+      noImageInMention: `画像が見つかりません。画像を添付するか、画像のあるメッセージに返信して私をメンションしてください（それでも見えないときは、そのメッセージの「アプリ」→「${DREAM_MENU}」をどうぞ）。${Object.values(INTENSITY_NAMES).join('、')}や「シード 42」を書き添えると指定できます。`,
       aboutGuide: (sentence) => `ガイド画像：${sentence}`,
     },
     styles: {
