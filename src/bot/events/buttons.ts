@@ -1,8 +1,8 @@
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import { randomSeed } from '../../engine/index.ts';
+import { messagesFor } from '../../i18n/index.ts';
 import { CustomId, interactionAddress, parseCancel, recipeFromEmbed } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
-import { messagesFor } from '../../i18n/index.ts';
 
 /**
  * Cancel (owner only), Dream deeper (dream the result again), Reroll (same input, new seed), Explain (the original

@@ -6,7 +6,8 @@ import type { BotContext } from '../context.ts';
 
 /** Intensity words in any language the bot speaks ("nightmare", "悪夢"), and the words before a seed. */
 const INTENSITY_WORDS = new Map<string, Intensity>(INTENSITIES.flatMap((i) => [[i, i] as const, ...LANGUAGES.map((l) => [l.messages.intensities[i].name.toLowerCase(), i] as const)]));
-const SEED = new RegExp(`(?:^|[\\s、。,])(?:${[...new Set(LANGUAGES.map((l) => l.messages.seedWord))].join('|')})\\s*[:=：]?\\s*(\\d{1,10})(?!\\d)`, 'i');
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const SEED = new RegExp(`(?:^|[\\s、。,])(?:${[...new Set(LANGUAGES.map((l) => escape(l.messages.seedWord)))].join('|')})\\s*[:=：]?\\s*(\\d{1,10})(?!\\d)`, 'i');
 
 /** Reads "nightmare" or "seed 42" (or 悪夢, シード 42) from the message text, so `@bot nightmare seed 7` works. */
 function overridesFrom(content: string): { intensity?: Intensity; seed?: number } {
