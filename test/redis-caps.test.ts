@@ -201,4 +201,25 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
       await q.shutdown();
     }
   });
+
+  it('the wait estimate counts a heavy job ahead (a zoom of cost 5) as five', async () => {
+    await inspect.obliterate({ force: true });
+    const shown = new Map<string, number>();
+    const hooks: QueueHooks<unknown, unknown> = { onPosition: (job, _position, eta, first) => void (first && shown.set(job.id, eta)), onEnd: () => undefined };
+    const q = await RedisQueue.start(redis.url, { concurrency: 1, maxQueue: 10, maxPerUser: 10 }, hooks, quiet);
+    try {
+      // No job has finished yet, so a cost unit is guessed at 30 s; nothing runs, so each estimate adds half a unit.
+      const zoom = await q.submit({ userId: snowflake(), data: {}, cost: 5 });
+      const next = await q.submit({ userId: snowflake(), data: {} });
+      // The zoom is seen as 5 units once the line has been read (every 2 s); before that each job counts one.
+      await new Promise((r) => setTimeout(r, 2500));
+      const last = await q.submit({ userId: snowflake(), data: {} });
+      const eta = (s: typeof zoom) => (s.ok ? shown.get(s.jobId) : undefined);
+      expect([eta(zoom), eta(next), eta(last)]).toEqual([15, 45, (5 + 1 + 0.5) * 30]);
+    } finally {
+      await inspect.obliterate({ force: true });
+      await q.slots.sweep();
+      await q.shutdown();
+    }
+  });
 });

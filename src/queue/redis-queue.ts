@@ -18,7 +18,11 @@ const SWEEP_MS = 60_000;
 interface Stored<D> {
   userId: string;
   data: D;
+  /** What the job counts for in the wait estimate, in cost units (absent on older jobs: 1). */
+  cost?: number;
 }
+
+const costOfStored = (s: Stored<unknown>) => Math.max(1, s.cost ?? 1);
 
 export interface RedisQueueOptions {
   /** How long a reservation waits for its job to be added before it counts as abandoned (default 60 s). */
@@ -50,7 +54,10 @@ export class RedisQueue<D, R> implements JobQueue<D> {
   private readonly abandoned = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private last = { waiting: 0, running: 0 };
-  private pace = { averageSeconds: 30, workers: 1 };
+  /** Cost units of the waiting line beyond one per job, at the last refresh (a zoom of cost 5 adds 4). */
+  private extraUnits = 0;
+  /** Seconds per cost unit (the last completed jobs' time over their cost) and the workers sharing the line. */
+  private pace = { secondsPerUnit: 30, workers: 1 };
   private refreshFailing = false;
   private closed = false;
 
@@ -94,18 +101,20 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     return queue;
   }
 
-  /** Seconds until the job at `position` starts, from the last refresh's figures (no Redis call). */
-  private eta(position: number): number {
-    return Math.round((Math.ceil(position / this.pace.workers) - 0.5) * this.pace.averageSeconds);
+  /**
+   * Seconds until a job starts with `unitsAhead` cost units waiting before it, from the last refresh's figures (no
+   * Redis call): the work ahead shared by the workers, plus half a job for the ones running now.
+   */
+  private eta(unitsAhead: number): number {
+    return Math.round((unitsAhead / this.pace.workers + 0.5) * this.pace.secondsPerUnit);
   }
 
   private async measurePace(): Promise<void> {
-    const done = await this.queue.getCompleted(0, 9);
-    const times = done.filter((j) => j.processedOn && j.finishedOn).map((j) => (j.finishedOn! - j.processedOn!) / 1000);
-    this.pace = {
-      averageSeconds: times.length ? times.reduce((a, b) => a + b, 0) / times.length : 30,
-      workers: Math.max(1, (await this.queue.getWorkersCount()) || 1),
-    };
+    const done = (await this.queue.getCompleted(0, 9)) as Job<Stored<D>>[];
+    const timed = done.filter((j) => j.processedOn && j.finishedOn);
+    const seconds = timed.reduce((sum, j) => sum + (j.finishedOn! - j.processedOn!) / 1000, 0);
+    const units = timed.reduce((sum, j) => sum + costOfStored(j.data), 0);
+    this.pace = { secondsPerUnit: units ? seconds / units : 30, workers: Math.max(1, (await this.queue.getWorkersCount()) || 1) };
   }
 
   private async line(): Promise<Job<Stored<D>>[]> {
@@ -132,11 +141,13 @@ export class RedisQueue<D, R> implements JobQueue<D> {
       return this.unavailable('reserve', err);
     }
     if (reservation.kind === 'user_limit') return { ok: false, refusal: { kind: 'user_limit', limit: this.limits.maxPerUser } };
-    if (reservation.kind === 'queue_full') return { ok: false, refusal: { kind: 'queue_full', waiting: reservation.waiting, etaSeconds: this.eta(reservation.waiting + 1) } };
+    // Each job waiting counts one unit, plus the extra units of heavy jobs seen in the line at the last refresh.
+    const unitsAhead = reservation.waiting + this.extraUnits;
+    if (reservation.kind === 'queue_full') return { ok: false, refusal: { kind: 'queue_full', waiting: reservation.waiting, etaSeconds: this.eta(unitsAhead) } };
     const position = reservation.waiting + 1;
     try {
       // The owner shows the job before it is queued: what that writes into `data` (a status message id) travels with it.
-      await this.hooks.onPosition({ id: jobId, data }, position, this.eta(position), true);
+      await this.hooks.onPosition({ id: jobId, data }, position, this.eta(unitsAhead), true);
     } catch (err) {
       await this.release(jobId);
       throw err;
@@ -147,7 +158,7 @@ export class RedisQueue<D, R> implements JobQueue<D> {
       return this.closed ? { ok: false, refusal: { kind: 'closed' } } : this.unavailable('add');
     }
     try {
-      await this.queue.add('job', { userId, data } satisfies Stored<D>, {
+      await this.queue.add('job', { userId, data, cost: Math.max(1, Math.ceil(cost ?? 1)) } satisfies Stored<D>, {
         jobId,
         removeOnComplete: { age: 24 * 3600, count: 1000 },
         removeOnFail: { age: 24 * 3600, count: 1000 },
@@ -202,12 +213,16 @@ export class RedisQueue<D, R> implements JobQueue<D> {
       const line = await this.line();
       this.last = { waiting: line.length, running: await this.queue.getActiveCount() };
       await this.measurePace();
+      let unitsAhead = 0;
       for (const [i, job] of line.entries()) {
         const position = i + 1;
+        const ahead = unitsAhead;
+        unitsAhead += costOfStored(job.data);
         if (!job.id || this.shownPosition.get(job.id) === position) continue;
         this.shownPosition.set(job.id, position);
-        await this.hooks.onPosition({ id: job.id, data: job.data.data }, position, this.eta(position), false);
+        await this.hooks.onPosition({ id: job.id, data: job.data.data }, position, this.eta(ahead), false);
       }
+      this.extraUnits = unitsAhead - line.length;
       const waitingIds = new Set(line.map((j) => j.id));
       for (const id of this.shownPosition.keys()) if (!waitingIds.has(id)) this.shownPosition.delete(id);
       if (this.refreshFailing) this.log.info('queue positions refresh again');
