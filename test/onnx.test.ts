@@ -47,8 +47,9 @@ interface T64 {
 }
 
 /**
- * `wide`: the same graph with 16-channel layers (and a ReLU conv inside a concat), so the emitter's NCHWc-friendly
- * forms (ReLU masks as Conv+Clip, concat-level masks, per-channel seeds as Conv) are the ones checked.
+ * `wide`: the same graph with 16-channel layers (a ReLU conv inside a concat, two sibling 1×1 convs), so the
+ * emitter's NCHWc-friendly forms (ReLU masks as Conv+Clip, concat-level masks, per-channel seeds as Conv, sibling
+ * 1×1 backward convs as one, NCHW sums put in blocked form) are the ones checked.
  */
 function tinyGraph(seed: number, wide = false): CompiledGraph {
   const rand = seededRandom(seed);
@@ -99,7 +100,9 @@ function tinyGraph(seed: number, wide = false): CompiledGraph {
     { op: 'concat', name: 'cat2', inputs: ['mpEven', 'mpValid', 'apValid', 'apEven'] },
     conv('c1x1', 'cat2', [1, 1], cat2, cd, 1, 'valid', true),
     conv('c3', 'cat2', [3, 3], cat2, cd, 1, 'same', false),
-    { op: 'add', name: 'sum', inputs: ['c1x1', 'c3'] },
+    // Wide: a second 1×1 conv beside c1x1, so their backward convs are emitted as one.
+    ...(wide ? [conv('c1x1b', 'cat2', [1, 1], cat2, cd, 1, 'valid', true)] : []),
+    { op: 'add', name: 'sum', inputs: wide ? ['c1x1', 'c3', 'c1x1b'] : ['c1x1', 'c3'] },
     { op: 'affine', name: 'aff', input: 'sum', scale: ref([cd], 0.5, 1), shift: ref([cd], 0.1) },
   ];
   const outputs: Record<string, string> = { shallow: 'r1', side: 'cValid', pooled: 'apValid1', deep: 'aff' };

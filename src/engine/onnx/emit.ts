@@ -9,7 +9,7 @@ const AttrType = onnx.AttributeProto.AttributeType;
 const DataType = onnx.TensorProto.DataType;
 
 /** Bump whenever the emitted graph changes, so cached `.onnx` files are not reused. */
-export const EMITTER_VERSION = 4;
+export const EMITTER_VERSION = 5;
 
 const OPSET = 17;
 const IR_VERSION = 8;
@@ -223,6 +223,8 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
   // Forward. `value` maps a node to its output tensor; `pads` keeps the pads each window op used.
   const value = new Map<string, string>();
   const pads = new Map<string, number[]>();
+  /** A gradient model's max pools: the output of the pool that also gives the indices. */
+  const poolOutputs = new Map<string, string>();
   // Window ops' axes (H, W) and every node's symbolic spatial size.
   const axes = new Map<string, [Axis, Axis]>();
   const symbols = new Map<string, [string, string]>();
@@ -271,8 +273,12 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
           // TensorFlow averages over the valid pixels only.
           value.set(node.name, b.op1('AveragePool', [x], [...attrs, int('count_include_pad', 0)], out));
         } else if (opts.gradient) {
-          // The indices (flat NCHW offsets into x) route the gradient back exactly.
-          value.set(node.name, b.op('MaxPool', [x], attrs, [out, `${out}/indices`])[0]);
+          // The indices (flat NCHW offsets into x) route the gradient back exactly. A pool with indices leaves
+          // NCHWc, so when the channels block, the forward pass takes a plain pool's output and the indices pool
+          // (whose own output is only read by the backward pass) runs beside it.
+          const [y] = b.op('MaxPool', [x], attrs, [blocked(channels.get(node.name) ?? 0) ? `${out}/nchw` : out, `${out}/indices`]);
+          poolOutputs.set(node.name, y);
+          value.set(node.name, y === out ? y : b.op1('MaxPool', [x], attrs, out));
         } else {
           value.set(node.name, b.op1('MaxPool', [x], attrs, out));
         }
@@ -320,7 +326,7 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
       outputs.push({ name, type: tensorType([{ dimParam: 'N' }, { dimValue: c }, { dimParam: `H_${layer}` }, { dimParam: `W_${layer}` }]) });
     }
   } else {
-    emitBackward(b, graph, plan, opts, { value, pads, axes, symbols, channels }, inputs, outputs);
+    emitBackward(b, graph, plan, opts, { value, pads, axes, symbols, channels, poolOutputs }, inputs, outputs);
   }
 
   const model: onnxProto.onnx.IModelProto = {
@@ -341,6 +347,7 @@ interface Forward {
   axes: Map<string, [Axis, Axis]>;
   symbols: Map<string, [string, string]>;
   channels: Map<string, number>;
+  poolOutputs: Map<string, string>;
 }
 
 /** One gradient flowing into a node's output. */
@@ -350,6 +357,13 @@ interface Flow {
   conv?: boolean;
   /** Already multiplied by the node's ReLU mask (by a concat or a max pool downstream). */
   masked?: boolean;
+  /** In plain NCHW (a Split part, a scatter, a crop…), not in ORT's blocked layout. */
+  nchw?: boolean;
+  /**
+   * Not yet a gradient: `tensor` is a 1×1 conv's output gradient and this its transposed kernel [ci, co]. Sibling
+   * 1×1 convs reading one tensor (an Inception block's input) become one Conv over their concatenated gradients.
+   */
+  pointwise?: { kernel: Float32Array; co: number };
 }
 
 /**
@@ -373,7 +387,7 @@ function emitBackward(
   inputs: onnxProto.onnx.IValueInfoProto[],
   outputs: onnxProto.onnx.IValueInfoProto[],
 ): void {
-  const { value, pads, axes, symbols, channels } = fwd;
+  const { value, pads, axes, symbols, channels, poolOutputs } = fwd;
   const byName = new Map(plan.map((n) => [n.name, n]));
   const get = (k: string): string => {
     const v = value.get(k);
@@ -485,6 +499,8 @@ function emitBackward(
     }
     return m;
   };
+  /** x through a depthwise 1×1 Conv with weight 1: the same values, in ORT's blocked layout when C blocks. */
+  const identityConv = (x: string, c: number) => b.op1('Conv', [x, b.filled(1, [c, 1, 1, 1])], [ints('kernel_shape', [1, 1]), int('group', c)]);
   /** Crops a transposed window op's output (which may be one row/column too long) to x's size. */
   const cropTo = (g: string, x: string) => shaped(b.op1('Slice', [g, b.int64s([0, 0]), spatial(x), b.int64s([2, 3])]), x);
 
@@ -493,7 +509,7 @@ function emitBackward(
     const node = plan[i];
     const name = node.name;
     const c = chans(name);
-    const flows: Flow[] = [...(grads.get(name) ?? []), ...(fullSeeds.get(name) ?? []).map((tensor) => ({ tensor }))];
+    let flows: Flow[] = [...(grads.get(name) ?? []), ...(fullSeeds.get(name) ?? []).map((tensor) => ({ tensor, nchw: true }))];
     const means = meanSeeds.get(name) ?? [];
     if (flows.length === 0 && means.length === 0) continue;
     // Masked already only if every flow was, and no seed joins here.
@@ -503,11 +519,47 @@ function emitBackward(
     if (seed && flows.length) {
       // Expanded, and through a depthwise identity Conv into NCHWc, so the sum below stays blocked.
       let full = b.op1('Expand', [seed, fullShape(name)]);
-      if (blocked(c)) full = b.op1('Conv', [full, b.filled(1, [c, 1, 1, 1])], [ints('kernel_shape', [1, 1]), int('group', c)]);
-      flows.push({ tensor: shaped(full, name) });
+      if (blocked(c)) full = identityConv(full, c);
+      flows.push({ tensor: shaped(full, name), nchw: !blocked(c) });
       seed = undefined;
     }
+    // Pending 1×1 backward convs, as one Conv (kernels stacked along their output-gradient channels) over the
+    // blocked ones (a Concat with an NCHW input would leave NCHWc), one Conv each for the others.
+    for (const f of flows.filter((f) => f.pointwise && f.nchw)) {
+      const pw = f.pointwise!;
+      const weights = b.floats(`${name}/Wgrad1x1#${b.fresh('k')}`, pw.kernel, [c, pw.co, 1, 1]);
+      Object.assign(f, { tensor: shaped(b.op1('Conv', [f.tensor, weights], [ints('kernel_shape', [1, 1])]), name), conv: true, nchw: false, pointwise: undefined });
+    }
+    const pointwise = flows.filter((f) => f.pointwise);
+    if (pointwise.length) {
+      const ci = c;
+      const total = pointwise.reduce((sum, f) => sum + f.pointwise!.co, 0);
+      const kernel = new Float32Array(ci * total);
+      let at = 0;
+      for (const { pointwise: pw } of pointwise) {
+        for (let i = 0; i < ci; i++) kernel.set(pw!.kernel.subarray(i * pw!.co, (i + 1) * pw!.co), i * total + at);
+        at += pw!.co;
+      }
+      let input = pointwise[0].tensor;
+      if (pointwise.length > 1) {
+        input = b.op1('Concat', pointwise.map((f) => f.tensor), [int('axis', 1)]);
+        const [h, w] = symbols.get(name) ?? ['H', 'W'];
+        b.valueInfo.push({ name: input, type: tensorType([{ dimValue: 1 }, { dimValue: total }, { dimParam: h }, { dimParam: w }]) });
+      }
+      const weights = b.floats(`${name}/Wgrad1x1#${b.fresh('k')}`, kernel, [ci, total, 1, 1]);
+      flows.splice(0, flows.length, ...flows.filter((f) => !f.pointwise), { tensor: shaped(b.op1('Conv', [input, weights], [ints('kernel_shape', [1, 1])]), name), conv: true });
+    }
+    // NCHW flows are summed among themselves and put in NCHWc once (an identity depthwise Conv, the cost of one
+    // reorder) when the gradient goes on in blocked form: mixed with blocked flows, or into a ReLU mask or a concat's.
+    const plain = flows.filter((f) => f.nchw);
+    const goesBlocked = plain.length < flows.length || (isRelu(name) && !masked) || node.op === 'concat';
+    if (plain.length && blocked(c) && goesBlocked && node.op !== 'maxPool' && node.op !== 'input') {
+      let sum = plain[0].tensor;
+      for (const f of plain.slice(1)) sum = shaped(b.op1('Add', [f.tensor, sum]), name);
+      flows = [...flows.filter((f) => !f.nchw), { tensor: shaped(identityConv(sum, c), name), conv: true }];
+    }
     // Sum as a chain of Adds, conv outputs last: each Add then folds into the conv before it.
+    const gNchw = flows.length === 0 || flows.some((f) => f.nchw);
     let g: string | undefined;
     if (flows.length) {
       const ordered = [...flows.filter((f) => !f.conv), ...flows.filter((f) => f.conv)];
@@ -527,14 +579,16 @@ function emitBackward(
         const [kh, kw, ci, co] = node.kernel.shape;
         const k: [number, number] = [kh, kw];
         const p = pads.get(name) ?? [0, 0, 0, 0];
-        if (node.strides[0] === 1 && node.strides[1] === 1) {
+        if (kh === 1 && kw === 1 && node.strides[0] === 1 && node.strides[1] === 1 && blocked(co)) {
+          accumulate(node.input, { tensor: gy, nchw: gNchw, pointwise: { kernel: convWeights(weightView(graph, node.kernel), node.kernel.shape, true), co } });
+        } else if (node.strides[0] === 1 && node.strides[1] === 1) {
           // A forward conv with the flipped, transposed kernel: faster in ORT than ConvTranspose.
           const w = b.floats(`${name}/Wgrad`, convWeights(weightView(graph, node.kernel), node.kernel.shape, true), [ci, co, kh, kw]);
           accumulate(node.input, { tensor: shaped(b.op1('Conv', [gy, w], [ints('kernel_shape', k), ints('pads', mirroredPads(k, p))]), node.input), conv: true });
         } else {
           // Only 'valid' reaches here (staticPads). output_padding s-1 covers every remainder; crop to x.
           const attrs = [ints('kernel_shape', k), ints('strides', node.strides), ints('output_padding', node.strides.map((s) => s - 1))];
-          accumulate(node.input, { tensor: cropTo(b.op1('ConvTranspose', [gy, `${name}/W`], attrs), node.input) });
+          accumulate(node.input, { tensor: cropTo(b.op1('ConvTranspose', [gy, `${name}/W`], attrs), node.input), nchw: true });
         }
         break;
       }
@@ -543,12 +597,13 @@ function emitBackward(
         // is applied here, on the 4× smaller pooled side: x at a window's argmax is that window's maximum y.
         const premask = isRelu(node.input);
         let gp = full();
-        if (premask) gp = b.op1('Mul', [gp, b.op1('Cast', [b.op1('Greater', [get(name), zero()])], [int('to', DataType.FLOAT)])]);
+        const y = poolOutputs.get(name) ?? get(name);
+        if (premask) gp = b.op1('Mul', [gp, b.op1('Cast', [b.op1('Greater', [y, zero()])], [int('to', DataType.FLOAT)])]);
         const shape = fullShape(node.input);
         const indices = b.op1('Reshape', [`${get(name)}/indices`, b.int64s([-1])]);
         const zeros = b.op1('ConstantOfShape', [b.op1('ReduceProd', [shape], [int('keepdims', 1)])]);
         const scattered = b.op1('ScatterElements', [zeros, indices, b.op1('Reshape', [gp, b.int64s([-1])])], [int('axis', 0), str('reduction', 'add')]);
-        accumulate(node.input, { tensor: shaped(b.op1('Reshape', [scattered, shape]), node.input), masked: premask });
+        accumulate(node.input, { tensor: shaped(b.op1('Reshape', [scattered, shape]), node.input), masked: premask, nchw: true });
         break;
       }
       case 'avgPool': {
@@ -573,12 +628,12 @@ function emitBackward(
         }
         if (stride1) {
           const attrs = [ints('kernel_shape', k), ints('pads', mirroredPads(k, p)), int('count_include_pad', 1)];
-          accumulate(node.input, { tensor: shaped(b.op1('AveragePool', [u], attrs), node.input) });
+          accumulate(node.input, { tensor: shaped(b.op1('AveragePool', [u], attrs), node.input), nchw: !blocked(c) });
         } else {
           // Strided 'valid': a depthwise transposed conv with a 1/k² box kernel, cropped to x.
           const box = b.filled(1 / (k[0] * k[1]), [c, 1, k[0], k[1]]);
           const attrs = [ints('kernel_shape', k), ints('strides', node.strides), ints('output_padding', node.strides.map((s) => s - 1)), int('group', c)];
-          accumulate(node.input, { tensor: cropTo(b.op1('ConvTranspose', [u, box], attrs), node.input) });
+          accumulate(node.input, { tensor: cropTo(b.op1('ConvTranspose', [u, box], attrs), node.input), nchw: true });
         }
         break;
       }
@@ -609,25 +664,25 @@ function emitBackward(
         }
         const premasked = gy !== g || masked;
         const parts = b.op('Split', [gy, b.int64s(sizes)], [int('axis', 1)], sizes.length);
-        node.inputs.forEach((n, j) => accumulate(n, { tensor: shaped(parts[j], n), masked: premasked && (masked || reluParts[j]) }));
+        node.inputs.forEach((n, j) => accumulate(n, { tensor: shaped(parts[j], n), masked: premasked && (masked || reluParts[j]), nchw: true }));
         break;
       }
       case 'add': {
         const gy = full();
-        for (const n of node.inputs) accumulate(n, { tensor: gy, masked });
+        for (const n of node.inputs) accumulate(n, { tensor: gy, masked, nchw: gNchw });
         break;
       }
       case 'relu':
-        accumulate(node.input, { tensor: relu() });
+        accumulate(node.input, { tensor: relu(), nchw: gNchw });
         break;
       case 'leakyRelu': {
         // g · (x > 0 ? 1 : alpha), from the input so that a negative alpha is right too.
         const slope = b.op1('Where', [b.op1('Greater', [get(node.input), zero()]), one(), b.scalar(node.alpha)]);
-        accumulate(node.input, { tensor: b.op1('Mul', [full(), slope]) });
+        accumulate(node.input, { tensor: b.op1('Mul', [full(), slope]), nchw: true });
         break;
       }
       case 'affine':
-        accumulate(node.input, { tensor: b.op1('Mul', [full(), `${name}/scale`]) });
+        accumulate(node.input, { tensor: b.op1('Mul', [full(), `${name}/scale`]), nchw: true });
         break;
     }
   }
