@@ -159,7 +159,7 @@ export class DreamRequests {
       const images = await Promise.all(sources.map(async (s, i) => readImage(await downloadImage(s, config), { maxSide: sides[i], maxInputPixels: config.maxInputPixels })));
       const result = await queue.submit({ userId: req.userId, data, local: images, cost: costOf(data) });
       if (!result.ok) return await refuse(refusalText(t, result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
-      jobLog.info({ job: result.jobId, ...details, sizes: images.map((im) => `${im.width}x${im.height}`), position: result.position, queue: queue.name }, `${what} queued`);
+      jobLog.info({ job: result.jobId, ...details, sizes: images.map((im) => `${im.width}x${im.height}`), position: result.position, queue: queue.name, locale: req.reply.locale }, `${what} queued`);
     } catch (err) {
       if (isUserError(err)) {
         await refuse(errorText(t, err)).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));
