@@ -145,7 +145,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     let from = fake.requests.length;
     fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream this', mentionsBot: true }));
     const hint = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
-    expect((hint.json as { content: string }).content).toMatch(/^画像が見つかりません。.*弱、中、強、悪夢や「シード 42」/);
+    expect((hint.json as { content: string }).content).toMatch(/^画像が見つかりません。.*「弱」「中」「強」「悪夢」や「シード 42」/);
 
     from = fake.requests.length;
     fake.dispatchMessage(fake.message({ author: fake.users.alice, content: '悪夢、シード 7 でお願いします', mentionsBot: true, attachments: [{ filename: 'p.png', bytes: photo, contentType: 'image/png' }] }));
