@@ -9,7 +9,7 @@ const AttrType = onnx.AttributeProto.AttributeType;
 const DataType = onnx.TensorProto.DataType;
 
 /** Bump whenever the emitted graph changes, so cached `.onnx` files are not reused. */
-export const EMITTER_VERSION = 5;
+export const EMITTER_VERSION = 6;
 
 const OPSET = 17;
 const IR_VERSION = 8;
@@ -339,7 +339,6 @@ export function emitDreamModel(graph: CompiledGraph, opts: EmitOptions): Uint8Ar
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }
 
-
 /** What the forward pass leaves for the backward one. */
 interface Forward {
   value: Map<string, string>;
@@ -516,11 +515,16 @@ function emitBackward(
     const masked = flows.length > 0 && flows.every((f) => f.masked) && means.length === 0;
     // A per-channel seed [1, C, 1, 1] not yet added to a full gradient.
     let seed: string | undefined = means.length === 0 ? undefined : means.length === 1 ? means[0] : b.op1('Sum', means);
+    // A seed joining other flows: in NCHWc ([1, C, 1, 1] through an identity Conv), added last by a broadcasting
+    // Add that ORT keeps blocked; elsewhere expanded and summed with the flows.
+    let blockedSeed: string | undefined;
     if (seed && flows.length) {
-      // Expanded, and through a depthwise identity Conv into NCHWc, so the sum below stays blocked.
-      let full = b.op1('Expand', [seed, fullShape(name)]);
-      if (blocked(c)) full = identityConv(full, c);
-      flows.push({ tensor: shaped(full, name), nchw: !blocked(c) });
+      if (blocked(c)) {
+        blockedSeed = identityConv(seed, c);
+        b.valueInfo.push({ name: blockedSeed, type: tensorType([{ dimValue: 1 }, { dimValue: c }, { dimValue: 1 }, { dimValue: 1 }]) });
+      } else {
+        flows.push({ tensor: shaped(b.op1('Expand', [seed, fullShape(name)]), name), nchw: true });
+      }
       seed = undefined;
     }
     // Pending 1×1 backward convs, as one Conv (kernels stacked along their output-gradient channels) over the
@@ -565,6 +569,7 @@ function emitBackward(
       const ordered = [...flows.filter((f) => !f.conv), ...flows.filter((f) => f.conv)];
       g = ordered[0].tensor;
       for (const f of ordered.slice(1)) g = shaped(b.op1('Add', [f.tensor, g]), name);
+      if (blockedSeed) g = shaped(b.op1('Add', [g, blockedSeed]), name);
     }
     const full = (): string => g ?? (g = shaped(b.op1('Expand', [seed!, fullShape(name)]), name));
     /** g·[y > 0], with y this node's (ReLU) output. */
