@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { engineConfig } from '../config.ts';
-import { BACKEND_CHOICES, createDreamer, INTENSITIES, resolveParams, type BackendChoice, type Dreamer, type Intensity } from '../engine/index.ts';
+import { BACKEND_CHOICES, createDreamer, createScreener, INTENSITIES, resolveParams, type BackendChoice, type Dreamer, type Intensity } from '../engine/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { numberFlag, parseCli } from './args.ts';
 import { runMain, UsageError } from './exit.ts';
@@ -13,7 +13,8 @@ const TIMED_STEPS = 5;
 
 type Result =
   | { case: 'step'; size: number; backend: string; threads: number; ms_median: number; fwd_ms_median: number; peak_rss_mb: number }
-  | { case: 'dream'; intensity: Intensity; side: number; seconds: number; backend: string };
+  | { case: 'dream'; intensity: Intensity; side: number; seconds: number; backend: string }
+  | { case: 'screen'; backend: string; threads: number; load_ms: number; ms_median: number; rss_added_mb: number };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 let peakRss = 0;
@@ -68,7 +69,29 @@ async function benchDream(dreamer: Dreamer, intensity: Intensity, side: number):
   return { case: 'dream', intensity, side: Math.max(image.width, image.height), seconds: Math.round((performance.now() - t) / 100) / 10, backend: dreamer.backend.name };
 }
 
+/**
+ * What screening an input costs a worker (NSFW_POLICY): loading nsfwjs's classifier (first use), the memory it adds,
+ * and the time per picture (the sample, as a job decodes it), with the threads a worker's screener gets.
+ */
+async function benchScreen(backend: BackendChoice, threads: number, cacheDir?: string): Promise<Result> {
+  const image = await readImage(await readFile(SAMPLE), { maxSide: 768, maxInputPixels: 1e8 });
+  global.gc?.();
+  const before = process.memoryUsage().rss;
+  const screener = await createScreener({ backend, threads, cacheDir });
+  const times: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const t = performance.now();
+    await screener.screen(image);
+    times.push(performance.now() - t);
+  }
+  const added = process.memoryUsage().rss - before;
+  const result: Result = { case: 'screen', backend: screener.backend.name, threads: screener.backend.threads, load_ms: screener.loadInfo.ms, ms_median: Math.round(median(times)), rss_added_mb: Math.round(added / 2 ** 20) };
+  await screener.dispose();
+  return result;
+}
+
 function row(r: Result): string {
+  if (r.case === 'screen') return `screen  load ${r.load_ms} ms, ${r.ms_median} ms/picture, +${r.rss_added_mb} MB RSS   (${r.backend}, ${r.threads} thread${r.threads === 1 ? "" : "s"})`;
   return r.case === 'step'
     ? `step   ${String(r.size).padStart(4)} px   ${String(r.ms_median).padStart(6)} ms/step   forward ${String(r.fwd_ms_median).padStart(5)} ms   peak RSS ${r.peak_rss_mb} MB   (${r.backend})`
     : `dream  ${r.intensity.padEnd(9)} ${String(r.side).padStart(4)} px  ${r.seconds.toFixed(1).padStart(7)} s   (${r.backend})`;
@@ -86,7 +109,8 @@ async function main(argv: string[]): Promise<number> {
   const side = numberFlag(values.side, 'side', true) ?? 512;
   if (side < 64 || side > 4096) throw new UsageError('--side must be from 64 to 4096.');
   for (const intensity of INTENSITIES) cases.push(() => benchDream(dreamer, intensity, side));
-  const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`)];
+  cases.push(() => benchScreen(backend, threads, config.cacheDir));
+  const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`), 'screen'];
   const selected = values.only ? names.map((n, i) => (n === values.only ? i : -1)).filter((i) => i >= 0) : names.map((_, i) => i);
   if (selected.length === 0) throw new UsageError(`--only must be one of ${names.join(', ')}.`);
   if (!values.json) process.stdout.write(`backend: ${dreamer.backend.detail}\n`);
