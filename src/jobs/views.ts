@@ -3,7 +3,7 @@ import type { APIActionRowComponent, APIButtonComponent } from 'discord.js';
 import type { DreamProgress, ZoomProgress } from '../engine/index.ts';
 import { messagesFor, type Catalog } from '../i18n/index.ts';
 import { CustomId } from './custom-ids.ts';
-import type { ReplyAddress, JobView } from './reply-target.ts';
+import type { JobView, ReplyAddress } from './reply-target.ts';
 
 type Row = APIActionRowComponent<APIButtonComponent>;
 
