@@ -160,6 +160,18 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     fake.dispatch('GUILD_UPDATE', { id: fake.guildId, preferred_locale: Locale.EnglishUS });
   });
 
+  it('a mention written in Japanese is answered in Japanese even in an English server', async () => {
+    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale).toBe(Locale.EnglishUS);
+    const hintFor = async (content: string) => {
+      const from = fake.requests.length;
+      fake.dispatchMessage(fake.message({ author: fake.users.alice, content, mentionsBot: true }));
+      const hint = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
+      return (hint.json as { content: string }).content;
+    };
+    expect(await hintFor('これを夢にして')).toMatch(/^画像が見つかりません。/);
+    expect(await hintFor('dream this please')).toMatch(/^I see no image here\./);
+  });
+
   it('npm run deploy-commands registers Japanese names and descriptions for every command, option and choice', async () => {
     await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
       env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },

@@ -141,5 +141,7 @@ export interface Language {
   tag: string;
   /** Discord's locale codes for it; the first registers command localizations. */
   discordLocales: string[];
+  /** Text in this language's own script (a mention written in Japanese): answered in it whatever the server's language. */
+  script?: RegExp;
   messages: Catalog;
 }

@@ -38,6 +38,15 @@ export function languageFor(locale: string | null | undefined): Language {
   return LANGUAGES.find((l) => l.tag === base || l.discordLocales.some((d) => d.split('-')[0].toLowerCase() === base)) ?? en;
 }
 
+/**
+ * The locale to answer a message in, which has no member locale: the language whose script the text is written in
+ * (Japanese in an English server), else the server's preferred locale.
+ */
+export function localeOfText(text: string, serverLocale: string | null | undefined): string | undefined {
+  const written = LANGUAGES.find((l) => l.script?.test(text));
+  return written ? written.discordLocales[0] : (serverLocale ?? undefined);
+}
+
 /** A classifier's class as a language names it: its ImageNet name there, else the classifier's label. */
 export function className(t: Catalog, c: { label: string; synset?: string }): string {
   return (c.synset && t.classNames?.[c.synset]) || c.label;

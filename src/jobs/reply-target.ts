@@ -39,7 +39,7 @@ export type ReplyAddress =
       /** The bot's reply that shows the job, once it exists. */
       statusMessageId?: string;
       ageRestricted?: boolean;
-      /** The server's preferred locale (a message has no member locale): the job answers in its language. */
+      /** The language the message was written in, else the server's preferred locale: the job answers in it. */
       locale?: string;
     };
 
@@ -171,9 +171,9 @@ export function interactionAddress(interaction: {
   };
 }
 
-/** The address of a reply to a message that mentioned the bot. */
-export function messageAddress(message: { channelId: string; id: string; channel?: unknown; guild?: { preferredLocale?: string } | null }): ReplyAddress {
-  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id, ageRestricted: ageRestricted(message.channel), locale: message.guild?.preferredLocale };
+/** The address of a reply to a message that mentioned the bot, answered in `locale` (default: the server's). */
+export function messageAddress(message: { channelId: string; id: string; channel?: unknown; guild?: { preferredLocale?: string } | null }, locale = message.guild?.preferredLocale): ReplyAddress {
+  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id, ageRestricted: ageRestricted(message.channel), locale };
 }
 
 /** Whether a channel is age-restricted (Discord's "NSFW" channel setting); threads take their parent's. */

@@ -1,6 +1,6 @@
 import type { Message } from 'discord.js';
 import { INTENSITIES, type Intensity } from '../../engine/index.ts';
-import { LANGUAGES, messagesFor } from '../../i18n/index.ts';
+import { LANGUAGES, localeOfText, messagesFor } from '../../i18n/index.ts';
 import { firstImageOf, messageAddress, type ImageRef } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
 
@@ -23,6 +23,8 @@ function overridesFrom(content: string): { intensity?: Intensity; seed?: number 
  */
 export async function handleMention(message: Message, ctx: BotContext, botUserId: string): Promise<void> {
   if (message.author.bot || !message.mentions.users.has(botUserId)) return;
+  // A message carries no member language: the one it is written in, else the server's.
+  const locale = localeOfText(message.content, message.guild?.preferredLocale);
   const attached: ImageRef | null = firstImageOf(message);
   let source = attached;
   let guide: ImageRef | undefined;
@@ -37,10 +39,10 @@ export async function handleMention(message: Message, ctx: BotContext, botUserId
   }
   if (!source) {
     await message.reply({
-      content: messagesFor(message.guild?.preferredLocale).refusals.noImageInMention,
+      content: messagesFor(locale).refusals.noImageInMention,
       allowedMentions: { repliedUser: false },
     });
     return;
   }
-  await ctx.dreams.handle({ userId: message.author.id, source, guide, overrides: overridesFrom(message.content), reply: messageAddress(message) });
+  await ctx.dreams.handle({ userId: message.author.id, source, guide, overrides: overridesFrom(message.content), reply: messageAddress(message, locale) });
 }

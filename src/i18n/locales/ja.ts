@@ -15,6 +15,8 @@ const IMAGENET = JSON.parse(readFileSync(new URL('../imagenet/ja.json', import.m
 const ja: Language = {
   tag: 'ja',
   discordLocales: ['ja'],
+  // Hiragana, katakana and kanji: a mention written with them is answered in Japanese.
+  script: /[\u3040-\u30ff\u4e00-\u9fff]/,
   messages: {
     queue: {
       waiting: (position, eta) => `⏳ 順番待ち：${f.number(position)} 番目（${eta <= 0 ? 'まもなく開始' : `開始まで約 ${f.duration(eta)}`}）`,
