@@ -7,11 +7,10 @@ import { startBot } from '../src/bin/compose.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { fakeBotConfig } from './helpers/bot-config.ts';
 import { createLogger } from '../src/log.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord, snowflake } from './helpers/fake-discord.ts';
 import { makeAnimatedGif, makeBombPng, makePhotoLike, makeSvg, truncate } from './helpers/images.ts';
+import { isFollowUp, isOriginalEdit } from './helpers/requests.ts';
 
-const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
-const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
 const member = (name: string) => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 
 describe('faults and hostile input', () => {

@@ -6,16 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { messagesFor } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
-import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
+import { callbackOf, isFollowUp, isOriginalEdit, text } from './helpers/requests.ts';
 
 const run = promisify(execFile);
 
-const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
-const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
-const callbackOf = (i: { id: string }) => (r: RecordedRequest) => r.path.includes(`/interactions/${i.id}/`);
-const text = (r: RecordedRequest) => JSON.stringify(r.json);
 /** Japanese script (hiragana, katakana or kanji). */
 const JAPANESE = /[\u3040-\u30ff\u4e00-\u9fff]/;
 

@@ -3,14 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { english } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
-import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
+import { isFollowUp, isOriginalEdit } from './helpers/requests.ts';
 
 const NSFW_REFUSAL = english.refusals.nsfw;
 
-const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
-const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
 const result = (fake: FakeDiscord, i: { token: string }, prefix: RegExp) =>
   fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => prefix.test(f.filename)), { fromIndex: 0, timeoutMs: 20_000 });
 

@@ -9,11 +9,9 @@ import { startBot } from '../src/bin/compose.ts';
 import { fakeBotConfig } from './helpers/bot-config.ts';
 import { trainStyle } from '../src/engine/style/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
-import { FakeDiscord, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord } from './helpers/fake-discord.ts';
 import { makePhotoLike } from './helpers/images.ts';
-
-const callbackOf = (i: { id: string }) => (r: RecordedRequest) => r.path.includes(`/interactions/${i.id}/`);
-const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
+import { callbackOf, isFollowUp } from './helpers/requests.ts';
 
 describe('custom styles in Discord', () => {
   let fake: FakeDiscord;

@@ -6,14 +6,11 @@ import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
+import { callbackOf, isFollowUp, isOriginalEdit, text } from './helpers/requests.ts';
 
-const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
-const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
-const callbackOf = (i: { id: string }) => (r: RecordedRequest) => r.path.includes(`/interactions/${i.id}/`);
 const member = (name: string): APIUser => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 const embedOf = (r: RecordedRequest) => (r.json as { embeds: APIEmbed[] }).embeds[0];
 const fieldsOf = (r: RecordedRequest) => Object.fromEntries(embedOf(r).fields!.map((f) => [f.name, f.value]));
-const text = (r: RecordedRequest) => JSON.stringify(r.json);
 
 describe('zoom animations and guided dreams in Discord (fake runner)', () => {
   let fake: FakeDiscord;

@@ -9,18 +9,13 @@ import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
+import { callbackOf, isFollowUp, isOriginalEdit } from './helpers/requests.ts';
 
 const run = promisify(execFile);
 
 function member(name: string): APIUser {
   return { id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null };
 }
-
-/** An edit of the interaction's own reply (its status message). */
-const isOriginalEdit = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes('%40original') && r.path.includes(i.token);
-/** A follow-up message of the interaction (used for private refusals after a deferral). */
-const isFollowUp = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token);
-const callbackOf = (i: { id: string }) => (r: RecordedRequest) => r.path.includes(`/interactions/${i.id}/`);
 
 describe('the Discord bot against a fake Discord', () => {
   let fake: FakeDiscord;

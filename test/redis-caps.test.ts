@@ -8,12 +8,12 @@ import { startBot } from '../src/bin/compose.ts';
 import { botConfig } from '../src/config.ts';
 import { RedisQueue, type QueueHooks } from '../src/queue/index.ts';
 import { QUEUE_NAME } from '../src/queue/redis-queue.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord, snowflake } from './helpers/fake-discord.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { TestRedis } from './helpers/redis-server.ts';
+import { text } from './helpers/requests.ts';
 
 const member = (name: string) => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
-const text = (r: RecordedRequest) => JSON.stringify(r.json ?? '');
 const quiet = pino({ level: 'silent' });
 
 /** Caps with Redis, no workers: accepted jobs wait, so the caps are all that decides. */

@@ -12,11 +12,11 @@ import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-dis
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { TestRedis } from './helpers/redis-server.ts';
+import { text } from './helpers/requests.ts';
 
 const UNAVAILABLE_TEXT = english.refusals.unavailable;
 
 const member = (name: string) => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
-const text = (r: RecordedRequest) => JSON.stringify(r.json ?? '');
 const isResult = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes(i.token) && r.files.some((f) => f.filename.startsWith('dream-'));
 const isUnavailable = (i: { token: string }) => (r: RecordedRequest) => r.method === 'POST' && r.path.endsWith(i.token) && text(r).includes(UNAVAILABLE_TEXT);
 
