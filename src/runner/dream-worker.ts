@@ -38,37 +38,25 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
   let screener: Promise<Screener> | null = null;
 
   async function runScreen(msg: Extract<MainToWorker, { type: 'screen' }>, signal: AbortSignal): Promise<void> {
-    try {
-      screener ??= createScreener({ ...config, onWarning: (message) => post({ type: 'warning', message }) });
-      screener.catch(() => (screener = null));
-      const s = await screener;
-      const results = [];
-      for (const image of msg.images) {
-        if (signal.aborted) throw new CancelledError();
-        results.push(await s.screen(image));
-      }
-      post({ type: 'screened', jobId: msg.jobId, results });
-    } catch (err) {
-      post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) });
-    } finally {
-      controllers.delete(msg.jobId);
+    screener ??= createScreener({ ...config, onWarning: (message) => post({ type: 'warning', message }) });
+    screener.catch(() => (screener = null));
+    const s = await screener;
+    const results = [];
+    for (const image of msg.images) {
+      if (signal.aborted) throw new CancelledError();
+      results.push(await s.screen(image));
     }
+    post({ type: 'screened', jobId: msg.jobId, results });
   }
 
   async function runExplain(msg: Extract<MainToWorker, { type: 'explain' }>, signal: AbortSignal): Promise<void> {
-    try {
-      const e = await explainer(msg.model);
-      const explanations = [];
-      for (const image of msg.images) {
-        if (signal.aborted) throw new CancelledError();
-        explanations.push(await e.explain(image, { target: msg.target, top: msg.top }));
-      }
-      post({ type: 'explained', jobId: msg.jobId, explanations });
-    } catch (err) {
-      post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) });
-    } finally {
-      controllers.delete(msg.jobId);
+    const e = await explainer(msg.model);
+    const explanations = [];
+    for (const image of msg.images) {
+      if (signal.aborted) throw new CancelledError();
+      explanations.push(await e.explain(image, { target: msg.target, top: msg.top }));
     }
+    post({ type: 'explained', jobId: msg.jobId, explanations });
   }
 
   /** Jobs received and not finished; an entry exists from arrival so a cancel can never be missed. */
@@ -77,60 +65,48 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
   let chain: Promise<void> = Promise.resolve();
 
   async function runJob(msg: Extract<MainToWorker, { type: 'dream' }>, signal: AbortSignal): Promise<void> {
-    try {
-      const out = await (await dreamer).dream(msg.image, msg.params, {
-        signal,
-        previews: msg.previews,
-        onProgress: (progress) => {
-          if (!progress.preview) return post({ type: 'progress', jobId: msg.jobId, progress });
-          const { image, transfer } = transferableImage(progress.preview);
-          post({ type: 'progress', jobId: msg.jobId, progress: { ...progress, preview: image } }, transfer);
-        },
-      });
-      const { image, transfer } = transferableImage(out);
-      post({ type: 'done', jobId: msg.jobId, image }, transfer);
-    } catch (err) {
-      post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) });
-    } finally {
-      controllers.delete(msg.jobId);
-    }
+    const out = await (await dreamer).dream(msg.image, msg.params, {
+      signal,
+      previews: msg.previews,
+      onProgress: (progress) => {
+        if (!progress.preview) return post({ type: 'progress', jobId: msg.jobId, progress });
+        const { image, transfer } = transferableImage(progress.preview);
+        post({ type: 'progress', jobId: msg.jobId, progress: { ...progress, preview: image } }, transfer);
+      },
+    });
+    const { image, transfer } = transferableImage(out);
+    post({ type: 'done', jobId: msg.jobId, image }, transfer);
   }
 
   async function runZoom(msg: Extract<MainToWorker, { type: 'zoom' }>, signal: AbortSignal): Promise<void> {
-    try {
-      const frames = await dreamZoom(await dreamer, msg.image, msg.params, {
-        signal,
-        previewEvery: msg.previewEvery,
-        onProgress: (progress) => {
-          // A preview is one of the frames, which go back at the end: it is copied, not moved.
-          if (!progress.preview) return post({ type: 'progress', jobId: msg.jobId, progress });
-          const { image, transfer } = transferableImage(progress.preview, true);
-          post({ type: 'progress', jobId: msg.jobId, progress: { ...progress, preview: image } }, transfer);
-        },
-      });
-      // Frames may share a buffer (frame 0 is the input): each is moved once, copied if it is not its own.
-      const seen = new Set<ArrayBufferLike>();
-      const out: RgbImage[] = [];
-      const transfer: ArrayBuffer[] = [];
-      for (const f of frames) {
-        const t = transferableImage(f, seen.has(f.data.buffer));
-        seen.add(t.image.data.buffer);
-        out.push(t.image);
-        transfer.push(...t.transfer);
-      }
-      post({ type: 'frames', jobId: msg.jobId, frames: out }, transfer);
-    } catch (err) {
-      post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) });
-    } finally {
-      controllers.delete(msg.jobId);
+    const frames = await dreamZoom(await dreamer, msg.image, msg.params, {
+      signal,
+      previewEvery: msg.previewEvery,
+      onProgress: (progress) => {
+        // A preview is one of the frames, which go back at the end: it is copied, not moved.
+        if (!progress.preview) return post({ type: 'progress', jobId: msg.jobId, progress });
+        const { image, transfer } = transferableImage(progress.preview, true);
+        post({ type: 'progress', jobId: msg.jobId, progress: { ...progress, preview: image } }, transfer);
+      },
+    });
+    // Frames may share a buffer (frame 0 is the input): each is moved once, copied if it is not its own.
+    const seen = new Set<ArrayBufferLike>();
+    const out: RgbImage[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const f of frames) {
+      const t = transferableImage(f, seen.has(f.data.buffer));
+      seen.add(t.image.data.buffer);
+      out.push(t.image);
+      transfer.push(...t.transfer);
     }
+    post({ type: 'frames', jobId: msg.jobId, frames: out }, transfer);
   }
 
   port.on('message', (msg: MainToWorker) => {
     if (msg.type === 'dream' || msg.type === 'explain' || msg.type === 'zoom' || msg.type === 'screen') {
       const controller = new AbortController();
       controllers.set(msg.jobId, controller);
-      const run = () => {
+      const work = () => {
         switch (msg.type) {
           case 'dream':
             return runJob(msg, controller.signal);
@@ -142,6 +118,11 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
             return runExplain(msg, controller.signal);
         }
       };
+      // Whatever the kind, a failure is posted as `failed` and the job forgotten once it ends.
+      const run = () =>
+        work()
+          .catch((err: unknown) => post({ type: 'failed', jobId: msg.jobId, error: toErrorData(err) }))
+          .finally(() => controllers.delete(msg.jobId));
       chain = chain.then(run);
     } else if (msg.type === 'cancel') {
       // The engine checks the signal before every step and yields to the event loop between steps.
