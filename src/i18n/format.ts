@@ -26,10 +26,12 @@ export interface FormatterOptions {
 }
 
 export function formatters(tag: string, o: FormatterOptions): Formatters {
-  const numbers = new Map<number, Intl.NumberFormat>();
-  const numberFormat = (digits: number) => {
-    let f = numbers.get(digits);
-    if (!f) numbers.set(digits, (f = new Intl.NumberFormat(tag, { maximumFractionDigits: digits })));
+  // Formats are built once per digits count and exactness ("2:fixed"), not per call.
+  const numbers = new Map<string, Intl.NumberFormat>();
+  const numberFormat = (digits: number, fixed = false) => {
+    const key = `${digits}:${fixed}`;
+    let f = numbers.get(key);
+    if (!f) numbers.set(key, (f = new Intl.NumberFormat(tag, { maximumFractionDigits: digits, ...(fixed ? { minimumFractionDigits: digits } : {}) })));
     return f;
   };
   const unit = (name: string, digits = 0, display: 'narrow' | 'short' = 'short') => new Intl.NumberFormat(tag, { style: 'unit', unit: name, unitDisplay: display, maximumFractionDigits: digits });
@@ -43,7 +45,7 @@ export function formatters(tag: string, o: FormatterOptions): Formatters {
   const date = new Intl.DateTimeFormat(tag, { dateStyle: 'medium', timeZone: 'UTC' });
   return {
     number: (n, digits = 0) => numberFormat(digits).format(n),
-    fixed: (n, digits) => new Intl.NumberFormat(tag, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(n),
+    fixed: (n, digits) => numberFormat(digits, true).format(n),
     percent: (fraction) => (fraction >= 0.1 || fraction === 0 ? percent[0] : percent[1]).format(fraction),
     duration(total) {
       const s = Math.max(0, Math.round(total));
