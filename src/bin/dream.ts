@@ -22,8 +22,7 @@ import {
   type Dreamer,
   type ZoomOverrides,
 } from '../engine/index.ts';
-import { formatDuration } from '../format.ts';
-import { english } from '../i18n/index.ts';
+import { english, englishFormat } from '../i18n/index.ts';
 import {
   animationFormatOf,
   encodeAnimationToFit,
@@ -227,7 +226,7 @@ async function main(argv: string[]): Promise<number> {
       const frames = await dreamZoom(dreamer, image, params, {
         signal: abort.signal,
         onProgress: (p) =>
-          bar?.draw(p.fraction, `frame ${p.frame}/${p.frames - 1}  octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  ETA ${formatDuration(p.etaSeconds)}`),
+          bar?.draw(p.fraction, `frame ${p.frame}/${p.frames - 1}  octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  ETA ${englishFormat.duration(p.etaSeconds)}`),
       });
       bar?.draw(1, 'encoding');
       const fitted = await encodeAnimationToFit(frames, Math.floor(maxMb * 2 ** 20), plan.animation);
@@ -237,12 +236,12 @@ async function main(argv: string[]): Promise<number> {
       const mb = (fitted.buffer.length / 2 ** 20).toFixed(1);
       const fit = fitted.steps.length ? `; to fit ${maxMb} MiB: ${fitted.steps.join(', ')}` : '';
       written = `Wrote ${plan.output} (${fitted.width}×${fitted.height}, ${fitted.frames} frames, ${mb} MiB)${v.still !== undefined ? ` and ${v.still}` : ''}`;
-      written += ` in ${formatDuration((Date.now() - started) / 1000)}: zoom ${params.zoom} × ${params.frames} frames${fit}, `;
+      written += ` in ${englishFormat.duration((Date.now() - started) / 1000)}: zoom ${params.zoom} × ${params.frames} frames${fit}, `;
     } else {
       const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p) });
       bar?.done();
       await writeImage(result, plan.output);
-      written = `Wrote ${plan.output} (${image.width}×${image.height}) in ${formatDuration((Date.now() - started) / 1000)}: `;
+      written = `Wrote ${plan.output} (${image.width}×${image.height}) in ${englishFormat.duration((Date.now() - started) / 1000)}: `;
     }
   } finally {
     bar?.done();

@@ -1,5 +1,5 @@
 import type { DreamProgress } from '../engine/index.ts';
-import { formatDuration } from '../format.ts';
+import { englishFormat } from '../i18n/index.ts';
 
 /** A one-line progress bar redrawn in place, with lines printed above it; only used when stderr is a terminal. */
 export class ProgressBar {
@@ -19,7 +19,7 @@ export class ProgressBar {
 
   /** A dream's progress: octave, step, loss and time left. */
   update(p: DreamProgress): void {
-    this.draw(p.fraction, `octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  ETA ${formatDuration(p.etaSeconds)}`);
+    this.draw(p.fraction, `octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  loss ${p.loss.toFixed(3)}  ETA ${englishFormat.duration(p.etaSeconds)}`);
   }
 
   /** Prints a line above the bar. */

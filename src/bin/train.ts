@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { engineConfig } from '../config.ts';
 import { BACKEND_CHOICES, TRAIN_DEFAULTS, trainStyle, type BackendChoice, type EpochStats, type TrainProgress } from '../engine/index.ts';
-import { formatDuration } from '../format.ts';
+import { englishFormat } from '../i18n/index.ts';
 import { numberFlag, parseCli } from './args.ts';
 import { runMain, UsageError } from './exit.ts';
 import { ProgressBar } from './progress-bar.ts';
@@ -55,7 +55,7 @@ function epochLine(e: EpochStats): string {
 function trainText(p: TrainProgress, last?: EpochStats): string {
   const what = p.phase === 'reading' ? 'reading images' : p.epoch === undefined ? 'validation features' : `epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
   const stats = last ? `  loss ${fixed(last.loss)}  acc ${fixed(last.accuracy)}  val_acc ${fixed(last.valAccuracy)}` : '';
-  return `${what}${stats}${p.phase === 'reading' ? '' : `  ETA ${formatDuration(p.etaSeconds)}`}`;
+  return `${what}${stats}${p.phase === 'reading' ? '' : `  ETA ${englishFormat.duration(p.etaSeconds)}`}`;
 }
 
 function shown(p: string): string {
@@ -109,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
       : '; no unreadable files';
     process.stdout.write(
       `Saved style ${r.manifest.name} to ${shown(r.dir)} (classes: ${r.classes.join(', ')}): validation accuracy ${fixed(r.valAccuracy)} on ${r.images.val} images ` +
-        `(best epoch ${r.bestEpoch}/${r.history.length}), ${r.images.train} training images${skipped}; ${formatDuration(r.seconds)}, backend ${r.backend}, seed ${r.seed}\n` +
+        `(best epoch ${r.bestEpoch}/${r.history.length}), ${r.images.train} training images${skipped}; ${englishFormat.duration(r.seconds)}, backend ${r.backend}, seed ${r.seed}\n` +
         `Dream with it: npm run dream -- <image> --model ${v['models-dir'] ? shown(r.dir) : r.manifest.name} --target ${r.classes[0]}\n`,
     );
     return 0;

@@ -1,4 +1,5 @@
 import type { ErrorCode, ErrorParams } from '../errors.ts';
+import type { Formatters } from './format.ts';
 
 /** The intensities and layer choices the catalogs name (the engine's preset ids). */
 export type IntensityId = 'low' | 'medium' | 'high' | 'nightmare';
@@ -141,6 +142,8 @@ export interface Language {
   tag: string;
   /** Discord's locale codes for it; the first registers command localizations. */
   discordLocales: string[];
+  /** Its numbers, sizes and durations (the catalog's own texts use them too). */
+  format: Formatters;
   /** Text in this language's own script (a mention written in Japanese): answered in it whatever the server's language. */
   script?: RegExp;
   messages: Catalog;

@@ -6,6 +6,7 @@ import type { Catalog, Language } from './catalog.ts';
 import en from './locales/en.ts';
 
 export type { Catalog, IntensityId, Language, LayerPresetId, RecipeFields, Words } from './catalog.ts';
+export type { Formatters } from './format.ts';
 
 /** One file per language (`en.ts`, `ja.ts`, …), loaded like commands/: adding a language is adding its file. */
 export const LOCALES_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'locales');
@@ -21,6 +22,8 @@ export const LANGUAGES: readonly Language[] = await loadLanguages();
 
 /** English: the default language, and the wording of every error's message (CLI, logs). */
 export const english: Catalog = en.messages;
+/** English numbers and durations, for the command-line tools. */
+export const englishFormat = en.format;
 
 /**
  * The catalog for a Discord locale (`ja`, `en-US`, …): an exact match, else the same language (`ja-JP` → ja),

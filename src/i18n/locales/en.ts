@@ -9,6 +9,7 @@ const IMAGE_FORMATS = 'JPEG, PNG, WebP, GIF, AVIF, TIFF';
 /** English: the commands' default words, and the language of every member whose locale has no catalog. */
 const en: Language = {
   tag: 'en',
+  format: f,
   discordLocales: ['en-US', 'en-GB'],
   messages: {
     queue: {

@@ -14,6 +14,7 @@ const IMAGENET = JSON.parse(readFileSync(new URL('../imagenet/ja.json', import.m
 /** 日本語: Discord の `ja` ロケールのメンバー向け。丁寧で短い、Discord らしい口調で。 */
 const ja: Language = {
   tag: 'ja',
+  format: f,
   discordLocales: ['ja'],
   // Hiragana, katakana and kanji: a mention written with them is answered in Japanese.
   script: /[\u3040-\u30ff\u4e00-\u9fff]/,
