@@ -3,11 +3,18 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Model tests decode ~30 MB of weights and run real gradient steps on the wasm backend.
+    // Compiled weights and ONNX models are built once per run, before any file starts (files then only read them).
+    globalSetup: ['test/global-setup.ts'],
+    // Two files at a time, each in its own process: on 2 cores most files wait on processes, sockets and timers
+    // as much as they compute. No test may depend on the machine's speed, so sharing the cores is safe.
+    pool: 'forks',
+    fileParallelism: true,
+    maxWorkers: 2,
+    // Two files share two cores: one ONNX Runtime thread per dream (its threads spin while they wait), also in the
+    // bots, workers and CLIs that tests start.
+    env: { DREAM_THREADS: '1' },
+    // Ceilings against hangs, never the expected path: a test waits for events, not for time.
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    // One fork at a time: each loads the model; two cores are shared with the wasm compute.
-    pool: 'forks',
-    fileParallelism: false,
   },
 });
