@@ -192,7 +192,6 @@ function outputPlan(input: string, output: string | undefined, zoom: boolean): O
   return { output: file, animation };
 }
 
-
 /** The dream command: checks its arguments and files, then loads the engine and dreams; returns the exit code. */
 export async function dreamMain(argv: string[]): Promise<number> {
   const args = parseDreamArgs(argv);
