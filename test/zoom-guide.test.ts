@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
@@ -26,6 +24,7 @@ import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
 import { zoomIn } from '../src/engine/zoom.ts';
 import { encodeAnimation, encodeAnimationToFit, encodeLastFrame, type RgbImage } from '../src/imaging/index.ts';
 import { makeStripesRgb } from './helpers/dataset.ts';
+import { dreamInProcess, expectOneLineError } from './helpers/dream-cli.ts';
 import { makeNoiseRgb, makePhotoLike, makePhotoLikeRgb } from './helpers/images.ts';
 import { relativeError, stockDreamer } from './helpers/model.ts';
 
@@ -315,21 +314,13 @@ describe('the guide objective', () => {
   });
 });
 
+// In-process (dreamInProcess: the dreamMain and reportError that src/bin/dream.ts runs, so the same exit code and
+// output); cli.test.ts runs the real process for a whole dream and for refusals' exit codes.
 describe('npm run dream with --zoom-frames and --guide', () => {
-  const run = promisify(execFile);
   let dir: string;
   let photo: string;
   let guide: string;
-
-  async function dream(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/dream.ts'), ...args], { env: { ...process.env, DEBUG: '' }, timeout: 120_000 });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const dream = dreamInProcess;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'dream-zoom-'));
@@ -374,13 +365,6 @@ describe('npm run dream with --zoom-frames and --guide', () => {
       [[photo, '--guide', path.join(dir, 'nope.png')], /Guide file not found/],
       [[photo, '-o', path.join(dir, 'c.png'), '--guide', guide, '--guide-layer', 'mixed9'], /Unknown guide layer "mixed9".*Valid layers: mixed0/],
     ];
-    for (const [args, pattern] of cases) {
-      const r = await dream(args);
-      expect(r.code).not.toBe(0);
-      const lines = r.stderr.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(/^dream: /);
-      expect(lines[0]).toMatch(pattern);
-    }
+    for (const [args, pattern] of cases) expectOneLineError(await dream(args), pattern);
   });
 });

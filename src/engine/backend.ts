@@ -3,14 +3,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import type { BackendChoice, BackendName } from './backend-names.ts';
 
-/**
- * What dreams run on. `auto`: TensorFlow (tfjs-node-gpu) when a GPU is visible, else ONNX Runtime on the CPU, else
- * tfjs wasm, else tfjs's plain-JavaScript cpu backend.
- */
-export type BackendChoice = 'auto' | 'tensorflow' | 'onnx' | 'wasm' | 'cpu';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'onnx', 'wasm', 'cpu'];
-export type BackendName = Exclude<BackendChoice, 'auto'>;
+export { BACKEND_CHOICES, DEFAULT_MAX_SIDE, type BackendChoice, type BackendName } from './backend-names.ts';
 
 export interface BackendInfo {
   /** The backend actually running. */
@@ -20,9 +15,6 @@ export interface BackendInfo {
   /** CPU threads one dream uses (onnx); 1 for wasm and cpu, 0 when a GPU does the work. */
   threads: number;
 }
-
-/** Longest side a dream is computed at when nothing says otherwise: what each backend does in reasonable time. */
-export const DEFAULT_MAX_SIDE: Record<BackendName, number> = { tensorflow: 1024, onnx: 768, wasm: 512, cpu: 384 };
 
 /** A GPU the NVIDIA driver exposes (the device nodes a container gets with --gpus). */
 function gpuVisible(): boolean {

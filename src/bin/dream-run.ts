@@ -1,0 +1,135 @@
+// The dream command once its arguments are checked (dream-args.ts): loads the engine, dreams, writes.
+import path from 'node:path';
+import { engineConfig } from '../config.ts';
+import {
+  createDreamer,
+  DEFAULT_MAX_SIDE,
+  dreamZoom,
+  GUIDE_MAX_SIDE,
+  initBackend,
+  INTENSITIES,
+  PRESETS,
+  resolveParams,
+  resolveStyle,
+  resolveZoomParams,
+  ZOOM_DEFAULTS,
+  type DreamParams,
+  type Dreamer,
+} from '../engine/index.ts';
+import { english, englishFormat } from '../i18n/index.ts';
+import { encodeAnimationToFit, ImageInputError, readImage, writeFileAtomically, writeImage, type RgbImage } from '../imaging/index.ts';
+import type { DreamArgs } from './dream-args.ts';
+import { ProgressBar } from './progress-bar.ts';
+
+const PROG = 'dream';
+
+async function printInfo(dreamer: Dreamer, maxSide: number): Promise<void> {
+  const m = dreamer.manifest;
+  const lines = [
+    `backend:   ${dreamer.backend.detail}`,
+    `model:     ${m.name} — ${m.title} (${dreamer.loadInfo.fromCache ? 'compiled weights from cache' : 'decoded and compiled'} in ${dreamer.loadInfo.ms} ms)`,
+    `layers:    ${m.dreamLayers.join(', ')} (default ${m.defaultLayers.join(',')})`,
+    ...(m.style
+      ? [
+          `style:     classes ${m.style.classes.join(', ')}; validation accuracy ${m.style.valAccuracy.toFixed(3)}; trunk ${m.style.trunk}; ` +
+            `class weight ${m.style.objective.classWeight}; trained ${m.style.date}`,
+        ]
+      : []),
+    `max side:  ${maxSide} px`,
+    'presets:',
+    ...INTENSITIES.map((i) => {
+      const p = PRESETS[i];
+      return `  ${i.padEnd(10)} ${p.octaves} octaves × ${p.steps} steps, step ${p.stepSize}, layers ${p.layers.join('+')}: ${english.intensities[i].summary}`;
+    }),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Dreams what `args` ask for (`bytes`, `guideBytes`: the input files read), or prints --info; returns the exit code. */
+export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?: Buffer; guideBytes?: Buffer }): Promise<number> {
+  const config = engineConfig();
+  const backend = args.backend ?? config.backend;
+  // The backend decides the default size; the image is checked before the (slower) model load.
+  const backendInfo = await initBackend(backend, config.threads);
+  const backendSide = config.maxSide ?? DEFAULT_MAX_SIDE[backendInfo.name];
+  // A zoom's frames are smaller by default: an animation this size plays inline and fits an upload.
+  const maxSide = args.maxSide ?? (args.zooming ? Math.min(backendSide, ZOOM_DEFAULTS.maxSide) : backendSide);
+  const image = bytes ? await readImage(bytes, { maxSide, maxInputPixels: config.maxInputPixels }) : null;
+  const guide = guideBytes ? await readGuide(guideBytes, args.guide ?? '', config.maxInputPixels) : undefined;
+  const dreamer = await createDreamer({
+    backend,
+    model: args.model ?? config.model,
+    threads: config.threads,
+    cacheDir: config.cacheDir,
+    stylesDir: config.stylesDir,
+    onWarning: (m) => process.stderr.write(`${PROG}: warning: ${m}\n`),
+  });
+  // Disposed at the end, so that the command can run in-process too (the tests) without keeping a session.
+  try {
+    if (!image || !args.input) {
+      await printInfo(dreamer, maxSide);
+      return 0;
+    }
+    const plan = args.input.plan;
+    const recipe = { ...args.overrides, guide };
+    const style = await resolveStyle(dreamer.manifest, undefined, args.target, config);
+    const params = args.zooming ? { ...resolveZoomParams(dreamer.manifest, recipe), ...style } : { ...resolveParams(dreamer.manifest, recipe), ...style };
+
+    const abort = new AbortController();
+    const onSigint = () => abort.abort();
+    process.once('SIGINT', onSigint);
+    const bar = process.stderr.isTTY ? new ProgressBar(process.stderr) : null;
+    const started = Date.now();
+    let written: string;
+    try {
+      if ('frames' in params && plan.animation) {
+        const frames = await dreamZoom(dreamer, image, params, {
+          signal: abort.signal,
+          onProgress: (p) =>
+            bar?.draw(p.fraction, `frame ${p.frame}/${p.frames - 1}  octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  ETA ${englishFormat.duration(p.etaSeconds)}`),
+        });
+        bar?.draw(1, 'encoding');
+        const fitted = await encodeAnimationToFit(frames, Math.floor(args.maxMb * 2 ** 20), plan.animation);
+        bar?.done();
+        await writeFileAtomically(plan.output, fitted.buffer);
+        if (args.still !== undefined) await writeImage(frames[frames.length - 1], args.still);
+        const mb = (fitted.buffer.length / 2 ** 20).toFixed(1);
+        const fit = fitted.steps.length ? `; to fit ${args.maxMb} MiB: ${fitted.steps.join(', ')}` : '';
+        written = `Wrote ${plan.output} (${fitted.width}×${fitted.height}, ${fitted.frames} frames, ${mb} MiB)${args.still !== undefined ? ` and ${args.still}` : ''}`;
+        written += ` in ${englishFormat.duration((Date.now() - started) / 1000)}: zoom ${params.zoom} × ${params.frames} frames${fit}, `;
+      } else {
+        const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p) });
+        bar?.done();
+        await writeImage(result, plan.output);
+        written = `Wrote ${plan.output} (${image.width}×${image.height}) in ${englishFormat.duration((Date.now() - started) / 1000)}: `;
+      }
+    } finally {
+      bar?.done();
+      process.off('SIGINT', onSigint);
+    }
+    process.stdout.write(`${written}${recipeLine(dreamer, params, args.guide, 'frames' in params)}\n`);
+    return 0;
+  } finally {
+    await dreamer.dispose();
+  }
+}
+
+/** The guide picture, read small (the engine reads it at most GUIDE_MAX_SIDE anyway), its errors naming it. */
+async function readGuide(bytes: Buffer, file: string, maxInputPixels: number): Promise<RgbImage> {
+  try {
+    return await readImage(bytes, { maxSide: GUIDE_MAX_SIDE, maxInputPixels });
+  } catch (err) {
+    if (err instanceof ImageInputError) throw new ImageInputError(`Guide ${path.basename(file)}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** Everything needed to repeat the dream: model, objective (layers or guide), intensity, steps, seed, backend. */
+function recipeLine(dreamer: Dreamer, p: DreamParams & { intensity: string }, guideFile: string | undefined, zoom: boolean): string {
+  const objective = p.guide ? `guide ${path.basename(guideFile ?? '')} at ${p.guide.layer}` : p.layers.join('+');
+  return (
+    `${dreamer.manifest.name} ${objective}, ${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, step ${p.stepSize}, ` +
+    `seed ${p.seed}, backend ${dreamer.backend.name}${p.style ? `, style ${p.style}, target ${p.target}` : ''}`
+  );
+}
+
