@@ -86,6 +86,8 @@ export interface BotConfig extends EngineConfig {
   maxInputBytes: number;
   downloadTimeoutMs: number;
   shutdownGraceMs: number;
+  /** A job's message is edited with progress at most this often (Discord rate-limits message edits). */
+  statusEditIntervalMs: number;
   logLevel: LogLevel;
   queueDriver: 'memory' | 'redis';
   redisUrl: string;
@@ -152,6 +154,7 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     maxInputBytes: int(env, 'MAX_INPUT_BYTES', 25 * 2 ** 20, 1024)!,
     downloadTimeoutMs: int(env, 'DOWNLOAD_TIMEOUT_MS', 15_000, 100, 600_000)!,
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000)!,
+    statusEditIntervalMs: int(env, 'STATUS_EDIT_INTERVAL_MS', 2000, 0, 60_000)!,
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     queueDriver: oneOf(env, 'QUEUE_DRIVER', ['memory', 'redis'] as const, 'memory'),
     redisUrl: redisUrl(env),

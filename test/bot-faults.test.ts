@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { APIEmbed } from 'discord.js';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startBot } from '../src/bin/compose.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
@@ -29,6 +29,7 @@ describe('faults and hostile input', () => {
       HEALTH_PORT: '0',
       HEALTH_HOST: '127.0.0.1',
       LOG_LEVEL: 'debug',
+      STATUS_EDIT_INTERVAL_MS: '50',
     });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -40,13 +41,16 @@ describe('faults and hostile input', () => {
     bot = await startBot(config, createLogger('debug', [config.token], sink), { runner });
   });
 
+  // A test that needs a dream to keep running holds the runner; never past the test.
+  afterEach(() => runner.release());
+
   afterAll(async () => {
     await bot?.stop();
     await fake?.close();
   });
 
   async function idle(): Promise<void> {
-    while (bot.queue.snapshot().running + bot.queue.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => bot.queue.snapshot().running + bot.queue.snapshot().waiting, { timeout: 30_000, interval: 20 }).toBe(0);
   }
 
   function ask(filename: string, bytes: Uint8Array, opts: { contentType?: string; intensity?: string } = {}) {
@@ -62,11 +66,12 @@ describe('faults and hostile input', () => {
 
   it('a worker that dies mid-job: its user gets a clear failure and the next job runs', async () => {
     await idle();
-    const big = await makePhotoLike(400, 300, 'png');
-    // The pool's side (a replacement thread) is tested in worker-pool.test.ts; here, what the member sees.
-    runner.failNext('crash');
-    const doomed = ask('a.png', big, { intensity: 'nightmare' });
+    // The pool's side (a replacement thread) is tested in worker-pool.test.ts; here, what the member sees. The
+    // dream is held until the member has seen it start, then its worker dies.
+    runner.hold();
+    const doomed = ask('a.png', photo, { intensity: 'nightmare' });
     await lastEdit(doomed, /Dreaming/);
+    runner.release('crash');
     await lastEdit(doomed, /worker stopped unexpectedly/);
     const next = ask('b.png', photo);
     await lastEdit(next, /your dream is ready/);

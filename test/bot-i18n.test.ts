@@ -1,17 +1,14 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { InteractionType, Locale, type APIEmbed, type APIInteraction } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
+import { deployCommands } from '../src/bot/deploy.ts';
+import { deployConfig } from '../src/config.ts';
 import { messagesFor } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { callbackOf, isFollowUp, isOriginalEdit, text } from './helpers/requests.ts';
-
-const run = promisify(execFile);
 
 /** Japanese script (hiragana, katakana or kanji). */
 const JAPANESE = /[\u3040-\u30ff\u4e00-\u9fff]/;
@@ -31,7 +28,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
     runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1' }, runner);
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
   afterAll(async () => {
     await bot?.stop();
@@ -51,7 +48,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     expect((edits[0].json as { content: string }).content).toMatch(/^⏳ 順番待ち：1 番目（/);
     const progress = edits.filter((e) => /ドリーム中…/.test(text(e)));
     expect(progress.length).toBeGreaterThan(0);
-    expect((progress[0].json as { content: string }).content).toMatch(/^🌀 ドリーム中… オクターブ \d\/\d・ステップ \d+\/\d+・\d+%・残り約 \d+ 秒$/);
+    expect((progress[0].json as { content: string }).content).toMatch(/^🌀 ドリーム中… オクターブ \d\/\d・ステップ \d+\/\d+・\d+(\.\d)?%・残り約 \d+ 秒$/);
     expect(text(progress[0])).toContain('"label":"キャンセル"');
     // The result: a Japanese sentence, embed and buttons; the values Reroll reads back stay the engine's.
     const body = done.json as ResultBody;
@@ -170,9 +167,8 @@ describe('fluent in Japanese: each member is answered in their Discord language'
   });
 
   it('npm run deploy-commands registers Japanese names and descriptions for every command, option and choice', async () => {
-    await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
-      env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
-    });
+    // What `npm run deploy-commands` runs, in this process (bot.test.ts runs the real command once).
+    await deployCommands(deployConfig({ DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase }));
     const commands = fake.registeredCommands(fake.guildId);
     expect(Object.fromEntries(commands.map((c) => [c.name, c.name_localizations?.ja]))).toEqual({
       dream: 'ドリーム',

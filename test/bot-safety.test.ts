@@ -29,7 +29,7 @@ describe('safe for community channels: NSFW_POLICY=block (the default)', () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
     runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }, runner);
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
   afterAll(async () => {
     await bot?.stop();
@@ -79,7 +79,7 @@ describe('NSFW_POLICY=spoiler', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', NSFW_POLICY: 'spoiler', NSFW_THRESHOLD: '0.3' }, runner);
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', NSFW_POLICY: 'spoiler', NSFW_THRESHOLD: '0.3', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
   afterAll(async () => {
     await bot?.stop();

@@ -65,7 +65,7 @@ function queueHooks(messages: JobMessages, metrics: BotMetrics): QueueHooks<JobD
 export async function startBot(config: BotConfig, log: Logger, overrides: Overrides = {}): Promise<DreamBot> {
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
   const rest = restClient(config);
-  const messages = new JobMessages(rest, log);
+  const messages = new JobMessages(rest, log, config.statusEditIntervalMs);
   let queue: JobQueue<JobData, RgbImage[]> | undefined;
   let runner: DreamRunner | undefined;
   let bot: DreamBot | undefined;
@@ -96,7 +96,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
 export async function startWorker(config: BotConfig, log: Logger, overrides: Overrides = {}): Promise<{ close(): Promise<void> }> {
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
   const runner = overrides.runner ?? (await startPool(config, log));
-  const jobs = jobProcessor(config, runner, new JobMessages(restClient(config), log), log, manifest.input.minSide);
+  const jobs = jobProcessor(config, runner, new JobMessages(restClient(config), log, config.statusEditIntervalMs), log, manifest.input.minSide);
   const worker = await startRedisWorker({ url: config.redisUrl, processor: jobs.process, concurrency: config.concurrency, lockMs: config.queueLockMs, log });
   log.info({ backend: runner.backend.detail, threads: config.concurrency, redis: masked(config.redisUrl) }, 'worker ready');
   return {

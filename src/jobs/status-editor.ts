@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import type { JobView, ReplyTarget } from './reply-target.ts';
 
-/** Progress edits at most this often (Discord rate-limits message edits). */
-const EDIT_INTERVAL_MS = 2000;
+/** Progress edits at most this often by default (Discord rate-limits message edits); STATUS_EDIT_INTERVAL_MS. */
+export const EDIT_INTERVAL_MS = 2000;
 /** Waits before posting a job's outcome again when Discord keeps failing (discord.js already retried). */
 const FINAL_RETRY_DELAYS_MS = [1000, 4000, 15000];
 
@@ -26,13 +26,14 @@ export class StatusEditor {
   constructor(
     readonly target: ReplyTarget,
     private readonly log: Logger,
+    private readonly intervalMs = EDIT_INTERVAL_MS,
   ) {}
 
   /** Shows `view` soon (at once when urgent, e.g. a preview), replacing any update not yet sent. */
   update(view: JobView, urgent = false): void {
     if (this.finished) return;
     this.pending = view;
-    const wait = urgent ? 0 : Math.max(0, this.last + EDIT_INTERVAL_MS - Date.now());
+    const wait = urgent ? 0 : Math.max(0, this.last + this.intervalMs - Date.now());
     if (this.timer && !urgent) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), wait);

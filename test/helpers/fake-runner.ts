@@ -34,6 +34,41 @@ export class FakeRunner implements DreamRunner {
     this.failures.push(kind);
   }
 
+  private gate: { opened: Promise<'finish' | 'crash'>; open: (outcome: 'finish' | 'crash') => void } | null = null;
+
+  /**
+   * From now on every dream and zoom stops after its first step (or frame), progress reported, until `release()` or
+   * a cancel: a test, not the clock, decides how long a job runs and when it ends.
+   */
+  hold(): void {
+    if (this.gate) return;
+    let open!: (outcome: 'finish' | 'crash') => void;
+    const opened = new Promise<'finish' | 'crash'>((resolve) => (open = resolve));
+    this.gate = { opened, open };
+  }
+
+  /** Lets held jobs go on to their end; with `crash`, a held dream dies as a crashed worker thread would. */
+  release(outcome: 'finish' | 'crash' = 'finish'): void {
+    const gate = this.gate;
+    this.gate = null;
+    gate?.open(outcome);
+  }
+
+  /** While held: waits for `release()` (its outcome) or for the job's cancel; at once otherwise. */
+  private async held(signal?: AbortSignal): Promise<'finish' | 'crash'> {
+    const gate = this.gate;
+    if (!gate) return 'finish';
+    if (!signal) return gate.opened;
+    if (signal.aborted) return 'finish';
+    let onAbort!: () => void;
+    const aborted = new Promise<'finish'>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve('finish')), { once: true }));
+    try {
+      return await Promise.race([gate.opened, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   async run(input: DreamInput, { signal, onProgress }: DreamRunCallbacks = {}): Promise<RgbImage> {
     this.inputs.push(input);
     const failure = this.failures.shift();
@@ -53,6 +88,7 @@ export class FakeRunner implements DreamRunner {
         const elapsedMs = Date.now() - started;
         const progress: DreamProgress = { octave: o, octaves: params.octaves, step: s, steps: params.steps, fraction, elapsedMs, etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction };
         onProgress?.(s === params.steps && input.previews ? { ...progress, preview: out } : progress);
+        if ((await this.held(signal)) === 'crash') throw new WorkerCrashedError(7);
       }
     }
     return out;
@@ -87,6 +123,7 @@ export class FakeRunner implements DreamRunner {
         preview: due ? frame : undefined,
       };
       onProgress?.(progress);
+      await this.held(signal);
     }
     return frames;
   }
