@@ -30,6 +30,8 @@ describe('faults and hostile input', () => {
       HEALTH_HOST: '127.0.0.1',
       LOG_LEVEL: 'debug',
       STATUS_EDIT_INTERVAL_MS: '50',
+      // The outage test's result is posted again after 10 ms waits instead of 1, 4 and 15 s (same number of tries).
+      OUTCOME_RETRY_DELAYS_MS: '10,10,10',
     });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {

@@ -2,7 +2,7 @@ import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { JobRef, NotRunEnding } from './job.ts';
 import { RestReplyTarget, type JobView } from './reply-target.ts';
-import { EDIT_INTERVAL_MS, StatusEditor } from './status-editor.ts';
+import { DEFAULT_STATUS_TIMING, StatusEditor, type StatusTiming } from './status-editor.ts';
 import { endView, waitingView, wordsFor } from './views.ts';
 
 /**
@@ -15,14 +15,13 @@ export class JobMessages {
   constructor(
     private readonly rest: REST,
     private readonly log: Logger,
-    /** Progress edits of one job's message at most this often. */
-    private readonly editIntervalMs = EDIT_INTERVAL_MS,
+    private readonly timing: StatusTiming = DEFAULT_STATUS_TIMING,
   ) {}
 
   editor(job: JobRef): StatusEditor {
     let editor = this.editors.get(job.id);
     if (!editor) {
-      editor = new StatusEditor(new RestReplyTarget(this.rest, job.data.reply), this.log, this.editIntervalMs);
+      editor = new StatusEditor(new RestReplyTarget(this.rest, job.data.reply), this.log, this.timing);
       this.editors.set(job.id, editor);
     }
     return editor;
