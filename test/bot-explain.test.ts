@@ -19,7 +19,7 @@ describe('Explain in Discord (fake runner)', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    runner = new FakeRunner();
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
     bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', MAX_QUEUE: '1', MAX_JOBS_PER_USER: '2', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
   // A test that needs a job to keep running holds the runner; never past the test.

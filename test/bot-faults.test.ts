@@ -39,7 +39,7 @@ describe('faults and hostile input', () => {
         done();
       },
     });
-    runner = new FakeRunner();
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
     bot = await startBot(config, createLogger('debug', [config.token], sink), { runner });
   });
 

@@ -1,5 +1,5 @@
 import { InteractionType, Locale, type APIEmbed, type APIInteraction } from 'discord.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { deployCommands } from '../src/bot/deploy.ts';
 import { deployConfig } from '../src/config.ts';
@@ -27,9 +27,10 @@ describe('fluent in Japanese: each member is answered in their Discord language'
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    runner = new FakeRunner();
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
     bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
+  afterEach(() => runner.release());
   afterAll(async () => {
     await bot?.stop();
     await fake?.close();
@@ -41,7 +42,10 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
 
   it('/dream with locale "ja": Japanese waiting, progress and result messages, embed and buttons', async () => {
+    runner.hold('end'); // the result waits until the progress has been seen
     const i = dream(Locale.Japanese);
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /ドリーム中…/.test(text(r)), { fromIndex: 0, timeoutMs: 20_000 });
+    runner.release();
     const done = await finalEdit(i);
     const edits = fake.requests.filter(isOriginalEdit(i));
     // The waiting line, then progress with a Cancel button, all in Japanese.

@@ -23,7 +23,7 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
     guidePhoto = await makePhotoLike(90, 60, 'png');
-    runner = new FakeRunner();
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
     bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '1', MAX_JOBS_PER_USER: '3', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
   // A test that needs a job to keep running holds the runner; never past the test.
@@ -52,7 +52,10 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
   }
 
   it('/zoom posts a looping GIF with progress edits, a Cancel button and previews', async () => {
+    runner.hold('end'); // the animation waits until its progress and previews have been seen
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'zoom', options: { frames: 12, zoom: 1.1, intensity: 'low', seed: 5 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename === 'preview.jpg'), { fromIndex: 0, timeoutMs: 20_000 });
+    runner.release();
     const done = await animated(i);
     const gif = done.files.find((f) => f.filename === 'zoom-5.gif')!;
     const meta = await sharp(gif.bytes, { animated: true }).metadata();

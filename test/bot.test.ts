@@ -27,9 +27,9 @@ describe('the Discord bot against a fake Discord', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    // Bot behaviour runs on a fake runner (a test that needs a dream to keep running holds it: runner.hold()), with
+    // Bot behaviour runs on a fake runner, 2 ms a step (a test that needs a dream to keep running holds it), with
     // progress edits every 50 ms instead of 2 s; bot-styles, bot-process and redis-queue tests dream with the real engine.
-    runner = new FakeRunner();
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 });
     bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '2', MAX_JOBS_PER_USER: '2', SHUTDOWN_GRACE_MS: '5000', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
 
@@ -51,7 +51,10 @@ describe('the Discord bot against a fake Discord', () => {
   }
 
   it('/dream: acknowledges at once, shows progress, and posts the dream with its recipe and buttons', async () => {
+    runner.hold('end'); // the result waits until the progress and the previews have been seen
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low', seed: 1234 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename === 'preview.jpg'), { fromIndex: 0, timeoutMs: 20_000 });
+    runner.release();
     const done = await finalEdit(i);
     expect(fake.interactionCallbacks(i.id)[0].json).toMatchObject({ type: 5 }); // deferred, public
     expect(fake.ackLatencyMs(i.id)).toBeLessThan(3000);

@@ -27,6 +27,13 @@ export class FakeRunner implements DreamRunner {
   msPerMegapixel = 400;
   /** Every input it was given, in order. */
   readonly inputs: DreamInput[] = [];
+
+  /** `{ msPerMegapixel: 0, msPerFrame: 2 }` makes every step and frame as short as it gets (2 ms), for tests that hold a job when they need one running. */
+  constructor(timing: { msPerMegapixel?: number; msPerFrame?: number } = {}) {
+    this.msPerMegapixel = timing.msPerMegapixel ?? this.msPerMegapixel;
+    this.msPerFrame = timing.msPerFrame ?? this.msPerFrame;
+  }
+
   private readonly failures: ('backend' | 'crash')[] = [];
 
   /** The next run fails: `backend` as an out-of-memory error would, `crash` as a dead worker thread would. */
@@ -34,17 +41,18 @@ export class FakeRunner implements DreamRunner {
     this.failures.push(kind);
   }
 
-  private gate: { opened: Promise<'finish' | 'crash'>; open: (outcome: 'finish' | 'crash') => void } | null = null;
+  private gate: { at: 'start' | 'end'; opened: Promise<'finish' | 'crash'>; open: (outcome: 'finish' | 'crash') => void } | null = null;
 
   /**
-   * From now on every dream and zoom stops after its first step (or frame), progress reported, until `release()` or
-   * a cancel: a test, not the clock, decides how long a job runs and when it ends.
+   * From now on every dream and zoom stops, until `release()` or a cancel: after its first step (or frame), progress
+   * reported, or at the `end`, every step and preview reported but the result not yet returned. A test, not the
+   * clock, decides how long a job runs and when it ends.
    */
-  hold(): void {
+  hold(at: 'start' | 'end' = 'start'): void {
     if (this.gate) return;
     let open!: (outcome: 'finish' | 'crash') => void;
     const opened = new Promise<'finish' | 'crash'>((resolve) => (open = resolve));
-    this.gate = { opened, open };
+    this.gate = { at, opened, open };
   }
 
   /** Lets held jobs go on to their end; with `crash`, a held dream dies as a crashed worker thread would. */
@@ -54,10 +62,10 @@ export class FakeRunner implements DreamRunner {
     gate?.open(outcome);
   }
 
-  /** While held: waits for `release()` (its outcome) or for the job's cancel; at once otherwise. */
-  private async held(signal?: AbortSignal): Promise<'finish' | 'crash'> {
+  /** While held at `at`: waits for `release()` (its outcome) or for the job's cancel; at once otherwise. */
+  private async held(at: 'start' | 'end', signal?: AbortSignal): Promise<'finish' | 'crash'> {
     const gate = this.gate;
-    if (!gate) return 'finish';
+    if (gate?.at !== at) return 'finish';
     if (!signal) return gate.opened;
     if (signal.aborted) return 'finish';
     let onAbort!: () => void;
@@ -88,8 +96,12 @@ export class FakeRunner implements DreamRunner {
         const elapsedMs = Date.now() - started;
         const progress: DreamProgress = { octave: o, octaves: params.octaves, step: s, steps: params.steps, fraction, elapsedMs, etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction };
         onProgress?.(s === params.steps && input.previews ? { ...progress, preview: out } : progress);
-        if ((await this.held(signal)) === 'crash') throw new WorkerCrashedError(7);
+        if ((await this.held('start', signal)) === 'crash') throw new WorkerCrashedError(7);
       }
+    }
+    if (this.gate?.at === 'end') {
+      if ((await this.held('end', signal)) === 'crash') throw new WorkerCrashedError(7);
+      if (signal?.aborted) throw new CancelledError();
     }
     return out;
   }
@@ -123,7 +135,11 @@ export class FakeRunner implements DreamRunner {
         preview: due ? frame : undefined,
       };
       onProgress?.(progress);
-      await this.held(signal);
+      await this.held('start', signal);
+    }
+    if (this.gate?.at === 'end') {
+      await this.held('end', signal);
+      if (signal?.aborted) throw new CancelledError();
     }
     return frames;
   }
