@@ -93,7 +93,7 @@ describe('faults and hostile input', () => {
     await idle();
     const i = ask('d.png', photo);
     fake.failNext({ method: 'PATCH', pathIncludes: i.token }, 502, { times: 2 });
-    fake.failNext({ method: 'PATCH', pathIncludes: i.token }, 429, { retryAfterSeconds: 0.3, times: 1 });
+    fake.failNext({ method: 'PATCH', pathIncludes: i.token }, 429, { retryAfterSeconds: 0.05, times: 1 });
     const done = await lastEdit(i, /your dream is ready/);
     expect(done.files.some((f) => f.filename.startsWith('dream-'))).toBe(true);
     const statuses = fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes(i.token)).map((r) => r.status);

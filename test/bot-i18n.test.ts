@@ -139,7 +139,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
 
   it('a mention is answered in the server\'s preferred language (there is no member locale)', async () => {
     fake.dispatch('GUILD_UPDATE', { id: fake.guildId, preferred_locale: Locale.Japanese });
-    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale).toBe(Locale.Japanese);
+    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale, { timeout: 10_000, interval: 20 }).toBe(Locale.Japanese);
     let from = fake.requests.length;
     fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream this', mentionsBot: true }));
     const hint = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
@@ -159,7 +159,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
   });
 
   it('a mention written in Japanese is answered in Japanese even in an English server', async () => {
-    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale).toBe(Locale.EnglishUS);
+    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale, { timeout: 10_000, interval: 20 }).toBe(Locale.EnglishUS);
     const hintFor = async (content: string) => {
       const from = fake.requests.length;
       fake.dispatchMessage(fake.message({ author: fake.users.alice, content, mentionsBot: true }));

@@ -16,7 +16,7 @@ const result = (fake: FakeDiscord, i: { token: string }, prefix: RegExp) =>
 /** Marks the fake's channel age-restricted (or not) the way Discord tells a bot: a CHANNEL_UPDATE. */
 async function setAgeRestricted(fake: FakeDiscord, bot: DreamBot, nsfw: boolean): Promise<void> {
   fake.dispatch('CHANNEL_UPDATE', { ...fake.channel, nsfw });
-  await expect.poll(() => (bot.client.channels.cache.get(fake.channelId) as { nsfw?: boolean } | undefined)?.nsfw).toBe(nsfw);
+  await expect.poll(() => (bot.client.channels.cache.get(fake.channelId) as { nsfw?: boolean } | undefined)?.nsfw, { timeout: 10_000, interval: 20 }).toBe(nsfw);
 }
 
 describe('safe for community channels: NSFW_POLICY=block (the default)', () => {
