@@ -2,7 +2,7 @@ import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { JobRef, NotRunEnding } from './job.ts';
 import { RestReplyTarget, type JobView } from './reply-target.ts';
-import { DEFAULT_STATUS_TIMING, StatusEditor, type StatusTiming } from './status-editor.ts';
+import { StatusEditor, type StatusTiming } from './status-editor.ts';
 import { endView, waitingView, wordsFor } from './views.ts';
 
 /**
@@ -15,7 +15,7 @@ export class JobMessages {
   constructor(
     private readonly rest: REST,
     private readonly log: Logger,
-    private readonly timing: StatusTiming = DEFAULT_STATUS_TIMING,
+    private readonly timing: StatusTiming,
   ) {}
 
   editor(job: JobRef): StatusEditor {

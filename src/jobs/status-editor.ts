@@ -9,8 +9,6 @@ export interface StatusTiming {
   outcomeRetryDelaysMs: readonly number[];
 }
 
-export const DEFAULT_STATUS_TIMING: StatusTiming = { editIntervalMs: 2000, outcomeRetryDelaysMs: [1000, 4000, 15000] };
-
 /** 5xx and network failures may pass; a 4xx (other than 429, which discord.js waits out itself) will not. */
 function retryable(err: unknown): boolean {
   const status = (err as { status?: unknown }).status;
@@ -31,7 +29,7 @@ export class StatusEditor {
   constructor(
     readonly target: ReplyTarget,
     private readonly log: Logger,
-    private readonly timing: StatusTiming = DEFAULT_STATUS_TIMING,
+    private readonly timing: StatusTiming,
   ) {}
 
   /** Shows `view` soon (at once when urgent, e.g. a preview), replacing any update not yet sent. */
