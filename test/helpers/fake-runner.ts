@@ -17,7 +17,8 @@ const FAKE_SYNSETS: Record<string, string> = {
 /**
  * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
  * proportion to the pixels and steps (so big nightmares run long enough to queue behind), reports progress with
- * octave previews, honours cancels between steps, and fails on cue.
+ * octave previews, honours cancels between steps, and fails on cue. `hold()` keeps jobs running until the test
+ * says so, whatever the machine's speed.
  */
 export class FakeRunner implements DreamRunner {
   readonly backend: BackendInfo = { name: 'cpu', detail: 'fake runner (tests)', threads: 1 };
