@@ -30,6 +30,16 @@ function fraction(env: Env, name: string, fallback: number): number {
   return n;
 }
 
+/** A comma-separated list of 1 to 10 waits in milliseconds (each 0 to 10 minutes). */
+function delays(env: Env, name: string, fallback: number[]): number[] {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const parts = raw.split(',').map((p) => p.trim());
+  const ok = parts.length <= 10 && parts.every((p) => /^\d+$/.test(p) && Number(p) <= 600_000);
+  if (!ok) throw new ConfigError(`${name} must be 1 to 10 comma-separated whole numbers of milliseconds from 0 to 600000, not "${raw}".`);
+  return parts.map(Number);
+}
+
 function oneOf<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
@@ -86,6 +96,10 @@ export interface BotConfig extends EngineConfig {
   maxInputBytes: number;
   downloadTimeoutMs: number;
   shutdownGraceMs: number;
+  /** A job's message is edited with progress at most this often (Discord rate-limits message edits). */
+  statusEditIntervalMs: number;
+  /** Waits before posting a job's outcome again while Discord keeps failing; one retry per entry. */
+  outcomeRetryDelaysMs: number[];
   logLevel: LogLevel;
   queueDriver: 'memory' | 'redis';
   redisUrl: string;
@@ -152,6 +166,8 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     maxInputBytes: int(env, 'MAX_INPUT_BYTES', 25 * 2 ** 20, 1024)!,
     downloadTimeoutMs: int(env, 'DOWNLOAD_TIMEOUT_MS', 15_000, 100, 600_000)!,
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 30_000, 0, 3_600_000)!,
+    statusEditIntervalMs: int(env, 'STATUS_EDIT_INTERVAL_MS', 2000, 0, 60_000)!,
+    outcomeRetryDelaysMs: delays(env, 'OUTCOME_RETRY_DELAYS_MS', [1000, 4000, 15000]),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     queueDriver: oneOf(env, 'QUEUE_DRIVER', ['memory', 'redis'] as const, 'memory'),
     redisUrl: redisUrl(env),

@@ -1,6 +1,6 @@
 import { InteractionType, type APIEmbed, type APIMessage, type APIUser } from 'discord.js';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
@@ -19,16 +19,18 @@ describe('Explain in Discord (fake runner)', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', MAX_QUEUE: '1', MAX_JOBS_PER_USER: '2' }, runner);
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', MAX_QUEUE: '1', MAX_JOBS_PER_USER: '2', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
+  // A test that needs a job to keep running holds the runner; never past the test.
+  afterEach(() => runner.release());
   afterAll(async () => {
     await bot?.stop();
     await fake?.close();
   });
 
   async function idle(): Promise<void> {
-    while (bot.queue.snapshot().running + bot.queue.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 20));
+    await expect.poll(() => bot.queue.snapshot().running + bot.queue.snapshot().waiting, { timeout: 30_000, interval: 20 }).toBe(0);
   }
 
   /** The final edit that carries the Explain picture. */
@@ -109,14 +111,15 @@ describe('Explain in Discord (fake runner)', () => {
     expect(((await fake.waitForRequest(callbackOf(foreign), { fromIndex: 0 })).json as { data: { content: string } }).data.content).toMatch(/only dream images uploaded to Discord/);
     const huge = fake.dispatchInteraction(fake.chatInput({ name: 'explain', attachments: { image: { filename: 'x.png', bytes: photo, size: 900 * 2 ** 20 } } }));
     expect(((await fake.waitForRequest(callbackOf(huge), { fromIndex: 0 })).json as { data: { content: string } }).data.content).toMatch(/the most I take is/);
-    // MAX_QUEUE=1: a long dream runs, one Explain waits, the next is refused.
-    const big = await makePhotoLike(400, 300, 'png');
-    const long = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: member('a'), options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } }));
+    // MAX_QUEUE=1: a dream runs (held until the refusal is seen), one Explain waits, the next is refused.
+    runner.hold();
+    const long = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: member('a'), options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: photo } } }));
     await fake.waitForRequest((r) => isOriginalEdit(long)(r) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0 });
     const waiting = fake.dispatchInteraction(fake.chatInput({ name: 'explain', user: member('b'), attachments: { image: { filename: 'b.png', bytes: photo } } }));
     await fake.waitForRequest((r) => isOriginalEdit(waiting)(r) && /In the queue/.test(JSON.stringify(r.json)), { fromIndex: 0 });
     const full = fake.dispatchInteraction(fake.chatInput({ name: 'explain', user: member('c'), attachments: { image: { filename: 'c.png', bytes: photo } } }));
     expect(((await fake.waitForRequest(isFollowUp(full), { fromIndex: 0 })).json as { content: string }).content).toMatch(/^The queue is full/);
+    runner.release();
     await explained(waiting);
   });
 });

@@ -1,17 +1,14 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { InteractionType, Locale, type APIEmbed, type APIInteraction } from 'discord.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
+import { deployCommands } from '../src/bot/deploy.ts';
+import { deployConfig } from '../src/config.ts';
 import { messagesFor } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { callbackOf, isFollowUp, isOriginalEdit, text } from './helpers/requests.ts';
-
-const run = promisify(execFile);
 
 /** Japanese script (hiragana, katakana or kanji). */
 const JAPANESE = /[\u3040-\u30ff\u4e00-\u9fff]/;
@@ -30,9 +27,10 @@ describe('fluent in Japanese: each member is answered in their Discord language'
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1' }, runner);
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', DREAM_CONCURRENCY: '1', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
+  afterEach(() => runner.release());
   afterAll(async () => {
     await bot?.stop();
     await fake?.close();
@@ -44,14 +42,17 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
 
   it('/dream with locale "ja": Japanese waiting, progress and result messages, embed and buttons', async () => {
+    runner.hold('end'); // the result waits until the progress has been seen
     const i = dream(Locale.Japanese);
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /ドリーム中…/.test(text(r)), { fromIndex: 0, timeoutMs: 20_000 });
+    runner.release();
     const done = await finalEdit(i);
     const edits = fake.requests.filter(isOriginalEdit(i));
     // The waiting line, then progress with a Cancel button, all in Japanese.
     expect((edits[0].json as { content: string }).content).toMatch(/^⏳ 順番待ち：1 番目（/);
     const progress = edits.filter((e) => /ドリーム中…/.test(text(e)));
     expect(progress.length).toBeGreaterThan(0);
-    expect((progress[0].json as { content: string }).content).toMatch(/^🌀 ドリーム中… オクターブ \d\/\d・ステップ \d+\/\d+・\d+%・残り約 \d+ 秒$/);
+    expect((progress[0].json as { content: string }).content).toMatch(/^🌀 ドリーム中… オクターブ \d\/\d・ステップ \d+\/\d+・\d+(\.\d)?%・残り約 \d+ 秒$/);
     expect(text(progress[0])).toContain('"label":"キャンセル"');
     // The result: a Japanese sentence, embed and buttons; the values Reroll reads back stay the engine's.
     const body = done.json as ResultBody;
@@ -138,7 +139,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
 
   it('a mention is answered in the server\'s preferred language (there is no member locale)', async () => {
     fake.dispatch('GUILD_UPDATE', { id: fake.guildId, preferred_locale: Locale.Japanese });
-    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale).toBe(Locale.Japanese);
+    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale, { timeout: 10_000, interval: 20 }).toBe(Locale.Japanese);
     let from = fake.requests.length;
     fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream this', mentionsBot: true }));
     const hint = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
@@ -158,7 +159,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
   });
 
   it('a mention written in Japanese is answered in Japanese even in an English server', async () => {
-    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale).toBe(Locale.EnglishUS);
+    await expect.poll(() => bot.client.guilds.cache.get(fake.guildId)?.preferredLocale, { timeout: 10_000, interval: 20 }).toBe(Locale.EnglishUS);
     const hintFor = async (content: string) => {
       const from = fake.requests.length;
       fake.dispatchMessage(fake.message({ author: fake.users.alice, content, mentionsBot: true }));
@@ -170,9 +171,8 @@ describe('fluent in Japanese: each member is answered in their Discord language'
   });
 
   it('npm run deploy-commands registers Japanese names and descriptions for every command, option and choice', async () => {
-    await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
-      env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
-    });
+    // What `npm run deploy-commands` runs, in this process (bot.test.ts runs the real command once).
+    await deployCommands(deployConfig({ DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase }));
     const commands = fake.registeredCommands(fake.guildId);
     expect(Object.fromEntries(commands.map((c) => [c.name, c.name_localizations?.ja]))).toEqual({
       dream: 'ドリーム',

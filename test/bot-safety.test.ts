@@ -1,5 +1,5 @@
 import type { APIEmbed } from 'discord.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { english } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
@@ -16,7 +16,7 @@ const result = (fake: FakeDiscord, i: { token: string }, prefix: RegExp) =>
 /** Marks the fake's channel age-restricted (or not) the way Discord tells a bot: a CHANNEL_UPDATE. */
 async function setAgeRestricted(fake: FakeDiscord, bot: DreamBot, nsfw: boolean): Promise<void> {
   fake.dispatch('CHANNEL_UPDATE', { ...fake.channel, nsfw });
-  await expect.poll(() => (bot.client.channels.cache.get(fake.channelId) as { nsfw?: boolean } | undefined)?.nsfw).toBe(nsfw);
+  await expect.poll(() => (bot.client.channels.cache.get(fake.channelId) as { nsfw?: boolean } | undefined)?.nsfw, { timeout: 10_000, interval: 20 }).toBe(nsfw);
 }
 
 describe('safe for community channels: NSFW_POLICY=block (the default)', () => {
@@ -28,8 +28,8 @@ describe('safe for community channels: NSFW_POLICY=block (the default)', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }, runner);
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
   afterAll(async () => {
     await bot?.stop();
@@ -78,9 +78,10 @@ describe('NSFW_POLICY=spoiler', () => {
 
   beforeAll(async () => {
     fake = await FakeDiscord.start();
-    runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', NSFW_POLICY: 'spoiler', NSFW_THRESHOLD: '0.3' }, runner);
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '256', NSFW_POLICY: 'spoiler', NSFW_THRESHOLD: '0.3', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
+  afterEach(() => runner.release());
   afterAll(async () => {
     await bot?.stop();
     await fake?.close();
@@ -89,7 +90,10 @@ describe('NSFW_POLICY=spoiler', () => {
   it('dreams an input over the threshold and posts it as a spoiler, previews included; an ordinary one as it is', async () => {
     const photo = await makePhotoLike(160, 120, 'png');
     runner.explicitScore = 0.4;
+    runner.hold('end'); // the result waits until a preview has been posted
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low' }, attachments: { image: { filename: 'p.png', bytes: photo } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => /preview/.test(f.filename)), { fromIndex: 0, timeoutMs: 20_000 });
+    runner.release();
     const done = await result(fake, i, /^SPOILER_dream-/);
     expect((done.json as { embeds: APIEmbed[] }).embeds[0].image).toBeUndefined();
     const files = fake.requests.filter(isOriginalEdit(i)).flatMap((r) => r.files.map((f) => f.filename));

@@ -21,16 +21,23 @@ describe('custom styles in Discord', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'dream-styles-'));
     const styles = path.join(dir, 'styles');
-    const data = await makePatternDataset(path.join(dir, 'data'), { perClass: 12 });
-    await trainStyle({ data: data.dir, name: 'patterns', epochs: 4, inputSize: 128, seed: 3, modelsDir: styles });
+    // A style trained on a handful of tiny pictures for one epoch: these tests are about a style in Discord, not
+    // about its quality (train.test.ts trains for real). It trains while the bot starts: styles are read per request.
+    const trained = makePatternDataset(path.join(dir, 'data'), { perClass: 3 }).then((data) =>
+      trainStyle({ data: data.dir, name: 'patterns', epochs: 1, inputSize: 96, seed: 3, modelsDir: styles }),
+    );
+    trained.catch(() => {}); // awaited below, after the bot has started
     fake = await FakeDiscord.start();
-    // The bot and its worker threads find styles there (real engine: these tests dream and explain for real).
+    // The bot and its worker threads find styles there (real engine: these tests dream and explain for real). Inputs
+    // are not screened (NSFW_POLICY=off): screening is bot-safety's and screen.test's, and costs a second model.
     const config = fakeBotConfig(fake, {
       DREAM_MAX_SIDE: '256',
       DREAM_STYLES_DIR: styles,
       LOG_LEVEL: 'silent',
+      NSFW_POLICY: 'off',
     });
     bot = await startBot(config, pino({ level: 'silent' }));
+    await trained;
   });
 
   afterAll(async () => {

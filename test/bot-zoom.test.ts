@@ -1,6 +1,6 @@
 import type { APIEmbed, APIMessage, APIUser } from 'discord.js';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
@@ -23,16 +23,18 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
     guidePhoto = await makePhotoLike(90, 60, 'png');
-    runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '1', MAX_JOBS_PER_USER: '3' }, runner);
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '1', MAX_JOBS_PER_USER: '3', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
+  // A test that needs a job to keep running holds the runner; never past the test.
+  afterEach(() => runner.release());
   afterAll(async () => {
     await bot?.stop();
     await fake?.close();
   });
 
   async function idle(): Promise<void> {
-    while (bot.queue.snapshot().running + bot.queue.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 20));
+    await expect.poll(() => bot.queue.snapshot().running + bot.queue.snapshot().waiting, { timeout: 30_000, interval: 20 }).toBe(0);
   }
 
   const animated = (i: { token: string }) => fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename.endsWith('.gif')), { fromIndex: 0, timeoutMs: 30_000 });
@@ -50,7 +52,10 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
   }
 
   it('/zoom posts a looping GIF with progress edits, a Cancel button and previews', async () => {
+    runner.hold('end'); // the animation waits until its progress and previews have been seen
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'zoom', options: { frames: 12, zoom: 1.1, intensity: 'low', seed: 5 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename === 'preview.jpg'), { fromIndex: 0, timeoutMs: 20_000 });
+    runner.release();
     const done = await animated(i);
     const gif = done.files.find((f) => f.filename === 'zoom-5.gif')!;
     const meta = await sharp(gif.bytes, { animated: true }).metadata();
@@ -132,48 +137,43 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
     expect(await refusalOf(guided({ filename: 'g.png', bytes: guidePhoto, size: 900 * 2 ** 20 }))).toMatch(/^The guide: .*the most I take is/);
     expect(await refusalOf(guided({ filename: 'g.txt', bytes: Buffer.from('hello'), contentType: 'text/plain' }))).toMatch(/^The guide: That file is not an image/);
 
-    // MAX_QUEUE=1: a long dream runs, one zoom waits, the next is refused.
-    const big = await makePhotoLike(400, 300, 'png');
-    const long = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: member('a'), options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } }));
+    // MAX_QUEUE=1: a dream runs (held until the refusal is seen), one zoom waits, the next is refused.
+    runner.hold();
+    const long = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: member('a'), options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: photo } } }));
     await fake.waitForRequest((r) => isOriginalEdit(long)(r) && /Dreaming/.test(text(r)), { fromIndex: 0 });
     const waiting = zoomOf({ filename: 'b.png', bytes: photo }, member('b'));
     await fake.waitForRequest((r) => isOriginalEdit(waiting)(r) && /In the queue/.test(text(r)), { fromIndex: 0 });
     expect(await refusalOf(zoomOf({ filename: 'c.png', bytes: photo }, member('c')))).toMatch(/^The queue is full/);
+    runner.release();
     await animated(waiting);
   });
 
   it('cancelling an animation mid-way frees the slot at once: the next job starts', async () => {
     await idle();
-    runner.msPerFrame = 300;
-    try {
-      const zoom = fake.dispatchInteraction(fake.chatInput({ name: 'zoom', options: { frames: 60 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
-      const jobId = await jobIdOf(zoom, /Animating… frame/);
-      const next = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: fake.users.bob, options: { intensity: 'low' }, attachments: { image: { filename: 'dog.png', bytes: photo } } }));
-      await fake.waitForRequest((r) => isOriginalEdit(next)(r) && /In the queue/.test(text(r)), { fromIndex: 0 });
-      const pressed = Date.now();
-      fake.dispatchInteraction(fake.button({ customId: `dream:cancel:${jobId}`, message: fake.originalMessage(zoom.id) as APIMessage }));
-      await fake.waitForRequest((r) => isOriginalEdit(zoom)(r) && /Cancelled/.test(text(r)), { fromIndex: 0 });
-      await fake.waitForRequest((r) => isOriginalEdit(next)(r) && /Dreaming/.test(text(r)), { fromIndex: 0, timeoutMs: 5000 });
-      expect(Date.now() - pressed).toBeLessThan(3000);
-      await dreamed(next);
-    } finally {
-      runner.msPerFrame = 20;
-    }
+    runner.hold(); // the zoom never ends by itself: only the cancel can free its slot
+    const zoom = fake.dispatchInteraction(fake.chatInput({ name: 'zoom', options: { frames: 60 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    const jobId = await jobIdOf(zoom, /Animating… frame/);
+    const next = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: fake.users.bob, options: { intensity: 'low' }, attachments: { image: { filename: 'dog.png', bytes: photo } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(next)(r) && /In the queue/.test(text(r)), { fromIndex: 0 });
+    const pressed = Date.now();
+    fake.dispatchInteraction(fake.button({ customId: `dream:cancel:${jobId}`, message: fake.originalMessage(zoom.id) as APIMessage }));
+    await fake.waitForRequest((r) => isOriginalEdit(zoom)(r) && /Cancelled/.test(text(r)), { fromIndex: 0 });
+    await fake.waitForRequest((r) => isOriginalEdit(next)(r) && /Dreaming/.test(text(r)), { fromIndex: 0, timeoutMs: 5000 });
+    expect(Date.now() - pressed).toBeLessThan(3000);
+    expect(fake.requests.some((r) => isOriginalEdit(zoom)(r) && r.files.some((f) => f.filename.endsWith('.gif')))).toBe(false);
+    runner.release();
+    await dreamed(next);
   });
 
   it('a zoom counts as several jobs toward MAX_JOBS_PER_USER', async () => {
     await idle();
-    runner.msPerFrame = 300;
-    try {
-      // 36 frames cost 3: with MAX_JOBS_PER_USER=3 it is all a member may have in the queue.
-      const zoom = fake.dispatchInteraction(fake.chatInput({ name: 'zoom', attachments: { image: { filename: 'cat.png', bytes: photo } } }));
-      const jobId = await jobIdOf(zoom, /Animating… frame/);
-      const more = fake.dispatchInteraction(fake.chatInput({ name: 'dream', attachments: { image: { filename: 'dog.png', bytes: photo } } }));
-      expect(await refusalOf(more)).toMatch(/You already have 3 dreams in the queue/);
-      fake.dispatchInteraction(fake.button({ customId: `dream:cancel:${jobId}`, message: fake.originalMessage(zoom.id) as APIMessage }));
-      await fake.waitForRequest((r) => isOriginalEdit(zoom)(r) && /Cancelled/.test(text(r)), { fromIndex: 0 });
-    } finally {
-      runner.msPerFrame = 20;
-    }
+    runner.hold();
+    // 36 frames cost 3: with MAX_JOBS_PER_USER=3 it is all a member may have in the queue.
+    const zoom = fake.dispatchInteraction(fake.chatInput({ name: 'zoom', attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    const jobId = await jobIdOf(zoom, /Animating… frame/);
+    const more = fake.dispatchInteraction(fake.chatInput({ name: 'dream', attachments: { image: { filename: 'dog.png', bytes: photo } } }));
+    expect(await refusalOf(more)).toMatch(/You already have 3 dreams in the queue/);
+    fake.dispatchInteraction(fake.button({ customId: `dream:cancel:${jobId}`, message: fake.originalMessage(zoom.id) as APIMessage }));
+    await fake.waitForRequest((r) => isOriginalEdit(zoom)(r) && /Cancelled/.test(text(r)), { fromIndex: 0 });
   });
 });

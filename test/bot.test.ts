@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { APIEmbed, APIMessage, APIUser } from 'discord.js';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startTestBot } from './helpers/bot.ts';
 import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
@@ -27,11 +27,14 @@ describe('the Discord bot against a fake Discord', () => {
   beforeAll(async () => {
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(160, 120, 'png');
-    // Bot behaviour runs on a fake runner (a step takes time in proportion to its pixels: 400×300 nightmares run for
-    // seconds, long enough to queue behind); bot-styles, bot-process and redis-queue tests dream with the real engine.
-    runner = new FakeRunner();
-    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '2', MAX_JOBS_PER_USER: '2', SHUTDOWN_GRACE_MS: '5000' }, runner);
+    // Bot behaviour runs on a fake runner, 2 ms a step (a test that needs a dream to keep running holds it), with
+    // progress edits every 50 ms instead of 2 s; bot-styles, bot-process and redis-queue tests dream with the real engine.
+    runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 });
+    bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '2', MAX_JOBS_PER_USER: '2', SHUTDOWN_GRACE_MS: '5000', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
   });
+
+  // A test that needs a dream to keep running holds the runner; never past the test.
+  afterEach(() => runner.release());
 
   afterAll(async () => {
     await bot?.stop();
@@ -40,7 +43,7 @@ describe('the Discord bot against a fake Discord', () => {
 
   /** Waits until the queue has drained, so tests do not see each other's jobs. */
   async function idle(): Promise<void> {
-    while (bot.queue.snapshot().running + bot.queue.snapshot().waiting > 0) await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => bot.queue.snapshot().running + bot.queue.snapshot().waiting, { timeout: 30_000, interval: 20 }).toBe(0);
   }
 
   async function finalEdit(i: { token: string }): Promise<RecordedRequest> {
@@ -48,7 +51,10 @@ describe('the Discord bot against a fake Discord', () => {
   }
 
   it('/dream: acknowledges at once, shows progress, and posts the dream with its recipe and buttons', async () => {
+    runner.hold('end'); // the result waits until the progress and the previews have been seen
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low', seed: 1234 }, attachments: { image: { filename: 'cat.png', bytes: photo } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.files.some((f) => f.filename === 'preview.jpg'), { fromIndex: 0, timeoutMs: 20_000 });
+    runner.release();
     const done = await finalEdit(i);
     expect(fake.interactionCallbacks(i.id)[0].json).toMatchObject({ type: 5 }); // deferred, public
     expect(fake.ackLatencyMs(i.id)).toBeLessThan(3000);
@@ -166,8 +172,8 @@ describe('the Discord bot against a fake Discord', () => {
   it('refuses when the queue is full, and moves waiting jobs up when one is cancelled', async () => {
     await idle();
     const users = [member('u1'), member('u2'), member('u3'), member('u4')];
-    const big = await makePhotoLike(400, 300, 'png');
-    const asks = users.map((user) => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } })));
+    runner.hold(); // the first dream runs until it is cancelled
+    const asks = users.map((user) => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: photo } } })));
     // One runs, two wait (MAX_QUEUE=2), the last to arrive is told the queue is full, privately.
     const { refused, text, flags } = await refusedAmong(asks);
     expect(flags).toBe(64);
@@ -184,22 +190,24 @@ describe('the Discord bot against a fake Discord', () => {
     await fake.waitForRequest((r) => isOriginalEdit(second)(r) && /position 1/.test(JSON.stringify(r.json)), { fromIndex: 0 });
     expect(bot.queue.snapshot().waiting).toBe(1);
     for (const a of [second, running]) await pressCancel(a, users[asks.indexOf(a)]);
+    runner.release();
   });
 
   it('caps the jobs of one member', async () => {
     await idle();
     const carol = member('carol');
-    const big = await makePhotoLike(400, 300, 'png');
-    const asks = [0, 1, 2].map(() => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: carol, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } })));
+    runner.hold();
+    const asks = [0, 1, 2].map(() => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: carol, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: photo } } })));
     const { refused, text } = await refusedAmong(asks);
     expect(text).toBe('You already have 2 dreams in the queue; wait for one to finish.');
     for (const a of asks.filter((x) => x !== refused)) await pressCancel(a, carol);
+    runner.release();
   });
 
   it('lets only the requester cancel, and cancelling frees the slot at once', async () => {
     await idle();
-    const big = await makePhotoLike(400, 300, 'png');
-    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: fake.users.alice, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } }));
+    runner.hold();
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', user: fake.users.alice, options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: photo } } }));
     await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
 
     const bobPress = await pressCancel(i, fake.users.bob);
@@ -212,12 +220,13 @@ describe('the Discord bot against a fake Discord', () => {
     expect(fake.interactionCallbacks(alicePress.id)[0].json).toMatchObject({ type: 6 }); // deferred update
     await fake.waitForRequest((r) => isOriginalEdit(i)(r) && /Cancelled/.test(JSON.stringify(r.json)), { fromIndex: 0 });
     await expect.poll(() => bot.queue.snapshot().running, { timeout: 1000 }).toBe(0);
+    runner.release();
   });
 
   it('acknowledges 15 interactions arriving at once within 3 s while a dream runs', async () => {
     await idle();
-    const big = await makePhotoLike(400, 300, 'png');
-    const first = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: big } } }));
+    runner.hold(); // the dream runs until it is cancelled
+    const first = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'nightmare' }, attachments: { image: { filename: 'a.png', bytes: photo } } }));
     await fake.waitForRequest((r) => isOriginalEdit(first)(r) && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
     const members = Array.from({ length: 15 }, (_, k) => member(`burst${k}`));
     const burst = members.map((user) => fake.dispatchInteraction(fake.chatInput({ name: 'dream', user, attachments: { image: { filename: 'b.png', bytes: photo } } })));
@@ -229,6 +238,7 @@ describe('the Discord bot against a fake Discord', () => {
     await pressCancel(first, fake.users.alice);
     const queued = burst.filter((i) => fake.requests.some((r) => isOriginalEdit(i)(r) && /dream:cancel:/.test(JSON.stringify(r.json))));
     for (const i of queued) await pressCancel(i, members[burst.indexOf(i)]);
+    runner.release();
   });
 
   it('fits the result under the interaction\'s upload limit by stepping down to JPEG', async () => {
@@ -247,20 +257,24 @@ describe('the Discord bot against a fake Discord', () => {
 
   it('posts a result that outlives the 15-minute interaction token as a channel reply', async () => {
     await idle();
-    const big = await makePhotoLike(400, 300, 'png');
-    const payload = fake.chatInput({ name: 'dream', options: { intensity: 'low' }, attachments: { image: { filename: 'late.png', bytes: big } } });
-    // An interaction created 14 minutes minus a moment ago: its status still goes through the token, the
-    // result (several seconds later) cannot.
-    const createdAt = BigInt(Date.now() - 14 * 60 * 1000 + 3000);
-    runner.msPerMegapixel = 4000; // this dream takes about 6 s: it ends after the token does
-    const i = fake.dispatchInteraction({ ...payload, id: ((createdAt - 1420070400000n) << 22n).toString() });
-    const posted = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages` && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
-    runner.msPerMegapixel = 400;
-    expect(JSON.stringify(posted.json)).toContain(`<@${fake.users.alice.id}>`);
-    const statusMessage = fake.originalMessage(i.id);
-    expect(statusMessage).toBeDefined();
-    expect(posted.json).toMatchObject({ message_reference: { message_id: statusMessage!.id } });
-    expect(fake.requests.filter(isOriginalEdit(i)).some((r) => r.files.length > 0 && r.files.some((f) => f.filename.startsWith('dream-')))).toBe(false);
+    // Its status goes through the token while the dream runs (held); the clock then moves past the token's
+    // 15 minutes, and the result cannot.
+    runner.hold();
+    const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low' }, attachments: { image: { filename: 'late.png', bytes: photo } } }));
+    await fake.waitForRequest((r) => isOriginalEdit(i)(r) && r.status === 200 && /Dreaming/.test(JSON.stringify(r.json)), { fromIndex: 0, timeoutMs: 20_000 });
+    const realNow = Date.now;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 15 * 60 * 1000);
+    try {
+      runner.release();
+      const posted = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages` && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 30_000 });
+      expect(JSON.stringify(posted.json)).toContain(`<@${fake.users.alice.id}>`);
+      const statusMessage = fake.originalMessage(i.id);
+      expect(statusMessage).toBeDefined();
+      expect(posted.json).toMatchObject({ message_reference: { message_id: statusMessage!.id } });
+      expect(fake.requests.filter(isOriginalEdit(i)).some((r) => r.files.length > 0 && r.files.some((f) => f.filename.startsWith('dream-')))).toBe(false);
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('registers /dream and the "Dream" message command with npm run deploy-commands', async () => {

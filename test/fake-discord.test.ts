@@ -21,7 +21,9 @@ describe('FakeDiscord drives the real discord.js Client', () => {
   const extraClients: Client[] = [];
 
   beforeAll(async () => {
-    fake = await FakeDiscord.start({ heartbeatIntervalMs: 100 });
+    // Discord's own heartbeat interval (41 s): a client that misses an acknowledgement on a busy machine would
+    // reconnect mid-test. The first test checks heartbeats on a fake of its own that asks for them every 100 ms.
+    fake = await FakeDiscord.start();
     client = new Client({ intents, rest: { api: fake.apiBase } });
     const ready = once(client, Events.ClientReady);
     await client.login(fake.token);
@@ -50,8 +52,20 @@ describe('FakeDiscord drives the real discord.js Client', () => {
     expect(guild?.members.me?.permissions.has('AttachFiles')).toBe(true);
     const identify = fake.gatewayFrames.find((f) => f.op === 2)?.d as { intents: number };
     expect(identify.intents).toBe(GatewayIntentBits.Guilds | GatewayIntentBits.GuildMessages);
-    await expect.poll(() => client.ws.ping, { timeout: 2000, interval: 20 }).toBeGreaterThanOrEqual(0);
     expect(fake.requests[0]).toMatchObject({ method: 'GET', path: '/gateway/bot', status: 200 });
+
+    const beating = await FakeDiscord.start({ heartbeatIntervalMs: 100 });
+    const beater = new Client({ intents, rest: { api: beating.apiBase } });
+    try {
+      const ready = once(beater, Events.ClientReady);
+      await beater.login(beating.token);
+      await ready;
+      await expect.poll(() => beater.ws.ping, { timeout: 10_000, interval: 20 }).toBeGreaterThanOrEqual(0);
+      expect(beating.gatewayFrames.some((f) => f.op === 1)).toBe(true); // a heartbeat, acknowledged (the ping is measured on its ack)
+    } finally {
+      await beater.destroy();
+      await beating.close();
+    }
   });
 
   it('slash command with an attachment: defer, download from the CDN, editReply with a file and an embed', async () => {

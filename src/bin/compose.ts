@@ -6,7 +6,7 @@ import { BotMetrics } from '../bot/metrics.ts';
 import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
-import { JobMessages, JobProcessor, type JobData, type JobResult } from '../jobs/index.ts';
+import { JobMessages, JobProcessor, type JobData, type JobResult, type StatusTiming } from '../jobs/index.ts';
 import { MemoryQueue, RedisQueue, startRedisWorker, type JobQueue, type QueueHooks } from '../queue/index.ts';
 import { DreamWorkerPool, type DreamRunner } from '../runner/index.ts';
 
@@ -48,6 +48,8 @@ function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessa
   });
 }
 
+const statusTiming = (config: BotConfig): StatusTiming => ({ editIntervalMs: config.statusEditIntervalMs, outcomeRetryDelaysMs: config.outcomeRetryDelaysMs });
+
 const maxSideFor = (config: BotConfig, backend: BackendName) => config.maxSide ?? DEFAULT_MAX_SIDE[backend];
 
 /** Queue endings are counted once, here, and shown when the processor could not show them itself. */
@@ -65,7 +67,7 @@ function queueHooks(messages: JobMessages, metrics: BotMetrics): QueueHooks<JobD
 export async function startBot(config: BotConfig, log: Logger, overrides: Overrides = {}): Promise<DreamBot> {
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
   const rest = restClient(config);
-  const messages = new JobMessages(rest, log);
+  const messages = new JobMessages(rest, log, statusTiming(config));
   let queue: JobQueue<JobData, RgbImage[]> | undefined;
   let runner: DreamRunner | undefined;
   let bot: DreamBot | undefined;
@@ -96,7 +98,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
 export async function startWorker(config: BotConfig, log: Logger, overrides: Overrides = {}): Promise<{ close(): Promise<void> }> {
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
   const runner = overrides.runner ?? (await startPool(config, log));
-  const jobs = jobProcessor(config, runner, new JobMessages(restClient(config), log), log, manifest.input.minSide);
+  const jobs = jobProcessor(config, runner, new JobMessages(restClient(config), log, statusTiming(config)), log, manifest.input.minSide);
   const worker = await startRedisWorker({ url: config.redisUrl, processor: jobs.process, concurrency: config.concurrency, lockMs: config.queueLockMs, log });
   log.info({ backend: runner.backend.detail, threads: config.concurrency, redis: masked(config.redisUrl) }, 'worker ready');
   return {

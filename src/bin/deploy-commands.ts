@@ -1,5 +1,4 @@
-import { REST, Routes } from 'discord.js';
-import { loadCommands } from '../bot/command-loader.ts';
+import { deployCommands } from '../bot/deploy.ts';
 import { deployConfig } from '../config.ts';
 import { runMain } from './exit.ts';
 
@@ -8,11 +7,6 @@ import { runMain } from './exit.ts';
  * at once; without it they are global (Discord may take a while to show them).
  */
 runMain('deploy-commands', async () => {
-  const config = deployConfig();
-  const rest = new REST(config.discordApi ? { api: config.discordApi } : {}).setToken(config.token);
-  const body = (await loadCommands()).payloads();
-  const route = config.guildId ? Routes.applicationGuildCommands(config.clientId, config.guildId) : Routes.applicationCommands(config.clientId);
-  const saved = (await rest.put(route, { body })) as { name: string }[];
-  process.stdout.write(`Registered ${saved.map((c) => c.name).join(', ')} ${config.guildId ? `in guild ${config.guildId}` : 'globally'}.\n`);
+  process.stdout.write(await deployCommands(deployConfig()));
   return 0;
 });

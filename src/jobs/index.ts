@@ -1,6 +1,7 @@
 // One job from accepted to posted, over Discord's REST API: no gateway, so the bot and queue workers share it.
 export { JobProcessor, type JobProcessorDeps } from './processor.ts';
 export { JobMessages } from './job-messages.ts';
+export type { StatusTiming } from './status-editor.ts';
 export { explainPicture, scoreText } from './explain-job.ts';
 export { costOf, decodeSidesOf, sourcesOf, type DreamJob, type ExplainJob, type ZoomJob, type JobData, type JobOutcome, type JobResult, type NotRunEnding, type RunnableJob } from './job.ts';
 export { attachmentRef, downloadImage, firstImageOf, precheck, type DownloadRules, type ImageRef } from './image-source.ts';

@@ -2,7 +2,7 @@ import type { REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { JobRef, NotRunEnding } from './job.ts';
 import { RestReplyTarget, type JobView } from './reply-target.ts';
-import { StatusEditor } from './status-editor.ts';
+import { StatusEditor, type StatusTiming } from './status-editor.ts';
 import { endView, waitingView, wordsFor } from './views.ts';
 
 /**
@@ -15,12 +15,13 @@ export class JobMessages {
   constructor(
     private readonly rest: REST,
     private readonly log: Logger,
+    private readonly timing: StatusTiming,
   ) {}
 
   editor(job: JobRef): StatusEditor {
     let editor = this.editors.get(job.id);
     if (!editor) {
-      editor = new StatusEditor(new RestReplyTarget(this.rest, job.data.reply), this.log);
+      editor = new StatusEditor(new RestReplyTarget(this.rest, job.data.reply), this.log, this.timing);
       this.editors.set(job.id, editor);
     }
     return editor;

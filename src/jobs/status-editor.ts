@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
 import type { JobView, ReplyTarget } from './reply-target.ts';
 
-/** Progress edits at most this often (Discord rate-limits message edits). */
-const EDIT_INTERVAL_MS = 2000;
-/** Waits before posting a job's outcome again when Discord keeps failing (discord.js already retried). */
-const FINAL_RETRY_DELAYS_MS = [1000, 4000, 15000];
+/** How often a job's message may change, and how long to wait before posting its outcome again. */
+export interface StatusTiming {
+  /** Progress edits at most this often (Discord rate-limits message edits): STATUS_EDIT_INTERVAL_MS. */
+  editIntervalMs: number;
+  /** Waits before posting a job's outcome again when Discord keeps failing (discord.js already retried): OUTCOME_RETRY_DELAYS_MS. */
+  outcomeRetryDelaysMs: readonly number[];
+}
 
 /** 5xx and network failures may pass; a 4xx (other than 429, which discord.js waits out itself) will not. */
 function retryable(err: unknown): boolean {
@@ -26,13 +29,14 @@ export class StatusEditor {
   constructor(
     readonly target: ReplyTarget,
     private readonly log: Logger,
+    private readonly timing: StatusTiming,
   ) {}
 
   /** Shows `view` soon (at once when urgent, e.g. a preview), replacing any update not yet sent. */
   update(view: JobView, urgent = false): void {
     if (this.finished) return;
     this.pending = view;
-    const wait = urgent ? 0 : Math.max(0, this.last + EDIT_INTERVAL_MS - Date.now());
+    const wait = urgent ? 0 : Math.max(0, this.last + this.timing.editIntervalMs - Date.now());
     if (this.timer && !urgent) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), wait);
@@ -73,7 +77,7 @@ export class StatusEditor {
         try {
           return await this.target.show(view, true);
         } catch (err) {
-          const delay = FINAL_RETRY_DELAYS_MS[attempt];
+          const delay = this.timing.outcomeRetryDelaysMs[attempt];
           if (delay === undefined || !retryable(err)) throw err;
           this.log.warn({ err, attempt: attempt + 1, retryInMs: delay }, 'could not post a dream outcome; trying again');
           await new Promise((resolve) => setTimeout(resolve, delay));

@@ -17,7 +17,8 @@ const FAKE_SYNSETS: Record<string, string> = {
 /**
  * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
  * proportion to the pixels and steps (so big nightmares run long enough to queue behind), reports progress with
- * octave previews, honours cancels between steps, and fails on cue.
+ * octave previews, honours cancels between steps, and fails on cue. `hold()` keeps jobs running until the test
+ * says so, whatever the machine's speed.
  */
 export class FakeRunner implements DreamRunner {
   readonly backend: BackendInfo = { name: 'cpu', detail: 'fake runner (tests)', threads: 1 };
@@ -27,11 +28,54 @@ export class FakeRunner implements DreamRunner {
   msPerMegapixel = 400;
   /** Every input it was given, in order. */
   readonly inputs: DreamInput[] = [];
+
+  /** `{ msPerMegapixel: 0, msPerFrame: 2 }` makes every step and frame as short as it gets (2 ms), for tests that hold a job when they need one running. */
+  constructor(timing: { msPerMegapixel?: number; msPerFrame?: number } = {}) {
+    this.msPerMegapixel = timing.msPerMegapixel ?? this.msPerMegapixel;
+    this.msPerFrame = timing.msPerFrame ?? this.msPerFrame;
+  }
+
   private readonly failures: ('backend' | 'crash')[] = [];
 
   /** The next run fails: `backend` as an out-of-memory error would, `crash` as a dead worker thread would. */
   failNext(kind: 'backend' | 'crash'): void {
     this.failures.push(kind);
+  }
+
+  private gate: { at: 'start' | 'end'; opened: Promise<'finish' | 'crash'>; open: (outcome: 'finish' | 'crash') => void } | null = null;
+
+  /**
+   * From now on every dream and zoom stops, until `release()` or a cancel: after its first step (or frame), progress
+   * reported, or at the `end`, every step and preview reported but the result not yet returned. A test, not the
+   * clock, decides how long a job runs and when it ends.
+   */
+  hold(at: 'start' | 'end' = 'start'): void {
+    if (this.gate) return;
+    let open!: (outcome: 'finish' | 'crash') => void;
+    const opened = new Promise<'finish' | 'crash'>((resolve) => (open = resolve));
+    this.gate = { at, opened, open };
+  }
+
+  /** Lets held jobs go on to their end; with `crash`, a held dream dies as a crashed worker thread would. */
+  release(outcome: 'finish' | 'crash' = 'finish'): void {
+    const gate = this.gate;
+    this.gate = null;
+    gate?.open(outcome);
+  }
+
+  /** While held at `at`: waits for `release()` (its outcome) or for the job's cancel; at once otherwise. */
+  private async held(at: 'start' | 'end', signal?: AbortSignal): Promise<'finish' | 'crash'> {
+    const gate = this.gate;
+    if (gate?.at !== at) return 'finish';
+    if (!signal) return gate.opened;
+    if (signal.aborted) return 'finish';
+    let onAbort!: () => void;
+    const aborted = new Promise<'finish'>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve('finish')), { once: true }));
+    try {
+      return await Promise.race([gate.opened, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   async run(input: DreamInput, { signal, onProgress }: DreamRunCallbacks = {}): Promise<RgbImage> {
@@ -53,7 +97,12 @@ export class FakeRunner implements DreamRunner {
         const elapsedMs = Date.now() - started;
         const progress: DreamProgress = { octave: o, octaves: params.octaves, step: s, steps: params.steps, fraction, elapsedMs, etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction };
         onProgress?.(s === params.steps && input.previews ? { ...progress, preview: out } : progress);
+        if ((await this.held('start', signal)) === 'crash') throw new WorkerCrashedError(7);
       }
+    }
+    if (this.gate?.at === 'end') {
+      if ((await this.held('end', signal)) === 'crash') throw new WorkerCrashedError(7);
+      if (signal?.aborted) throw new CancelledError();
     }
     return out;
   }
@@ -87,6 +136,11 @@ export class FakeRunner implements DreamRunner {
         preview: due ? frame : undefined,
       };
       onProgress?.(progress);
+      await this.held('start', signal);
+    }
+    if (this.gate?.at === 'end') {
+      await this.held('end', signal);
+      if (signal?.aborted) throw new CancelledError();
     }
     return frames;
   }
