@@ -15,6 +15,61 @@ const FAKE_SYNSETS: Record<string, string> = {
 };
 
 /**
+ * Holds dreams until a test lets them go: `wait` resolves once a permit is there (taken by `release`, or always once
+ * `open`), and rejects with CancelledError when the dream is cancelled first. Permits given before a dream arrives
+ * are kept for it, so a test never races the dream to the gate.
+ */
+export class Gate {
+  private permits = 0;
+  private opened = false;
+  private readonly waiting: (() => void)[] = [];
+  /** Dreams waiting at the gate now. */
+  held = 0;
+  /** Called whenever a dream arrives at the gate (e.g. to log it). */
+  onHeld?: () => void;
+
+  /** Lets `n` dreams through: ones waiting now, else the next ones to arrive. */
+  release(n = 1): void {
+    this.permits += n;
+    while (this.permits > 0 && this.waiting.length) {
+      this.permits--;
+      this.waiting.shift()!();
+    }
+  }
+
+  /** Lets every dream through from now on. */
+  open(): void {
+    this.opened = true;
+    for (const go of this.waiting.splice(0)) go();
+  }
+
+  async wait(signal?: AbortSignal): Promise<void> {
+    if (this.opened) return;
+    if (this.permits > 0) return void this.permits--;
+    if (signal?.aborted) throw new CancelledError();
+    this.held++;
+    this.onHeld?.();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal?.removeEventListener('abort', cancel);
+          resolve();
+        };
+        const cancel = () => {
+          const i = this.waiting.indexOf(go);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new CancelledError());
+        };
+        this.waiting.push(go);
+        signal?.addEventListener('abort', cancel, { once: true });
+      });
+    } finally {
+      this.held--;
+    }
+  }
+}
+
+/**
  * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
  * proportion to the pixels and steps (so big nightmares run long enough to queue behind), reports progress with
  * octave previews, honours cancels between steps, and fails on cue.
@@ -27,6 +82,8 @@ export class FakeRunner implements DreamRunner {
   msPerMegapixel = 400;
   /** Every input it was given, in order. */
   readonly inputs: DreamInput[] = [];
+  /** When set, every dream stops at this gate after its first step (progress reported) until the test lets it go. */
+  gate?: Gate;
   private readonly failures: ('backend' | 'crash')[] = [];
 
   /** The next run fails: `backend` as an out-of-memory error would, `crash` as a dead worker thread would. */
@@ -53,6 +110,7 @@ export class FakeRunner implements DreamRunner {
         const elapsedMs = Date.now() - started;
         const progress: DreamProgress = { octave: o, octaves: params.octaves, step: s, steps: params.steps, fraction, elapsedMs, etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction };
         onProgress?.(s === params.steps && input.previews ? { ...progress, preview: out } : progress);
+        if (o === 1 && s === 1 && this.gate) await this.gate.wait(signal);
       }
     }
     return out;
