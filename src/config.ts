@@ -91,6 +91,8 @@ export interface BotConfig extends EngineConfig {
   redisUrl: string;
   /** How long a redis worker's lock on a job lasts; a worker silent for longer is taken as dead. */
   queueLockMs: number;
+  /** How long the bot waits for Redis to answer a command before refusing the request as unavailable. */
+  redisCommandTimeoutMs: number;
   /** Serve /healthz and /metrics on this port; undefined = off. */
   healthPort?: number;
   healthHost: string;
@@ -156,6 +158,7 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     queueDriver: oneOf(env, 'QUEUE_DRIVER', ['memory', 'redis'] as const, 'memory'),
     redisUrl: redisUrl(env),
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000, 600_000)!,
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 100, 60_000)!,
     healthPort: int(env, 'HEALTH_PORT', undefined, 0, 65535),
     healthHost: env.HEALTH_HOST?.trim() || '0.0.0.0',
     nsfwPolicy: oneOf(env, 'NSFW_POLICY', ['block', 'spoiler', 'off'] as const, 'block'),
