@@ -26,6 +26,9 @@ interface WorkerProcess {
   release(): void;
   /** Lets every dream go on from now on. */
   open(): void;
+  /** Holds every dream again; resolves when the worker has heard it. */
+  hold(): Promise<void>;
+  closedGates: number;
   exited: Promise<number | null>;
 }
 
@@ -52,8 +55,14 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
       log: '',
       started: [],
       held: 0,
+      closedGates: 0,
       release: () => child.stdin!.write('release\n'),
       open: () => child.stdin!.write('open\n'),
+      hold: async () => {
+        const before = w.closedGates;
+        child.stdin!.write('hold\n');
+        await until(() => w.closedGates > before, 'the gate closed');
+      },
       exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
     };
     child.stdin!.on('error', () => undefined); // a killed worker's stdin
@@ -66,6 +75,7 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
         const started = /"job":"(d[0-9a-z]+)"[^\n]*"msg":"dream started"/.exec(line);
         if (started) w.started.push(started[1]);
         if (/"msg":"dream held"/.test(line)) w.held++;
+        if (/"msg":"gate closed"/.test(line)) w.closedGates++;
       }
     };
     child.stdout!.on('data', onData);
@@ -108,12 +118,24 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     bot = await startBot(botConfig({ ...env, MAX_QUEUE: '20', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }), pino({ level: 'silent' }));
   });
 
-  // A failed test must not leave its workers taking the next test's jobs.
-  afterEach(() => {
-    for (const w of workers.splice(0)) if (w.child.exitCode === null) w.child.kill('SIGKILL');
+  /**
+   * A fake worker that outlives its test (each costs a second or two of CPU to start), its gate closed: the next
+   * test that wants one worker takes it, or a fresh one if it is gone.
+   */
+  let spare: WorkerProcess | null = null;
+  const oneWorker = () => (spare && spare.child.exitCode === null && spare.child.signalCode === null ? spare : (spare = startWorker()));
+
+  // A failed test must not leave its workers taking the next test's jobs; a passed one leaves only the spare.
+  afterEach((ctx) => {
+    const failed = ctx.task.result?.state === 'fail';
+    for (const w of workers.splice(0)) {
+      if (w === spare && !failed) workers.push(w);
+      else if (w.child.exitCode === null) w.child.kill('SIGKILL');
+    }
   });
 
   afterAll(async () => {
+    for (const w of workers.splice(0)) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     await bot?.stop();
     await fake?.close();
     await redis?.down();
@@ -134,24 +156,31 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     expect(await w.exited).toBe(0);
   });
 
+  /** A worker's counters now, to count what happens from here (a spare worker has a past). */
+  const mark = (w: WorkerProcess) => {
+    const [held, started] = [w.held, w.started.length];
+    return { held: () => w.held - held, started: () => w.started.slice(started) };
+  };
+
   it('one bot and two workers complete 10 dreams from 10 members', async () => {
-    const [a, b] = [startWorker(), startWorker()];
+    const [a, b] = [oneWorker(), startWorker()];
     await ready(a, b);
+    const [ma, mb] = [mark(a), mark(b)];
     const doneBefore = await metric('done');
     const photo = await makePhotoLike(120, 90, 'png');
     const asks = Array.from({ length: 10 }, () => ask(photo, 'low'));
     // Each worker holds its first dream: the other 8 wait in line, and their members are told their place.
-    await until(() => a.held === 1 && b.held === 1, 'each worker running a dream');
+    await until(() => ma.held() === 1 && mb.held() === 1, 'each worker running a dream');
     for (const i of asks) await fake.waitForRequest(saying(i, /In the queue/), { fromIndex: 0, timeoutMs: 20_000 });
     expect(asks.some((i) => fake.requests.some(saying(i, /position [2-9]/)))).toBe(true);
     a.open();
     b.open();
     for (const i of asks) await fake.waitForRequest(resultOf(i), { fromIndex: 0, timeoutMs: 60_000 });
     // Both workers took jobs, and every job ran exactly once.
-    expect(a.started.length).toBeGreaterThan(0);
-    expect(b.started.length).toBeGreaterThan(0);
-    expect(a.started.length + b.started.length).toBe(10);
-    expect(new Set([...a.started, ...b.started]).size).toBe(10);
+    expect(ma.started().length).toBeGreaterThan(0);
+    expect(mb.started().length).toBeGreaterThan(0);
+    expect(ma.started().length + mb.started().length).toBe(10);
+    expect(new Set([...ma.started(), ...mb.started()]).size).toBe(10);
     // The bot is healthy with its queue in Redis (and no local dream workers).
     const health = await fetch(`${bot.healthAddress()}/healthz`);
     expect(health.status).toBe(200);
@@ -160,24 +189,73 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     await expect.poll(() => metric('done'), { timeout: 10_000 }).toBe(doneBefore + 10);
     // Every ending released its member's slot.
     await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
-    for (const w of [a, b]) w.child.kill('SIGTERM');
-    expect(await Promise.all([a.exited, b.exited])).toEqual([0, 0]);
+    // A holds dreams again, for the next test; B is told to stop, and exits cleanly.
+    await a.hold();
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+  });
+
+  it('dreams queued before a bot restart still finish', async () => {
+    const w = oneWorker();
+    await ready(w);
+    const m = mark(w);
+    const photo = await makePhotoLike(120, 90, 'png');
+    const asks = [ask(photo, 'low'), ask(photo, 'low'), ask(photo, 'low')];
+    // One is running (held) and two are waiting when the bot stops.
+    for (const i of asks) await fake.waitForRequest(saying(i, /In the queue/), { fromIndex: 0, timeoutMs: 20_000 });
+    await until(() => m.held() === 1, 'a dream running');
+    await bot.stop();
+    bot = await startBot(botConfig({ ...env, MAX_QUEUE: '20', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }), pino({ level: 'silent' }));
+    w.open();
+    for (const i of asks) await fake.waitForRequest(resultOf(i), { fromIndex: 0, timeoutMs: 60_000 });
+    expect(m.started()).toHaveLength(3);
+    // The restarted bot heard their ends: their slots are free.
+    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
+    await w.hold();
+  });
+
+  it('Cancel works across processes, for a running and for a waiting dream', async () => {
+    const w = oneWorker();
+    await ready(w);
+    const m = mark(w);
+    const big = await makePhotoLike(320, 240, 'png');
+    const alice = member('alice');
+    const both = [ask(big, 'nightmare', alice), ask(big, 'nightmare', alice)];
+    // Whichever was queued first runs (held by the worker until cancelled); the other waits.
+    const dreaming = await fake.waitForRequest((r) => both.some((i) => saying(i, /Dreaming/)(r)), { fromIndex: 0, timeoutMs: 30_000 });
+    const running = both.find((i) => edits(i)(dreaming))!;
+    const waiting = both.find((i) => i !== running)!;
+    await fake.waitForRequest(saying(waiting, /position 1/), { fromIndex: 0, timeoutMs: 30_000 });
+    await until(() => m.held() === 1, 'the running dream held');
+    for (const i of [waiting, running]) {
+      const status = fake.requests.filter(edits(i)).map((r) => JSON.stringify(r.json)).find((t) => /dream:cancel:/.test(t))!;
+      const jobId = /dream:cancel:(\w+)/.exec(status)![1];
+      const message = fake.originalMessage(i.id)!;
+      const press = fake.dispatchInteraction(fake.button({ customId: `dream:cancel:${jobId}`, message, user: alice }));
+      await fake.waitForRequest((r) => r.path.includes(`/interactions/${press.id}/`), { fromIndex: 0 });
+      expect(fake.interactionCallbacks(press.id)[0].json).toMatchObject({ type: 6 });
+      await fake.waitForRequest(saying(i, /Cancelled/), { fromIndex: 0, timeoutMs: 20_000 });
+    }
+    // The waiting one never ran; both cancelled jobs gave alice's slots back.
+    expect(m.started()).toHaveLength(1);
+    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
   });
 
   it('a worker killed mid-job: its job runs again elsewhere once, then fails clearly; nobody is left waiting', async () => {
-    const [a, b] = [startWorker(), startWorker()];
+    const [a, b] = [oneWorker(), startWorker()];
     await ready(a, b);
+    const [ma, mb] = [mark(a), mark(b)];
     const big = await makePhotoLike(320, 240, 'png');
     const asks = [ask(big, 'high'), ask(big, 'high')];
     // Both are running (held), one on each worker.
-    await until(() => a.held === 1 && b.held === 1, 'a dream running on each worker');
-    const [jobOnA] = a.started;
-    const [jobOnB] = b.started;
+    await until(() => ma.held() === 1 && mb.held() === 1, 'a dream running on each worker');
+    const [jobOnA] = ma.started();
+    const [jobOnB] = mb.started();
     a.child.kill('SIGKILL');
     // B finishes its own job, then picks up A's after its lock expires (it stalled once), and holds it.
     b.release();
-    await until(() => b.held === 2, "B running A's job");
-    expect(b.started).toEqual([jobOnB, jobOnA]);
+    await until(() => mb.held() === 2, "B running A's job");
+    expect(mb.started()).toEqual([jobOnB, jobOnA]);
     // Kill B while it runs the retried job; a fresh worker finds it stalled a second time and fails it.
     b.child.kill('SIGKILL');
     const c = startWorker();
@@ -193,50 +271,5 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     // The job that failed (its worker died twice) released its member's slot too.
     await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
     c.child.kill('SIGTERM');
-  });
-
-  it('dreams queued before a bot restart still finish', async () => {
-    const w = startWorker();
-    await ready(w);
-    const photo = await makePhotoLike(120, 90, 'png');
-    const asks = [ask(photo, 'low'), ask(photo, 'low'), ask(photo, 'low')];
-    // One is running (held) and two are waiting when the bot stops.
-    for (const i of asks) await fake.waitForRequest(saying(i, /In the queue/), { fromIndex: 0, timeoutMs: 20_000 });
-    await until(() => w.held === 1, 'a dream running');
-    await bot.stop();
-    bot = await startBot(botConfig({ ...env, MAX_QUEUE: '20', HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1' }), pino({ level: 'silent' }));
-    w.open();
-    for (const i of asks) await fake.waitForRequest(resultOf(i), { fromIndex: 0, timeoutMs: 60_000 });
-    expect(w.started).toHaveLength(3);
-    // The restarted bot heard their ends: their slots are free.
-    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
-    w.child.kill('SIGTERM');
-  });
-
-  it('Cancel works across processes, for a running and for a waiting dream', async () => {
-    const w = startWorker();
-    await ready(w);
-    const big = await makePhotoLike(320, 240, 'png');
-    const alice = member('alice');
-    const both = [ask(big, 'nightmare', alice), ask(big, 'nightmare', alice)];
-    // Whichever was queued first runs (held by the worker until cancelled); the other waits.
-    const dreaming = await fake.waitForRequest((r) => both.some((i) => saying(i, /Dreaming/)(r)), { fromIndex: 0, timeoutMs: 30_000 });
-    const running = both.find((i) => edits(i)(dreaming))!;
-    const waiting = both.find((i) => i !== running)!;
-    await fake.waitForRequest(saying(waiting, /position 1/), { fromIndex: 0, timeoutMs: 30_000 });
-    await until(() => w.held === 1, 'the running dream held');
-    for (const i of [waiting, running]) {
-      const status = fake.requests.filter(edits(i)).map((r) => JSON.stringify(r.json)).find((t) => /dream:cancel:/.test(t))!;
-      const jobId = /dream:cancel:(\w+)/.exec(status)![1];
-      const message = fake.originalMessage(i.id)!;
-      const press = fake.dispatchInteraction(fake.button({ customId: `dream:cancel:${jobId}`, message, user: alice }));
-      await fake.waitForRequest((r) => r.path.includes(`/interactions/${press.id}/`), { fromIndex: 0 });
-      expect(fake.interactionCallbacks(press.id)[0].json).toMatchObject({ type: 6 });
-      await fake.waitForRequest(saying(i, /Cancelled/), { fromIndex: 0, timeoutMs: 20_000 });
-    }
-    // The waiting one never ran; both cancelled jobs gave alice's slots back.
-    expect(w.started).toHaveLength(1);
-    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
-    w.child.kill('SIGTERM');
   });
 });

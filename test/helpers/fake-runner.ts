@@ -43,6 +43,12 @@ export class Gate {
     for (const go of this.waiting.splice(0)) go();
   }
 
+  /** Holds every dream from now on again (permits not used yet are dropped). */
+  close(): void {
+    this.opened = false;
+    this.permits = 0;
+  }
+
   async wait(signal?: AbortSignal): Promise<void> {
     if (this.opened) return;
     if (this.permits > 0) return void this.permits--;

@@ -3,8 +3,9 @@
 //
 // With FAKE_WORKER_GATE=1 every dream stops after its first step (its member has seen it start) until the test lets
 // it go, by lines on this process's stdin: `release` lets one dream through (one waiting now, else the next to come),
-// `open` lets every dream through from then on. Each dream that stops logs "dream held". Cancels still end a held
-// dream. So a test decides when a dream ends, instead of hoping it is slow enough.
+// `open` lets every dream through from then on, `hold` holds them again (and logs "gate closed"). Each dream that
+// stops logs "dream held". Cancels still end a held dream. So a test decides when a dream ends, instead of hoping it
+// is slow enough.
 import { createInterface } from 'node:readline';
 import { startWorker } from '../../src/bin/compose.ts';
 import { botConfig } from '../../src/config.ts';
@@ -21,6 +22,10 @@ if (process.env.FAKE_WORKER_GATE === '1') {
   createInterface({ input: process.stdin }).on('line', (line) => {
     if (line.trim() === 'release') gate.release();
     else if (line.trim() === 'open') gate.open();
+    else if (line.trim() === 'hold') {
+      gate.close();
+      log.info('gate closed');
+    }
   });
 }
 const worker = await startWorker(config, log, { runner });
