@@ -105,9 +105,16 @@ export interface BotConfig extends EngineConfig {
   redisUrl: string;
   /** How long a redis worker's lock on a job lasts; a worker silent for longer is taken as dead. */
   queueLockMs: number;
+  /** How long the bot waits for Redis to answer a command before refusing the request as unavailable. */
+  redisCommandTimeoutMs: number;
   /** Serve /healthz and /metrics on this port; undefined = off. */
   healthPort?: number;
   healthHost: string;
+  /**
+   * How long the gateway may be down before /healthz says so: a routine resume takes well under a second, and an
+   * orchestrator should not restart a bot for one. Longer outages turn it to 503 within this time.
+   */
+  gatewayGraceMs: number;
   /**
    * Inputs screened as explicit (see NSFW_THRESHOLD) outside age-restricted channels: `block` refuses them privately,
    * `spoiler` dreams them and posts the result as a spoiler, `off` does not screen.
@@ -172,8 +179,10 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     queueDriver: oneOf(env, 'QUEUE_DRIVER', ['memory', 'redis'] as const, 'memory'),
     redisUrl: redisUrl(env),
     queueLockMs: int(env, 'QUEUE_LOCK_MS', 30_000, 1000, 600_000)!,
+    redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 100, 60_000)!,
     healthPort: int(env, 'HEALTH_PORT', undefined, 0, 65535),
     healthHost: env.HEALTH_HOST?.trim() || '0.0.0.0',
+    gatewayGraceMs: int(env, 'GATEWAY_GRACE_MS', 3000, 0, 600_000)!,
     nsfwPolicy: oneOf(env, 'NSFW_POLICY', ['block', 'spoiler', 'off'] as const, 'block'),
     nsfwThreshold: fraction(env, 'NSFW_THRESHOLD', DEFAULT_NSFW_THRESHOLD),
   };

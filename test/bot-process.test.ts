@@ -9,6 +9,8 @@ const MAIN = path.resolve('src/bin/bot.ts');
 interface Running {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>;
   kill: (signal: NodeJS.Signals) => void;
+  /** What it wrote to stdout so far. */
+  stdout: () => string;
 }
 
 /** Starts the bot the way `npm start` does, with only the given environment (no .env from the developer). */
@@ -24,39 +26,49 @@ function startBot(env: Record<string, string>): Running {
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal, stderr, stdout })),
   );
-  return { exit, kill: (signal) => child.kill(signal) };
+  return { exit, kill: (signal) => child.kill(signal), stdout: () => stdout };
 }
 
 describe('npm start', () => {
   let fake: FakeDiscord;
+  const token = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.wrong.token-value';
+  // The three start-up failures run side by side (each process costs a second or two of CPU to start).
+  let failing: Record<'missing' | 'malformed' | 'rejected', Running>;
   beforeAll(async () => {
     fake = await FakeDiscord.start();
+    failing = {
+      missing: startBot({}),
+      malformed: startBot({ DISCORD_TOKEN: 'x', DISCORD_CLIENT_ID: 'me' }),
+      rejected: startBot({ DISCORD_TOKEN: token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_API: fake.apiBase }),
+    };
   });
-  afterAll(() => fake.close());
+  afterAll(async () => {
+    await Promise.all(Object.values(failing ?? {}).map((r) => r.exit));
+    await fake.close();
+  });
 
   it('exits with one readable line when the token is missing', async () => {
-    const { code, stderr } = await startBot({}).exit;
+    const { code, stderr } = await failing.missing.exit;
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^deepdream-bot: DISCORD_TOKEN is not set/)]);
   });
 
   it('exits with one readable line when a setting is malformed', async () => {
-    const { code, stderr } = await startBot({ DISCORD_TOKEN: 'x', DISCORD_CLIENT_ID: 'me' }).exit;
+    const { code, stderr } = await failing.malformed.exit;
     expect(code).toBe(1);
     expect(stderr.trim()).toBe('deepdream-bot: DISCORD_CLIENT_ID must be a Discord id (17 to 20 digits), not "me".');
   });
 
   it('exits with one readable line when Discord rejects the token, and never prints it', async () => {
-    const token = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.wrong.token-value';
-    const { code, stderr, stdout } = await startBot({ DISCORD_TOKEN: token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_API: fake.apiBase }).exit;
+    const { code, stderr, stdout } = await failing.rejected.exit;
     expect(code).toBe(1);
     expect(stderr.trim().split('\n').at(-1)).toMatch(/^deepdream-bot: Discord rejected DISCORD_TOKEN/);
     expect(stderr + stdout).not.toContain(token);
   });
 
   it('on SIGTERM tells waiting users, ends the running dream within the grace period, and exits 0', async () => {
-    const framesBefore = fake.gatewayFrames.length;
     const bot = startBot({
+      LOG_LEVEL: 'info',
       DISCORD_TOKEN: fake.token,
       DISCORD_CLIENT_ID: fake.applicationId,
       DISCORD_API: fake.apiBase,
@@ -64,9 +76,12 @@ describe('npm start', () => {
       DREAM_MAX_SIDE: '384',
       SHUTDOWN_GRACE_MS: '1000',
     });
-    // Wait for the bot's IDENTIFY, then give READY and GUILD_CREATE a moment.
-    while (!fake.gatewayFrames.slice(framesBefore).some((f) => f.op === 2)) await new Promise((r) => setTimeout(r, 100));
-    await new Promise((r) => setTimeout(r, 500));
+    const started = Date.now();
+    // Its dream workers are ready and it has its guilds.
+    while (!/connected to Discord/.test(bot.stdout())) {
+      if (Date.now() - started > 60_000) throw new Error(`the bot did not connect:\n${bot.stdout()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const big = await makePhotoLike(400, 300, 'png');
     const asks = [0, 1, 2].map(() =>
       fake.dispatchInteraction(

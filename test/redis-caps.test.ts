@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
@@ -8,6 +9,7 @@ import { startBot } from '../src/bin/compose.ts';
 import { botConfig } from '../src/config.ts';
 import { RedisQueue, type QueueHooks } from '../src/queue/index.ts';
 import { QUEUE_NAME } from '../src/queue/redis-queue.ts';
+import { SLOT_KEYS } from '../src/queue/redis-slots.ts';
 import { FakeDiscord, snowflake } from './helpers/fake-discord.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { TestRedis } from './helpers/redis-server.ts';
@@ -62,6 +64,18 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
     );
     const accepted = outcomes.filter((r) => /In the queue/.test(text(r))).length;
     return { accepted, refused: outcomes.length - accepted };
+  }
+
+  /** Waits until Redis's own clock (the one reservations' deadlines are in) has passed the job's deadline. */
+  async function pastDeadline(jobId: string): Promise<void> {
+    const redisClient = (await inspect.client) as unknown as Redis;
+    const deadline = Number(await redisClient.zscore(SLOT_KEYS.pending, jobId));
+    expect(deadline).toBeGreaterThan(0);
+    const now = async () => {
+      const [s, us] = await redisClient.time();
+      return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+    };
+    await expect.poll(now, { timeout: 30_000, interval: 20 }).toBeGreaterThanOrEqual(deadline);
   }
 
   async function cancelAll(): Promise<void> {
@@ -149,34 +163,38 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
   });
 
   it('a bot killed between reserve and add leaves no stuck reservation', async () => {
-    const userId = snowflake();
-    const ttlMs = 1500;
-    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/reserve-and-die.ts'), redis.url, userId, String(ttlMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const reservedId = await new Promise<string>((resolve, reject) => {
+    // Two members' reservations, made by one bot that dies before adding their jobs: one far from its deadline, one
+    // with a short one.
+    const [held, dropped] = [snowflake(), snowflake()];
+    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/reserve-and-die.ts'), redis.url, `${held}:60000`, `${dropped}:300`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const reservedIds = await new Promise<Record<string, string>>((resolve, reject) => {
+      const ids: Record<string, string> = {};
       child.stdout!.on('data', (d: Buffer) => {
-        const m = /reserved (\S+)/.exec(d.toString());
-        if (m) resolve(m[1]);
+        for (const m of d.toString().matchAll(/reserved (\S+) (\S+)/g)) ids[m[1]] = m[2];
+        if (ids[held] && ids[dropped]) resolve(ids);
       });
       child.once('exit', (code) => reject(new Error(`helper exited early (${code})`)));
     });
-    const killedAt = Date.now();
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
-    // Until its deadline the slot is held (the dead bot might have been about to add the job)...
     const hooks: QueueHooks<unknown, unknown> = { onPosition: () => undefined, onEnd: () => undefined };
     const q = await RedisQueue.start(redis.url, { concurrency: 1, maxQueue: 10, maxPerUser: 1 }, hooks, quiet);
     try {
-      expect(await slots().held(userId)).toEqual([reservedId]);
-      if (Date.now() - killedAt < ttlMs - 300) expect(await q.submit({ userId, data: {} })).toMatchObject({ ok: false, refusal: { kind: 'user_limit' } });
+      // Until its deadline the slot is held (the dead bot might have been about to add the job)...
+      expect(await slots().held(held)).toEqual([reservedIds[held]]);
+      expect(await q.submit({ userId: held, data: {} })).toMatchObject({ ok: false, refusal: { kind: 'user_limit' } });
+      expect(await slots().held(held)).toEqual([reservedIds[held]]);
       // ...then it is dropped: the member can dream again, and nothing of the dead reservation remains.
-      await new Promise((r) => setTimeout(r, ttlMs - (Date.now() - killedAt) + 100));
-      const again = await q.submit({ userId, data: {} });
+      expect(await slots().held(dropped)).toEqual([reservedIds[dropped]]);
+      await pastDeadline(reservedIds[dropped]);
+      const again = await q.submit({ userId: dropped, data: {} });
       expect(again).toMatchObject({ ok: true });
       const { owners, pending } = await slots().all();
-      expect(owners).toEqual({ [(again as { jobId: string }).jobId]: userId });
-      expect(pending).toEqual([]);
-      await q.cancel((again as { jobId: string }).jobId, userId);
+      expect(owners).toEqual({ [reservedIds[held]]: held, [(again as { jobId: string }).jobId]: dropped });
+      expect(pending).toEqual([reservedIds[held]]);
+      await q.cancel((again as { jobId: string }).jobId, dropped);
     } finally {
+      await slots().release(reservedIds[held]);
       await q.shutdown();
     }
   });
@@ -188,7 +206,7 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
       const reservation = await q.slots.reserve(userId, 'dead-bot-job', { maxPerUser: 1, maxQueue: 10 });
       expect(reservation).toEqual({ kind: 'ok', waiting: 0 });
       await inspect.add('job', { userId, data: {} }, { jobId: 'dead-bot-job' });
-      await new Promise((r) => setTimeout(r, 400));
+      await pastDeadline('dead-bot-job');
       // Past its deadline, the reservation is found in BullMQ and kept: the member's cap still counts it...
       expect(await q.submit({ userId, data: {} })).toMatchObject({ ok: false, refusal: { kind: 'user_limit' } });
       expect(await slots().all()).toEqual({ owners: { 'dead-bot-job': userId }, pending: [] });
@@ -211,8 +229,8 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
       // No job has finished yet, so a cost unit is guessed at 30 s; nothing runs, so each estimate adds half a unit.
       const zoom = await q.submit({ userId: snowflake(), data: {}, cost: 5 });
       const next = await q.submit({ userId: snowflake(), data: {} });
-      // The zoom is seen as 5 units once the line has been read (every 2 s); before that each job counts one.
-      await new Promise((r) => setTimeout(r, 2500));
+      // The zoom is seen as 5 units once the line has been read (every 2 s; here at once); before that each job counts one.
+      await (q as unknown as { refreshPositions(): Promise<void> }).refreshPositions();
       const last = await q.submit({ userId: snowflake(), data: {} });
       const eta = (s: typeof zoom) => (s.ok ? shown.get(s.jobId) : undefined);
       expect([eta(zoom), eta(next), eta(last)]).toEqual([15, 45, (5 + 1 + 0.5) * 30]);

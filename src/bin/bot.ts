@@ -2,13 +2,14 @@ import type { DreamBot } from '../bot/app.ts';
 import { botConfig } from '../config.ts';
 import { isUserError } from '../errors.ts';
 import { createLogger } from '../log.ts';
-import { startBot } from './compose.ts';
 import { runMain } from './exit.ts';
 
 /** `npm start`: configuration errors and a rejected token end in one readable line and exit code 1. */
 runMain('deepdream-bot', async () => {
   const config = botConfig();
   const log = createLogger(config.logLevel, [config.token]);
+  // Loaded once the settings are known to be valid: a bad setting is reported without loading Discord's client.
+  const { startBot } = await import('./compose.ts');
   let bot: DreamBot;
   try {
     bot = await startBot(config, log);

@@ -79,7 +79,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
   });
   const limits = { concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser };
   if (config.queueDriver === 'redis') {
-    queue = await RedisQueue.start(config.redisUrl, limits, queueHooks(messages, metrics), log);
+    queue = await RedisQueue.start(config.redisUrl, limits, queueHooks(messages, metrics), log, { commandTimeoutMs: config.redisCommandTimeoutMs });
     log.info({ redis: masked(config.redisUrl) }, 'queueing dreams in Redis for `npm run worker` processes');
   } else {
     runner = overrides.runner ?? (await startPool(config, log));

@@ -16,12 +16,6 @@ import { startHealthServer } from './health-server.ts';
 import type { BotMetrics } from './metrics.ts';
 import { DreamRequests } from './requests.ts';
 
-/**
- * How long the gateway may be down before /healthz says so: a routine resume takes well under a second, and an
- * orchestrator should not restart a bot for one. Longer outages turn it to 503 within this time.
- */
-export const GATEWAY_GRACE_MS = 3000;
-
 /** Discord said no to the token: the one start-up failure a person must fix by hand. */
 export class TokenRejectedError extends UserError {
   override name = 'TokenRejectedError';
@@ -78,7 +72,7 @@ export class DreamBot {
     const gateway = this.gatewayState();
     const downMs = this.gatewayDownMs(gateway);
     if (!this.client.isReady()) problems.push('gateway not connected yet');
-    else if (gateway !== 'ready' && downMs >= GATEWAY_GRACE_MS) problems.push(`gateway ${gateway} for ${Math.round(downMs / 1000)} s`);
+    else if (gateway !== 'ready' && downMs >= this.deps.config.gatewayGraceMs) problems.push(`gateway ${gateway} for ${Math.round(downMs / 1000)} s`);
     if (!queue.connected()) problems.push(queue.name === 'redis' ? 'Redis unreachable' : 'queue closed');
     if (runner && runner.alive !== runner.size) problems.push(`dream workers alive ${runner.alive}/${runner.size}`);
     return problems;

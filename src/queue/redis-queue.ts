@@ -27,6 +27,8 @@ const costOfStored = (s: Stored<unknown>) => Math.max(1, s.cost ?? 1);
 export interface RedisQueueOptions {
   /** How long a reservation waits for its job to be added before it counts as abandoned (default 60 s). */
   reservationTtlMs?: number;
+  /** How long a command waits for Redis to answer before the submission is refused (default COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export interface RedisQueueOptions {
  * (atomically, in Redis: redis-slots.ts), reports waiting positions, cancels, and reports every job's end (its
  * result, or a worker that died twice).
  *
- * It fails fast: while Redis is unreachable, or when it does not answer within COMMAND_TIMEOUT_MS, a submission is
+ * It fails fast: while Redis is unreachable, or when it does not answer within the command timeout, a submission is
  * refused as `unavailable` at once, and no command waits to run later (the connection has no offline queue).
  */
 export class RedisQueue<D, R> implements JobQueue<D> {
@@ -69,7 +71,7 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     options: RedisQueueOptions,
   ) {
     this.link = new RedisLink(url, log, 'dreams are refused until it is back');
-    this.redis = this.link.connect('bot', 'commands');
+    this.redis = this.link.connect('bot', 'commands', options.commandTimeoutMs ? { commandTimeout: options.commandTimeoutMs } : {});
     this.queue = new Queue(QUEUE_NAME, { connection: this.redis });
     // QueueEvents reads with a blocking command on a duplicate of the connection it is given; this one never connects.
     const eventsBase = this.link.connect('events-base', 'patient', { lazyConnect: true }, false);

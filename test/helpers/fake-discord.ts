@@ -293,6 +293,8 @@ export class FakeDiscord {
   enforceIntents = true;
   /** When set, the next IDENTIFYs are answered by closing the socket with this code (4004 bad token, 4014 disallowed intents). */
   identifyCloseCode: number | null = null;
+  /** Gateway connections refused during outages (`gatewayOutage`) so far: the client's reconnect attempts. */
+  gatewayRefusals = 0;
 
   #server: Server;
   #wss: WebSocketServer;
@@ -321,7 +323,7 @@ export class FakeDiscord {
       });
     });
     // During a gateway outage new connections are refused at the upgrade (HTTP 503), as an unreachable gateway is.
-    this.#wss = new WebSocketServer({ server: this.#server, verifyClient: (_info, done) => (this.gatewayDown ? done(false, 503, 'Service Unavailable') : done(true)) });
+    this.#wss = new WebSocketServer({ server: this.#server, verifyClient: (_info, done) => (this.gatewayDown ? (this.gatewayRefusals++, done(false, 503, 'Service Unavailable')) : done(true)) });
     this.#wss.on('connection', (ws) => this.#onSocket(ws));
   }
 

@@ -15,6 +15,67 @@ const FAKE_SYNSETS: Record<string, string> = {
 };
 
 /**
+ * Holds dreams until a test lets them go: `wait` resolves once a permit is there (taken by `release`, or always once
+ * `open`), and rejects with CancelledError when the dream is cancelled first. Permits given before a dream arrives
+ * are kept for it, so a test never races the dream to the gate.
+ */
+export class Gate {
+  private permits = 0;
+  private opened = false;
+  private readonly waiting: (() => void)[] = [];
+  /** Dreams waiting at the gate now. */
+  held = 0;
+  /** Called whenever a dream arrives at the gate (e.g. to log it). */
+  onHeld?: () => void;
+
+  /** Lets `n` dreams through: ones waiting now, else the next ones to arrive. */
+  release(n = 1): void {
+    this.permits += n;
+    while (this.permits > 0 && this.waiting.length) {
+      this.permits--;
+      this.waiting.shift()!();
+    }
+  }
+
+  /** Lets every dream through from now on. */
+  open(): void {
+    this.opened = true;
+    for (const go of this.waiting.splice(0)) go();
+  }
+
+  /** Holds every dream from now on again (permits not used yet are dropped). */
+  close(): void {
+    this.opened = false;
+    this.permits = 0;
+  }
+
+  async wait(signal?: AbortSignal): Promise<void> {
+    if (this.opened) return;
+    if (this.permits > 0) return void this.permits--;
+    if (signal?.aborted) throw new CancelledError();
+    this.held++;
+    this.onHeld?.();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const go = () => {
+          signal?.removeEventListener('abort', cancel);
+          resolve();
+        };
+        const cancel = () => {
+          const i = this.waiting.indexOf(go);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new CancelledError());
+        };
+        this.waiting.push(go);
+        signal?.addEventListener('abort', cancel, { once: true });
+      });
+    } finally {
+      this.held--;
+    }
+  }
+}
+
+/**
  * A DreamRunner without the engine, for bot behaviour tests: it "dreams" by inverting the picture, taking time in
  * proportion to the pixels and steps (so big nightmares run long enough to queue behind), reports progress with
  * octave previews, honours cancels between steps, and fails on cue. `hold()` keeps jobs running until the test
@@ -35,6 +96,8 @@ export class FakeRunner implements DreamRunner {
     this.msPerFrame = timing.msPerFrame ?? this.msPerFrame;
   }
 
+  /** When set, every dream stops at this gate after its first step (progress reported) until the test lets it go. */
+  gate?: Gate;
   private readonly failures: ('backend' | 'crash')[] = [];
 
   /** The next run fails: `backend` as an out-of-memory error would, `crash` as a dead worker thread would. */
@@ -42,7 +105,7 @@ export class FakeRunner implements DreamRunner {
     this.failures.push(kind);
   }
 
-  private gate: { at: 'start' | 'end'; opened: Promise<'finish' | 'crash'>; open: (outcome: 'finish' | 'crash') => void } | null = null;
+  private holding: { at: 'start' | 'end'; opened: Promise<'finish' | 'crash'>; open: (outcome: 'finish' | 'crash') => void } | null = null;
 
   /**
    * From now on every dream and zoom stops, until `release()` or a cancel: after its first step (or frame), progress
@@ -50,29 +113,29 @@ export class FakeRunner implements DreamRunner {
    * clock, decides how long a job runs and when it ends.
    */
   hold(at: 'start' | 'end' = 'start'): void {
-    if (this.gate) return;
+    if (this.holding) return;
     let open!: (outcome: 'finish' | 'crash') => void;
     const opened = new Promise<'finish' | 'crash'>((resolve) => (open = resolve));
-    this.gate = { at, opened, open };
+    this.holding = { at, opened, open };
   }
 
   /** Lets held jobs go on to their end; with `crash`, a held dream dies as a crashed worker thread would. */
   release(outcome: 'finish' | 'crash' = 'finish'): void {
-    const gate = this.gate;
-    this.gate = null;
-    gate?.open(outcome);
+    const holding = this.holding;
+    this.holding = null;
+    holding?.open(outcome);
   }
 
   /** While held at `at`: waits for `release()` (its outcome) or for the job's cancel; at once otherwise. */
   private async held(at: 'start' | 'end', signal?: AbortSignal): Promise<'finish' | 'crash'> {
-    const gate = this.gate;
-    if (gate?.at !== at) return 'finish';
-    if (!signal) return gate.opened;
+    const holding = this.holding;
+    if (holding?.at !== at) return 'finish';
+    if (!signal) return holding.opened;
     if (signal.aborted) return 'finish';
     let onAbort!: () => void;
     const aborted = new Promise<'finish'>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve('finish')), { once: true }));
     try {
-      return await Promise.race([gate.opened, aborted]);
+      return await Promise.race([holding.opened, aborted]);
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
@@ -97,10 +160,11 @@ export class FakeRunner implements DreamRunner {
         const elapsedMs = Date.now() - started;
         const progress: DreamProgress = { octave: o, octaves: params.octaves, step: s, steps: params.steps, fraction, elapsedMs, etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction };
         onProgress?.(s === params.steps && input.previews ? { ...progress, preview: out } : progress);
+        if (o === 1 && s === 1 && this.gate) await this.gate.wait(signal);
         if ((await this.held('start', signal)) === 'crash') throw new WorkerCrashedError(7);
       }
     }
-    if (this.gate?.at === 'end') {
+    if (this.holding?.at === 'end') {
       if ((await this.held('end', signal)) === 'crash') throw new WorkerCrashedError(7);
       if (signal?.aborted) throw new CancelledError();
     }
@@ -138,7 +202,7 @@ export class FakeRunner implements DreamRunner {
       onProgress?.(progress);
       await this.held('start', signal);
     }
-    if (this.gate?.at === 'end') {
+    if (this.holding?.at === 'end') {
       await this.held('end', signal);
       if (signal?.aborted) throw new CancelledError();
     }
