@@ -189,7 +189,7 @@ describe('custom nightmare styles', () => {
 });
 
 describe("a style's class term in the dream objective", () => {
-  it("has the input gradient tfjs autodiff gives (a class term on a deeper layer than the layer term's)", async () => {
+  it("computes the class term's input gradient as tfjs autodiff does (the term on a deeper layer than the layers')", async () => {
     const graph = styleTrunkGraph(3);
     const net = new DreamNetwork(graph, [0, 1]);
     const rand = seededRandom(8);
