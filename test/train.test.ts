@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The union package registers tfjs' autodiff gradients, used here as the reference.
 import '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDreamer, type Dreamer } from '../src/engine/index.ts';
+import { createDreamer, resolveParams, type Dreamer } from '../src/engine/index.ts';
 import type { CompiledGraph, GraphNode } from '../src/engine/model/graph.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
@@ -150,13 +150,14 @@ describe('custom nightmare styles', () => {
     const input = await readImage(await readFile(photo), { maxSide: 512, maxInputPixels: 1e7 });
     const before = (await dreamer.classify(input)).probabilities;
     const after: Record<string, Float32Array> = {};
-    for (const target of ['dots', 'stripes']) {
-      const out = path.join(root, `dream-${target}.png`);
-      const r = await cli('dream', [photo, '-o', out, '--model', trained.dir, '--target', target, '--intensity', 'low', '--seed', '1']);
-      expect(r.stderr).toBe('');
-      expect(r.stdout).toMatch(new RegExp(`Wrote .*\\(160×120\\) in \\w+: patterns mixed3\\+mixed5, low, .*seed 1, backend \\w+, style patterns, target ${target}\\n$`));
-      after[target] = (await dreamer.classify(await readImage(await readFile(out), { maxSide: 512, maxInputPixels: 1e7 }))).probabilities;
-    }
+    // A real process for one target; the other is dreamed in-process with the recipe the CLI resolves for the same
+    // flags (the CLI's handling of --target does not depend on the class).
+    const out = path.join(root, 'dream-stripes.png');
+    const r = await cli('dream', [photo, '-o', out, '--model', trained.dir, '--target', 'stripes', '--intensity', 'low', '--seed', '1']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/Wrote .*\(160×120\) in \w+: patterns mixed3\+mixed5, low, .*seed 1, backend \w+, style patterns, target stripes\n$/);
+    after.stripes = (await dreamer.classify(await readImage(await readFile(out), { maxSide: 512, maxInputPixels: 1e7 }))).probabilities;
+    after.dots = (await dreamer.classify(await dreamer.dream(input, { ...resolveParams(dreamer.manifest, { intensity: 'low', seed: 1 }), target: 'dots' }))).probabilities;
     expect(after.dots[0]).toBeGreaterThan(before[0]);
     expect(after.stripes[1]).toBeGreaterThan(before[1]);
     // The target decides: dreaming stripes makes stripes more likely than dreaming dots does.
