@@ -14,7 +14,7 @@ import { DreamParamsError } from '../src/engine/dream.ts';
 import { softmax } from '../src/engine/explain/cam.ts';
 import { closeLabels, createExplainer, explainLabels, trainStyle, type Explainer } from '../src/engine/index.ts';
 import { loadArtifacts } from '../src/engine/model/artifacts.ts';
-import type { CompiledGraph, GraphNode } from '../src/engine/model/graph.ts';
+import type { CompiledGraph } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { meanTerm } from '../src/engine/objective.ts';
@@ -26,6 +26,7 @@ import { makeDotsRgb, makePatternDataset, makeStripesRgb } from './helpers/datas
 import { makePhotoLikeRgb } from './helpers/images.ts';
 import { onCpu, relativeError } from './helpers/model.ts';
 import { ReferenceNet, slope, type Values } from './helpers/reference-net.ts';
+import { RandomWeights } from './helpers/synthetic-graph.ts';
 
 const run = promisify(execFile);
 const SIZE = 224;
@@ -210,25 +211,17 @@ describe('explaining Darknet tiny (Grad-CAM)', () => {
 
 /** input 9×11 → conv → LeakyReLU 0.1 → 2×2/2 'same' max pool (odd sizes: TF pads after) → conv → LeakyReLU −0.2 → same pool. */
 function leakyGraph(seed: number): CompiledGraph {
-  const rand = seededRandom(seed);
-  const weights: number[] = [];
-  const add = (shape: number[]) => {
-    const offset = weights.length;
-    for (let i = 0; i < shape.reduce((a, b) => a * b, 1); i++) weights.push(rand() * 2 - 1);
-    return { offset, shape };
-  };
-  const conv = (name: string, input: string, ci: number, co: number): GraphNode => ({ op: 'conv', name, input, kernel: add([3, 3, ci, co]), bias: add([co]), strides: [1, 1], padding: 'same', relu: false });
-  const nodes: GraphNode[] = [
+  const w = new RandomWeights(seed);
+  return w.graph([
     { op: 'input', name: 'input' },
-    conv('c1', 'input', 3, 4),
+    w.conv('c1', 'input', 3, 3, 4),
     { op: 'leakyRelu', name: 'l1', input: 'c1', alpha: 0.1 },
     { op: 'maxPool', name: 'p1', input: 'l1', size: [2, 2], strides: [2, 2], padding: 'same' },
-    conv('c2', 'p1', 4, 5),
+    w.conv('c2', 'p1', 3, 4, 5),
     // A negative slope: its gradient must be read from the input's sign, not the output's.
     { op: 'leakyRelu', name: 'l2', input: 'c2', alpha: -0.2 },
     { op: 'maxPool', name: 'p2', input: 'l2', size: [2, 2], strides: [2, 2], padding: 'same' },
-  ];
-  return { nodes, outputs: Object.fromEntries(nodes.map((n) => [n.name, n.name])), weights: Float32Array.from(weights) };
+  ]);
 }
 
 describe('LeakyReLU and strided same max pools in the compiled network', () => {

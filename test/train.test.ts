@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDreamer, resolveParams, type Dreamer } from '../src/engine/index.ts';
-import type { CompiledGraph, GraphNode } from '../src/engine/model/graph.ts';
+import type { CompiledGraph } from '../src/engine/model/graph.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
 import { isUserError } from '../src/errors.ts';
@@ -17,6 +17,7 @@ import { classObjective, type StyleHead } from '../src/engine/style/head.ts';
 import { readImage } from '../src/imaging/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
 import { makePhotoLike, makePhotoLikeRgb } from './helpers/images.ts';
+import { RandomWeights } from './helpers/synthetic-graph.ts';
 import { onCpu, relativeError, withExactAvgPoolGradient } from './helpers/model.ts';
 
 const run = promisify(execFile);
@@ -56,24 +57,19 @@ const EPOCHS = 4;
  * class term's gradient flows back through the layer term's node and is summed with it there.
  */
 function styleTrunkGraph(seed: number): CompiledGraph {
-  const rand = seededRandom(seed);
-  const weights: number[] = [];
-  const add = (shape: number[]) => {
-    const offset = weights.length;
-    for (let i = 0; i < shape.reduce((a, b) => a * b, 1); i++) weights.push(rand() * 2 - 1);
-    return { offset, shape };
-  };
-  const conv = (name: string, input: string, k: number, ci: number, co: number): GraphNode => ({ op: 'conv', name, input, kernel: add([k, k, ci, co]), bias: add([co]), strides: [1, 1], padding: 'same', relu: true });
-  const nodes: GraphNode[] = [
-    { op: 'input', name: 'input' },
-    conv('c1', 'input', 3, 3, 5),
-    { op: 'maxPool', name: 'mid', input: 'c1', size: [3, 3], strides: [2, 2], padding: 'same' },
-    conv('c2', 'mid', 3, 5, 6),
-    { op: 'avgPool', name: 'a2', input: 'c2', size: [3, 3], strides: [1, 1], padding: 'same' },
-    conv('c3', 'mid', 1, 5, 4),
-    { op: 'concat', name: 'deep', inputs: ['a2', 'c3'] },
-  ];
-  return { nodes, outputs: { mid: 'mid', deep: 'deep' }, weights: Float32Array.from(weights) };
+  const w = new RandomWeights(seed);
+  return w.graph(
+    [
+      { op: 'input', name: 'input' },
+      w.conv('c1', 'input', 3, 3, 5, { relu: true }),
+      { op: 'maxPool', name: 'mid', input: 'c1', size: [3, 3], strides: [2, 2], padding: 'same' },
+      w.conv('c2', 'mid', 3, 5, 6, { relu: true }),
+      { op: 'avgPool', name: 'a2', input: 'c2', size: [3, 3], strides: [1, 1], padding: 'same' },
+      w.conv('c3', 'mid', 1, 5, 4, { relu: true }),
+      { op: 'concat', name: 'deep', inputs: ['a2', 'c3'] },
+    ],
+    { mid: 'mid', deep: 'deep' },
+  );
 }
 
 describe('custom nightmare styles', () => {
