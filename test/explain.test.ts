@@ -14,7 +14,7 @@ import { DreamParamsError } from '../src/engine/dream.ts';
 import { softmax } from '../src/engine/explain/cam.ts';
 import { closeLabels, createExplainer, explainLabels, trainStyle, type Explainer } from '../src/engine/index.ts';
 import { loadArtifacts } from '../src/engine/model/artifacts.ts';
-import type { CompiledGraph, GraphNode } from '../src/engine/model/graph.ts';
+import type { CompiledGraph } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { meanTerm } from '../src/engine/objective.ts';
@@ -26,6 +26,7 @@ import { makeDotsRgb, makePatternDataset, makeStripesRgb } from './helpers/datas
 import { makePhotoLikeRgb } from './helpers/images.ts';
 import { onCpu, relativeError } from './helpers/model.ts';
 import { ReferenceNet, slope, type Values } from './helpers/reference-net.ts';
+import { RandomWeights } from './helpers/synthetic-graph.ts';
 
 const run = promisify(execFile);
 const SIZE = 224;
@@ -84,6 +85,22 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 describe('explaining Darknet tiny (Grad-CAM)', () => {
   let explainer: Explainer;
   let layers: tfl.LayersModel;
+  let reference: Promise<{ logits: Float32Array; features: tf.Tensor4D }> | undefined;
+  /**
+   * The tfjs-layers model on tfjs' reference cpu backend, run once on the landscape: its logits, and the feature map
+   * the head reads (leaky_re_lu_15), from the same forward pass.
+   */
+  const referenceOnLandscape = () =>
+    (reference ??= (async () => {
+      const image = await landscape224();
+      const both = tfl.model({ inputs: layers.inputs, outputs: [layers.getLayer('leaky_re_lu_15').output as tfl.SymbolicTensor, layers.outputs[0]] });
+      return onCpu(() =>
+        tf.tidy(() => {
+          const [features, logits] = both.predict(tf.div(tf.tensor4d(image.data, [1, SIZE, SIZE, 3], 'float32'), 255)) as tf.Tensor[];
+          return { logits: logits.dataSync() as Float32Array, features: features as tf.Tensor4D };
+        }),
+      );
+    })());
 
   beforeAll(async () => {
     explainer = await createExplainer({ backend: 'auto' });
@@ -91,6 +108,7 @@ describe('explaining Darknet tiny (Grad-CAM)', () => {
     layers = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
   });
   afterAll(async () => {
+    (await reference)?.features.dispose();
     layers?.dispose();
     await explainer?.dispose();
   });
@@ -101,7 +119,7 @@ describe('explaining Darknet tiny (Grad-CAM)', () => {
     expect(new Set(explainer.labels.map((l) => l.toLowerCase())).size).toBe(1000);
     const image = await landscape224();
     const result = await explainer.explain(image);
-    const expected = await onCpu(() => tf.tidy(() => (layers.predict(tf.div(tf.tensor4d(image.data, [1, SIZE, SIZE, 3], 'float32'), 255)) as tf.Tensor).dataSync()));
+    const expected = (await referenceOnLandscape()).logits;
     expect(result.logits).toHaveLength(1000);
     expect(argmax(result.logits)).toBe(argmax(expected));
     expect(result.top[0].index).toBe(argmax(expected));
@@ -111,14 +129,16 @@ describe('explaining Darknet tiny (Grad-CAM)', () => {
 
   it('is Grad-CAM: tfjs autodiff through the head, from plain ops, gives the same heatmap', async () => {
     const image = await landscape224();
-    const features = tfl.model({ inputs: layers.inputs, outputs: layers.getLayer('leaky_re_lu_15').output as tfl.SymbolicTensor });
+    const a = (await referenceOnLandscape()).features;
     const [kernel, bias] = layers.getLayer('conv2d_16').getWeights();
     /** Real Grad-CAM of class k: d logit_k / dA by autodiff, averaged over space, weighted sum, ReLU, / max. */
     const gradCam = (k: number) =>
       onCpu(() =>
         tf.tidy(() => {
-          const a = features.predict(tf.div(tf.tensor4d(image.data, [1, SIZE, SIZE, 3], 'float32'), 255)) as tf.Tensor4D;
-          const logit = (x: tf.Tensor) => tf.squeeze(tf.slice(tf.mean(tf.add(tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, 1, 'same'), bias), [1, 2]), [0, k], [1, 1]));
+          // Logit k reads only the head's column k: the 1×1 convolution with that column alone (one output channel
+          // instead of 1000, the same function of A) keeps autodiff on the cpu backend cheap.
+          const column = tf.slice(kernel as tf.Tensor4D, [0, 0, 0, k], [-1, -1, -1, 1]);
+          const logit = (x: tf.Tensor) => tf.squeeze(tf.mean(tf.add(tf.conv2d(x as tf.Tensor4D, column, 1, 'same'), tf.slice(bias, [k], [1])), [1, 2]));
           const grads = tf.grad(logit)(a);
           const cam = tf.relu(tf.sum(tf.mul(a, tf.mean(grads, [0, 1, 2])), 3));
           return tf.div(cam, tf.max(cam)).dataSync();
@@ -191,25 +211,17 @@ describe('explaining Darknet tiny (Grad-CAM)', () => {
 
 /** input 9×11 → conv → LeakyReLU 0.1 → 2×2/2 'same' max pool (odd sizes: TF pads after) → conv → LeakyReLU −0.2 → same pool. */
 function leakyGraph(seed: number): CompiledGraph {
-  const rand = seededRandom(seed);
-  const weights: number[] = [];
-  const add = (shape: number[]) => {
-    const offset = weights.length;
-    for (let i = 0; i < shape.reduce((a, b) => a * b, 1); i++) weights.push(rand() * 2 - 1);
-    return { offset, shape };
-  };
-  const conv = (name: string, input: string, ci: number, co: number): GraphNode => ({ op: 'conv', name, input, kernel: add([3, 3, ci, co]), bias: add([co]), strides: [1, 1], padding: 'same', relu: false });
-  const nodes: GraphNode[] = [
+  const w = new RandomWeights(seed);
+  return w.graph([
     { op: 'input', name: 'input' },
-    conv('c1', 'input', 3, 4),
+    w.conv('c1', 'input', 3, 3, 4),
     { op: 'leakyRelu', name: 'l1', input: 'c1', alpha: 0.1 },
     { op: 'maxPool', name: 'p1', input: 'l1', size: [2, 2], strides: [2, 2], padding: 'same' },
-    conv('c2', 'p1', 4, 5),
+    w.conv('c2', 'p1', 3, 4, 5),
     // A negative slope: its gradient must be read from the input's sign, not the output's.
     { op: 'leakyRelu', name: 'l2', input: 'c2', alpha: -0.2 },
     { op: 'maxPool', name: 'p2', input: 'l2', size: [2, 2], strides: [2, 2], padding: 'same' },
-  ];
-  return { nodes, outputs: Object.fromEntries(nodes.map((n) => [n.name, n.name])), weights: Float32Array.from(weights) };
+  ]);
 }
 
 describe('LeakyReLU and strided same max pools in the compiled network', () => {

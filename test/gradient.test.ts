@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
-import type { CompiledGraph, GraphNode } from '../src/engine/model/graph.ts';
+import type { CompiledGraph } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
 import { relativeError } from './helpers/model.ts';
 import { ReferenceNet, slope, type Values } from './helpers/reference-net.ts';
+import { RandomWeights } from './helpers/synthetic-graph.ts';
 
 // The hand-written backward pass against central finite differences of an independent float64 forward pass
 // (test/helpers/reference-net.ts), not against tfjs autodiff: tfjs' AvgPool gradient divides by the full
@@ -21,34 +22,15 @@ function maxError(a: number[], b: number[]): number {
 
 /** input 9×11×3 → conv 3×3 → avg 3×3/1 'same' → conv 3×3 → {avg 2×2/2 'same' (pads after only), avg 2×2/2 'valid' (misses the last row and column)}. */
 function syntheticGraph(seed: number): CompiledGraph {
-  const rand = seededRandom(seed);
-  const weights: number[] = [];
-  const add = (shape: number[]) => {
-    const offset = weights.length;
-    const size = shape.reduce((a, b) => a * b, 1);
-    for (let i = 0; i < size; i++) weights.push(rand() * 2 - 1);
-    return { offset, shape };
-  };
-  const conv = (name: string, input: string, ci: number, co: number): GraphNode => ({
-    op: 'conv',
-    name,
-    input,
-    kernel: add([3, 3, ci, co]),
-    bias: add([co]),
-    strides: [1, 1],
-    padding: 'same',
-    relu: false,
-  });
-  const nodes: GraphNode[] = [
+  const w = new RandomWeights(seed);
+  return w.graph([
     { op: 'input', name: 'input' },
-    conv('c1', 'input', 3, 4),
+    w.conv('c1', 'input', 3, 3, 4),
     { op: 'avgPool', name: 'p1', input: 'c1', size: [3, 3], strides: [1, 1], padding: 'same' },
-    conv('c2', 'p1', 4, 5),
+    w.conv('c2', 'p1', 3, 4, 5),
     { op: 'avgPool', name: 'p2', input: 'c2', size: [2, 2], strides: [2, 2], padding: 'same' },
     { op: 'avgPool', name: 'p3', input: 'c2', size: [2, 2], strides: [2, 2], padding: 'valid' },
-  ];
-  const outputs = Object.fromEntries(nodes.map((n) => [n.name, n.name]));
-  return { nodes, outputs, weights: Float32Array.from(weights) };
+  ]);
 }
 
 describe('input gradient against float64 finite differences', () => {

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { engineConfig } from '../config.ts';
-import { BACKEND_CHOICES, createExplainer, DEFAULT_EXPLAIN_MODEL, type BackendChoice, type Explanation } from '../engine/index.ts';
+// Only types from the engine here: it (and the configuration, which reads the engine's defaults) is imported once the
+// arguments are known to be usable, so a usage error answers without loading tfjs and ONNX Runtime.
+import type { BackendChoice, Explanation } from '../engine/index.ts';
 import {
   formatFromPath,
   ImageInputError,
@@ -19,7 +20,7 @@ const PROG = 'explain';
 /** Longest side the picture (and so the written image) is read at; the classifier itself reads 224×224. */
 const MAX_SIDE = 1024;
 
-const USAGE = `Usage: npm run explain -- <input> [options]
+const usage = ({ DEFAULT_EXPLAIN_MODEL, BACKEND_CHOICES }: typeof import('../engine/index.ts')) => `Usage: npm run explain -- <input> [options]
 
 Shows what an ImageNet classifier sees in a picture: its most probable labels, and where the evidence for one
 label lies (Grad-CAM), painted over the picture (blue: none, red: the most).
@@ -71,19 +72,21 @@ async function sideBySidePanel(image: RgbImage, result: Explanation, overlay: Rg
 
 async function main(argv: string[]): Promise<number> {
   const { values: v, positionals } = parse(argv);
+  const engine = () => import('../engine/index.ts');
   if (v.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage(await engine())}\n`);
     return 0;
   }
-  const config = engineConfig();
-  const backend = v.backend ?? config.backend;
-  if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
   const top = numberFlag(v.top, 'top', true) ?? 5;
   if (top < 1 || top > 1000) throw new UsageError('--top must be from 1 to 1000.');
   const alpha = numberFlag(v.alpha, 'alpha', false) ?? 0.5;
   if (alpha < 0 || alpha > 1) throw new UsageError('--alpha must be from 0 to 1.');
   if (v.target !== undefined && !v.target.trim()) throw new UsageError('--target needs a label.');
-  if (positionals.length !== 1) throw new UsageError(positionals.length ? 'Give one input image.' : `No input image given.\n${USAGE}`);
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? 'Give one input image.' : `No input image given.\n${usage(await engine())}`);
+  const [{ engineConfig }, { BACKEND_CHOICES, createExplainer, DEFAULT_EXPLAIN_MODEL }] = await Promise.all([import('../config.ts'), engine()]);
+  const config = engineConfig();
+  const backend = v.backend ?? config.backend;
+  if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
   const input = positionals[0];
   const output = v.output ?? path.join(path.dirname(input), `${path.parse(input).name}-explain.png`);
   formatFromPath(output); // refuse a bad extension before loading anything

@@ -1,13 +1,14 @@
 import path from 'node:path';
-import { engineConfig } from '../config.ts';
-import { BACKEND_CHOICES, TRAIN_DEFAULTS, trainStyle, type BackendChoice, type EpochStats, type TrainProgress } from '../engine/index.ts';
+// Only types from the engine here: it (and the configuration, which reads the engine's defaults) is imported once the
+// arguments are known to be usable, so a usage error or --help answers without loading tfjs and ONNX Runtime.
+import type { BackendChoice, EpochStats, TrainProgress } from '../engine/index.ts';
 import { englishFormat } from '../i18n/index.ts';
 import { numberFlag, parseCli } from './args.ts';
 import { runMain, UsageError } from './exit.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 const PROG = 'train';
-const USAGE = `Usage: npm run train -- --data <dir> --name <style> [options]
+const usage = ({ TRAIN_DEFAULTS, BACKEND_CHOICES }: typeof import('../engine/index.ts')) => `Usage: npm run train -- --data <dir> --name <style> [options]
 
 Trains a custom nightmare style: a classifier on the frozen ImageNet InceptionV3 (layers up to mixed5) that
 tells your classes apart. Dream with it: npm run dream -- <image> --model <style> --target <class>.
@@ -65,12 +66,21 @@ function shown(p: string): string {
 
 async function main(argv: string[]): Promise<number> {
   const { values: v } = parse(argv);
+  const engine = () => import('../engine/index.ts');
   if (v.help) {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${usage(await engine())}\n`);
     return 0;
   }
   if (!v.data) throw new UsageError('--data is required: a folder with one sub-folder of images per class (see --help).');
   if (!v.name) throw new UsageError('--name is required: the name to save the style under (see --help).');
+  const numbers = {
+    epochs: numberFlag(v.epochs, 'epochs', true),
+    valSplit: numberFlag(v['val-split'], 'val-split', false),
+    seed: numberFlag(v.seed, 'seed', true),
+    inputSize: numberFlag(v.size, 'size', true),
+    views: numberFlag(v.views, 'views', true),
+  };
+  const [{ engineConfig }, { BACKEND_CHOICES, trainStyle }] = await Promise.all([import('../config.ts'), engine()]);
   const config = engineConfig();
   const backend = v.backend ?? config.backend;
   if (!(BACKEND_CHOICES as readonly string[]).includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
@@ -84,11 +94,7 @@ async function main(argv: string[]): Promise<number> {
     const r = await trainStyle({
       data: v.data,
       name: v.name,
-      epochs: numberFlag(v.epochs, 'epochs', true),
-      valSplit: numberFlag(v['val-split'], 'val-split', false),
-      seed: numberFlag(v.seed, 'seed', true),
-      inputSize: numberFlag(v.size, 'size', true),
-      views: numberFlag(v.views, 'views', true),
+      ...numbers,
       modelsDir: v['models-dir'] ?? config.stylesDir,
       backend: backend as BackendChoice,
       threads: config.threads,

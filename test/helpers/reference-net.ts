@@ -28,6 +28,12 @@ interface Rect {
 
 export type Values = Map<string, FeatureMap>;
 
+/**
+ * Per-layer channel weights: that layer's term is Σ_c weights[c] · mean_{h,w}(layer[…, c]) (the engine's LayerTerm)
+ * instead of the mean over all its values.
+ */
+export type ChannelWeights = Record<string, ArrayLike<number>>;
+
 type WindowNode = Extract<GraphNode, { op: 'conv' | 'maxPool' | 'avgPool' }>;
 
 /** TensorFlow's output length and padding before the first window, along one axis. */
@@ -35,6 +41,13 @@ function axis(size: number, k: number, s: number, padding: Padding): { out: numb
   if (padding === 'valid') return { out: Math.floor((size - k) / s) + 1, before: 0 };
   const out = Math.ceil(size / s);
   return { out, before: Math.floor(Math.max((out - 1) * s + k - size, 0) / 2) };
+}
+
+/** Σ of a map's values [from, to) less `b`'s there (if given), each times its channel's weight when there are weights. */
+function termSum(a: FeatureMap, from: number, to: number, weights?: ArrayLike<number>, b?: FeatureMap): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += (a.data[i] - (b ? b.data[i] : 0)) * (weights ? weights[i % a.c] : 1);
+  return sum;
 }
 
 export class ReferenceNet {
@@ -91,14 +104,12 @@ export class ReferenceNet {
     return values;
   }
 
-  /** DeepDream loss: the sum over layers of their mean activation. */
-  loss(values: Values, layers: string[]): number {
+  /** DeepDream loss: the sum over layers of their mean activation (or their channel-weighted spatial means). */
+  loss(values: Values, layers: string[], weights: ChannelWeights = {}): number {
     let loss = 0;
     for (const l of layers) {
       const a = values.get(this.outputOf(l))!;
-      let sum = 0;
-      for (const v of a.data) sum += v;
-      loss += sum / a.data.length;
+      loss += termSum(a, 0, a.data.length, weights[l]) / (weights[l] ? a.h * a.w : a.data.length);
     }
     return loss;
   }
@@ -108,7 +119,7 @@ export class ReferenceNet {
    * window each node's change can reach is recomputed, and the loss change is summed over it directly
    * (no cancellation against the whole loss). Exact float64 evaluation, just cheaper.
    */
-  lossChange(base: Values, layers: string[], y: number, x: number, channel: number, delta: number): number {
+  lossChange(base: Values, layers: string[], y: number, x: number, channel: number, delta: number, weights: ChannelWeights = {}): number {
     const input = base.get(this.inputName)!;
     const [lo, hi] = this.range;
     const moved: FeatureMap = { ...input, data: input.data.slice() };
@@ -140,9 +151,10 @@ export class ReferenceNet {
       const b = base.get(name)!;
       let sum = 0;
       for (let r = rect.r0; r < rect.r1; r++) {
-        for (let i = (r * a.w + rect.c0) * a.c; i < (r * a.w + rect.c1) * a.c; i++) sum += a.data[i] - b.data[i];
+        const [from, to] = [(r * a.w + rect.c0) * a.c, (r * a.w + rect.c1) * a.c];
+        sum += termSum(a, from, to, weights[l], b);
       }
-      change += sum / a.data.length;
+      change += sum / (weights[l] ? a.h * a.w : a.data.length);
     }
     return change;
   }
@@ -295,10 +307,10 @@ export class ReferenceNet {
  * in the image, so away from a ReLU or max-pool kink both one-sided changes are exact and opposite; when they
  * are not, a kink lies within ±h and h shrinks.
  */
-export function slope(ref: ReferenceNet, base: Values, layers: string[], y: number, x: number, c: number): number {
+export function slope(ref: ReferenceNet, base: Values, layers: string[], y: number, x: number, c: number, weights: ChannelWeights = {}): number {
   for (let h = 1e-4; h >= 1e-8; h /= 10) {
-    const up = ref.lossChange(base, layers, y, x, c, h);
-    const down = ref.lossChange(base, layers, y, x, c, -h);
+    const up = ref.lossChange(base, layers, y, x, c, h, weights);
+    const down = ref.lossChange(base, layers, y, x, c, -h, weights);
     if (Math.abs(up + down) <= 1e-5 * Math.abs(up - down) + 1e-15 * h) return (up - down) / (2 * h);
   }
   throw new Error(`no linear neighbourhood around pixel (${y}, ${x}, ${c})`);
