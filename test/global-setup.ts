@@ -1,5 +1,5 @@
 // Runs once before any test file (vitest `globalSetup`): builds the model caches that many files read — compiled
-// weights and the ONNX models of a plain dream, a guided dream, Explain and screening — so that files running side
+// weights and the ONNX models of a plain dream, a guided dream, a style's features, Explain and screening — so that files running side
 // by side read them instead of compiling and emitting the same models at the same time.
 import { createDreamer, createExplainer, createScreener } from '../src/engine/index.ts';
 import type { RgbImage } from '../src/imaging/index.ts';
@@ -28,6 +28,7 @@ export default async function warmModelCaches(): Promise<void> {
     use(createDreamer(), async (dreamer) => {
       await dreamer.dream(image, params);
       await dreamer.dream(image, { ...params, guide: { image } });
+      await dreamer.pooledFeatures(image, 'mixed5'); // styles: training and classifying
     }),
     use(createExplainer(), (explainer) => explainer.explain(image)),
     use(createScreener(), (screener) => screener.screen(image)),
