@@ -10,6 +10,10 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // Files that follow each other in a worker share its loaded modules (tfjs, discord.js, ONNX Runtime, the model
+    // cache in memory): each file still starts its own bots, fakes and servers and stops them. Importing them
+    // afresh for every file cost a minute of CPU a run.
+    isolate: false,
     // Two files share two cores: one ONNX Runtime thread per dream (its threads spin while they wait), also in the
     // bots, workers and CLIs that tests start.
     env: { DREAM_THREADS: '1' },
