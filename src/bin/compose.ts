@@ -73,7 +73,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
     queueDepth: () => queue?.snapshot().waiting ?? 0,
     running: () => queue?.snapshot().running ?? 0,
     backend: () => runner?.backend.name ?? 'redis',
-    gatewayPingMs: () => bot?.client.ws.ping ?? -1,
+    shards: () => bot?.shards.states() ?? [],
   });
   const limits = { concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser };
   if (config.queueDriver === 'redis') {
