@@ -32,6 +32,14 @@ export class TokenRejectedError extends UserError {
   }
 }
 
+/** Discord closed an identify with 4011: this process asked for fewer shards than the bot's servers need. */
+export class ShardingRequiredError extends UserError {
+  override name = 'ShardingRequiredError';
+  constructor(count: number | 'auto') {
+    super(`Discord requires more shards than SHARD_COUNT=${count}: leave SHARD_COUNT unset (auto) or raise it to at least what Discord recommends (README, "Shards").`, 'config');
+  }
+}
+
 /** What the bot is given: the composition root (src/bin) chooses the queue and the runner. */
 export interface BotDeps {
   config: BotConfig;
@@ -189,6 +197,7 @@ export class DreamBot {
       await bot.close(0);
       const message = err instanceof Error ? err.message : String(err);
       if (/invalid token|authentication failed|401/i.test(message)) throw new TokenRejectedError();
+      if (/sharding is required/i.test(message)) throw new ShardingRequiredError(config.shards.count);
       throw err;
     }
     log.info({ user: client.user?.tag, guilds: client.guilds.cache.size, shards: [...client.ws.shards.keys()], shardCount: client.options.shardCount, mentions: config.mentions }, 'connected to Discord');
