@@ -49,7 +49,7 @@ describe('two bot processes share the shards (SHARD_IDS=0,1 and 2,3, Redis mode)
   }
 
   async function connected(bot: BotProcess): Promise<void> {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while (!/connected to Discord/.test(bot.log)) {
       if (bot.child.exitCode !== null || Date.now() > deadline) throw new Error(`bot did not connect: ${bot.log}`);
       await new Promise((r) => setTimeout(r, 50));
