@@ -6,7 +6,7 @@ import { UserError } from '../errors.ts';
 import type { ModelManifest } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import type { JobData } from '../jobs/index.ts';
-import type { JobQueue } from '../queue/index.ts';
+import type { JobQueue, RedisTurns } from '../queue/index.ts';
 import type { DreamRunner } from '../runner/index.ts';
 import { clientOptions } from './client-options.ts';
 import { loadCommands, type Commands } from './command-loader.ts';
@@ -54,6 +54,8 @@ export interface BotDeps {
   maxSide: number;
   /** The local dream workers (memory queue); with Redis they are other processes. Closed when the bot stops. */
   runner?: DreamRunner;
+  /** With Redis: shards identify in turns shared by every bot process. */
+  identifyTurns?: RedisTurns;
 }
 
 /** The running bot: the Discord client, its event handlers and health server, in front of a queue. */
@@ -179,7 +181,7 @@ export class DreamBot {
   /** Connects to Discord and starts answering; on failure everything given is closed again. */
   static async start(deps: BotDeps): Promise<DreamBot> {
     const { config, log } = deps;
-    const client = new Client(clientOptions(config));
+    const client = new Client(clientOptions(config, deps.identifyTurns));
     client.rest.setToken(config.token);
     const dreams = new DreamRequests({ config, queue: deps.queue, manifest: deps.manifest, log, metrics: deps.metrics, rest: deps.rest, maxSide: deps.maxSide });
     const bot = new DreamBot(client, deps, { config, dreams, log }, await loadCommands());

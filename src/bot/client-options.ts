@@ -1,5 +1,6 @@
 import { GatewayIntentBits, Options, type ClientOptions } from 'discord.js';
 import type { BotConfig, ShardPlan } from '../config.ts';
+import type { RedisTurns } from '../queue/index.ts';
 
 /**
  * What the bot keeps of what the gateway sends. It reads guilds (locale, guild count) and channels (age
@@ -56,13 +57,30 @@ export function intentsFor(config: Pick<BotConfig, 'mentions'>): GatewayIntentBi
   return config.mentions ? [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages] : [GatewayIntentBits.Guilds];
 }
 
-/** The discord.js client's options for this bot: intents, shards, bounded caches, REST base. */
-export function clientOptions(config: BotConfig): ClientOptions {
+/** Discord lets `max_concurrency` shards identify per this window, shard `id` in bucket `id % max_concurrency`. */
+const IDENTIFY_WINDOW_MS = 5000;
+
+/**
+ * Identify pacing over every bot process of this bot: discord.js paces the shards of one process; with several
+ * (Redis mode) each bucket's turn is taken in Redis, so two processes never identify in one bucket's window.
+ */
+function sharedIdentifyPacing(turns: RedisTurns, clientId: string): NonNullable<ClientOptions['ws']> {
+  return {
+    async buildIdentifyThrottler(manager) {
+      const { max_concurrency: buckets } = (await manager.fetchGatewayInformation()).session_start_limit;
+      return { waitForIdentify: (shardId, signal) => turns.take(`identify:${clientId}:${shardId % buckets}`, IDENTIFY_WINDOW_MS, signal) };
+    },
+  };
+}
+
+/** The discord.js client's options for this bot: intents, shards, bounded caches, REST base, identify pacing. */
+export function clientOptions(config: BotConfig, identifyTurns?: RedisTurns): ClientOptions {
   return {
     intents: intentsFor(config),
     ...shardOptions(config.shards),
     makeCache: Options.cacheWithLimits(CACHE_LIMITS),
     sweepers: SWEEPERS,
     rest: config.discordApi ? { api: config.discordApi } : {},
+    ...(identifyTurns ? { ws: sharedIdentifyPacing(identifyTurns, config.clientId) } : {}),
   };
 }
