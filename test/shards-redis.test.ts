@@ -3,16 +3,15 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker } from '../src/bin/compose.ts';
-import { fakeBotConfig } from './helpers/bot-config.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { fakeBotConfig, fakeEnv } from './helpers/bot-config.ts';
+import { FakeDiscord, snowflake } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { TestRedis } from './helpers/redis-server.ts';
-import { callbackOf } from './helpers/requests.ts';
+import { callbackOf, isResult as resultOf } from './helpers/requests.ts';
 
 const MAIN = path.resolve('src/bin/bot.ts');
 const member = (name: string) => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
-const resultOf = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes(i.token) && r.files.some((f) => f.filename.startsWith('dream-'));
 
 interface BotProcess {
   child: ChildProcess;
@@ -30,10 +29,7 @@ describe('two bot processes share the shards (SHARD_IDS=0,1 and 2,3, Redis mode)
     const env = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
-      DISCORD_TOKEN: fake.token,
-      DISCORD_CLIENT_ID: fake.applicationId,
-      DISCORD_API: fake.apiBase,
-      ATTACHMENT_URL_PREFIXES: fake.cdnBase,
+      ...fakeEnv(fake),
       QUEUE_DRIVER: 'redis',
       REDIS_URL: redis.url,
       SHARD_COUNT: '4',

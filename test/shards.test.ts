@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startTestBot } from './helpers/bot.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord, snowflake } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
-import { callbackOf } from './helpers/requests.ts';
+import { callbackOf, isResult as resultOf } from './helpers/requests.ts';
 
 const member = (name: string) => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
-const resultOf = (i: { token: string }) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes(i.token) && r.files.some((f) => f.filename.startsWith('dream-'));
 
 describe('one process holds every shard Discord recommends', () => {
   let fake: FakeDiscord;

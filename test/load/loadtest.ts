@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { startBot } from '../../src/bin/compose.ts';
 import { botConfig } from '../../src/config.ts';
+import { fakeEnv } from '../helpers/bot-config.ts';
 import { FakeDiscord, snowflake } from '../helpers/fake-discord.ts';
 import { makePhotoLike } from '../helpers/images.ts';
 import { freePort } from '../helpers/redis-server.ts';
@@ -28,15 +29,6 @@ import { freePort } from '../helpers/redis-server.ts';
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
 const member = (k: number) => ({ id: snowflake(), username: `member${k}`, global_name: `member${k}`, discriminator: '0', avatar: null });
-
-function fakeEnv(fake: FakeDiscord): Record<string, string> {
-  return {
-    DISCORD_TOKEN: fake.token,
-    DISCORD_CLIENT_ID: fake.applicationId,
-    DISCORD_API: fake.apiBase,
-    ATTACHMENT_URL_PREFIXES: fake.cdnBase,
-  };
-}
 
 async function burst(users: number, seconds: number): Promise<void> {
   const fake = await FakeDiscord.start();
