@@ -8,11 +8,12 @@
 //     engine); every N jobs prints the bot process's RSS, heap, open file descriptors, threads and active handles
 //     and the job times of the last N, so a leak shows up as a trend before members notice it.
 //
-//   npm run loadtest -- --flood 60000 [--channels 200 --rate 1000 --side 256]
+//   npm run loadtest -- --flood 60000 [--channels 200 --rate 1000 --side 256 --shards 1 --mentions on]
 //     A bot started as `npm start` would (a child process, memory queue, the real engine) in a server with 200
 //     channels that chat at 1,000 messages a second (none for the bot), with a /dream every second throughout:
 //     prints the bot's heap and RSS after warm-up dreams and after the flood, acknowledgement times, event-loop lag
-//     and whether every /dream was answered.
+//     and whether every /dream was answered. --shards N: Discord recommends N shards (one process holds them all;
+//     the chatter is on one of them); --mentions off: the bot runs with MENTIONS=off.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -201,9 +202,9 @@ async function memoryOf(base: string, samples = 10): Promise<{ heapMiB: number; 
   return { heapMiB: Math.round((heap / 2 ** 20) * 10) / 10, rssMiB: Math.round((rss / 2 ** 20) * 10) / 10 };
 }
 
-async function flood(total: number, channels: number, rate: number, side: string): Promise<void> {
-  const fake = await FakeDiscord.start({ channels });
-  const bot = await startBotProcess(fake, { DREAM_MAX_SIDE: side, MAX_QUEUE: '100', MAX_JOBS_PER_USER: '100' });
+async function flood(total: number, channels: number, rate: number, side: string, shards: number, mentions: string): Promise<void> {
+  const fake = await FakeDiscord.start({ channels, shards, maxConcurrency: shards });
+  const bot = await startBotProcess(fake, { DREAM_MAX_SIDE: side, MAX_QUEUE: '100', MAX_JOBS_PER_USER: '100', MENTIONS: mentions });
   try {
     const photo = await makePhotoLike(320, 240, 'png');
     let asked = 0;
@@ -217,7 +218,7 @@ async function flood(total: number, channels: number, rate: number, side: string
     const warm = [dream(), dream(), dream()];
     await finish(warm, 300_000);
     const before = await memoryOf(bot.base);
-    process.stdout.write(`flood: ${total} messages over ${channels} channels at ${rate}/s, a /dream every second; bot pid ${bot.pid}\n  after warm-up: heap ${before.heapMiB} MiB, rss ${before.rssMiB} MiB\n`);
+    process.stdout.write(`flood: ${total} messages over ${channels} channels at ${rate}/s, a /dream every second; ${shards} shard(s), MENTIONS=${mentions}; bot pid ${bot.pid}\n  after warm-up: heap ${before.heapMiB} MiB, rss ${before.rssMiB} MiB\n`);
 
     // Chatter from a pool of 5,000 members, none mentioning the bot; batches every 10 ms.
     const authors = Array.from({ length: 5000 }, (_, k) => member(100_000 + k));
@@ -251,6 +252,8 @@ async function flood(total: number, channels: number, rate: number, side: string
     const result = {
       messages: total,
       channels,
+      shards,
+      mentions,
       seconds: Math.round(floodSeconds * 10) / 10,
       heap_mib: [before.heapMiB, after.heapMiB],
       rss_mib: [before.rssMiB, after.rssMiB],
@@ -285,12 +288,14 @@ async function main(): Promise<void> {
       flood: { type: 'string' },
       channels: { type: 'string', default: '200' },
       rate: { type: 'string', default: '1000' },
+      shards: { type: 'string', default: '1' },
+      mentions: { type: 'string', default: 'on' },
     },
   });
   if (values.flood !== undefined) {
-    const [total, channels, rate] = [values.flood, values.channels, values.rate].map(Number);
-    if (![total, channels, rate].every((n) => Number.isInteger(n) && n >= 1)) throw new Error('--flood, --channels and --rate take whole numbers, e.g. --flood 60000 --channels 200 --rate 1000');
-    return flood(total, channels, rate, values.side);
+    const [total, channels, rate, shards] = [values.flood, values.channels, values.rate, values.shards].map(Number);
+    if (![total, channels, rate, shards].every((n) => Number.isInteger(n) && n >= 1)) throw new Error('--flood, --channels, --rate and --shards take whole numbers, e.g. --flood 60000 --channels 200 --rate 1000');
+    return flood(total, channels, rate, values.side, shards, values.mentions);
   }
   if (values.soak !== undefined) {
     const total = Number(values.soak);
