@@ -71,7 +71,7 @@ export class DreamBot {
     readonly ctx: BotContext,
     private readonly commands: Commands,
   ) {
-    this.shards = new GatewayShards(client, deps.config.shards.ids ?? (deps.config.shards.count === 'auto' ? undefined : [...Array(deps.config.shards.count).keys()]));
+    this.shards = new GatewayShards(client, deps.config.shards);
   }
 
   get queue(): JobQueue<JobData, RgbImage[]> {

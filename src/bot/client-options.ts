@@ -9,7 +9,7 @@ import type { RedisTurns } from '../queue/index.ts';
  * the bot's own are not kept at all, and memory does not grow with the chatter of the servers it is in.
  * (Guilds, channels, roles and permission overwrites cannot be limited: discord.js needs them whole.)
  */
-export const CACHE_LIMITS = {
+const CACHE_LIMITS = {
   MessageManager: 0,
   GuildMessageManager: 0,
   DMMessageManager: 0,
@@ -43,16 +43,17 @@ const SWEEPERS: NonNullable<ClientOptions['sweepers']> = {
 };
 
 /**
- * The shards handed to discord.js. Both options are always given, so its constructor never falls back to the
- * SHARDS / SHARD_COUNT it reads from the environment for its ShardingManager (src/bin/bot.ts removes ours too).
+ * The shards handed to discord.js. `shards` is always given, so its constructor never reads SHARDS from the
+ * environment (its ShardingManager's); `shardCount` is given with a number, and for `auto` src/bin/bot.ts removes
+ * SHARD_COUNT before discord.js could read "auto" as a number.
  */
-export function shardOptions(plan: ShardPlan): Pick<ClientOptions, 'shards' | 'shardCount'> {
+function shardOptions(plan: ShardPlan): Pick<ClientOptions, 'shards' | 'shardCount'> {
   if (plan.count === 'auto') return { shards: 'auto' };
   return { shards: plan.ids ?? Array.from({ length: plan.count }, (_, id) => id), shardCount: plan.count };
 }
 
 /** Intents: Guilds always (slash commands and the Apps menu need nothing more); GuildMessages only for mentions. */
-export function intentsFor(config: Pick<BotConfig, 'mentions'>): GatewayIntentBits[] {
+function intentsFor(config: Pick<BotConfig, 'mentions'>): GatewayIntentBits[] {
   // Messages that mention the bot carry their content without the privileged MessageContent intent.
   return config.mentions ? [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages] : [GatewayIntentBits.Guilds];
 }

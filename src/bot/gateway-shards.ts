@@ -1,4 +1,5 @@
 import { Status, type Client } from 'discord.js';
+import type { ShardPlan } from '../config.ts';
 
 /** One held shard as /healthz and /metrics show it. */
 export interface ShardState {
@@ -18,12 +19,15 @@ export interface ShardState {
  */
 export class GatewayShards {
   private readonly downSince = new Map<number, number>();
+  /** The shards configured for this process, shown before discord.js has created them (empty: Discord decides). */
+  private readonly planned: readonly number[];
 
   constructor(
     private readonly client: Client,
-    /** The shards configured for this process, shown before discord.js has created them (undefined: Discord decides). */
-    private readonly planned: readonly number[] | undefined,
-  ) {}
+    plan: ShardPlan,
+  ) {
+    this.planned = plan.ids ?? (plan.count === 'auto' ? [] : [...Array(plan.count).keys()]);
+  }
 
   markDown(id: number): void {
     if (!this.downSince.has(id)) this.downSince.set(id, Date.now());
@@ -32,7 +36,7 @@ export class GatewayShards {
   /** Every held shard, by id. */
   states(): ShardState[] {
     const { shards } = this.client.ws;
-    const ids = shards.size ? [...shards.keys()] : [...(this.planned ?? [])];
+    const ids = shards.size ? [...shards.keys()] : [...this.planned];
     const guilds = new Map<number, number>();
     for (const guild of this.client.guilds.cache.values()) guilds.set(guild.shardId, (guilds.get(guild.shardId) ?? 0) + 1);
     return ids
