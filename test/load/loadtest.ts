@@ -245,10 +245,9 @@ async function flood(total: number, channels: number, rate: number, side: string
     }
     const floodSeconds = (Date.now() - t0) / 1000;
     await finish(asks, 600_000);
-    // The fake keeps what it sent; what is measured is the bot process.
-    fake.requests.splice(0, fake.requests.length - 1000);
-    const after = await memoryOf(bot.base);
     const acks = asks.map((i) => fake.ackLatencyMs(i.id) ?? Infinity);
+    const dreamsAnswered = asks.filter(answered).length;
+    const after = await memoryOf(bot.base);
     const result = {
       messages: total,
       channels,
@@ -258,7 +257,7 @@ async function flood(total: number, channels: number, rate: number, side: string
       heap_mib: [before.heapMiB, after.heapMiB],
       rss_mib: [before.rssMiB, after.rssMiB],
       dreams_during: asks.length,
-      dreams_answered: asks.filter(answered).length,
+      dreams_answered: dreamsAnswered,
       ack_p50_ms: percentile(acks, 50),
       ack_p99_ms: percentile(acks, 99),
       ack_max_ms: Math.max(...acks),
