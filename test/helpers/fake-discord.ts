@@ -11,7 +11,9 @@
  *
  * It models what a bot under test can observe: interaction acknowledgement (with Discord's 3 s deadline and
  * "already acknowledged" errors), webhook edits of `@original`, follow-ups, channel messages with uploaded files
- * served back from the fake CDN, command registration, token rejection, and injected 5xx / 429 failures.
+ * served back from the fake CDN, command registration, token rejection, and injected 5xx / 429 failures. Started
+ * with `shards`, it speaks shards as Discord does: a recommended count and `max_concurrency` in `/gateway/bot`, 4011
+ * for an unsharded IDENTIFY, guilds and their events per shard, and one shard's drop and RESUME (`shardOutage`).
  * Everything the client sends over REST is recorded in `requests`.
  */
 import { createHash, randomBytes } from 'node:crypto';
