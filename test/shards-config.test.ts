@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { botConfig } from '../src/config.ts';
+import { startTestBot } from './helpers/bot.ts';
 import { fakeEnv } from './helpers/bot-config.ts';
 import { FakeDiscord } from './helpers/fake-discord.ts';
+import { FakeRunner } from './helpers/fake-runner.ts';
 
 const base = { DISCORD_TOKEN: 'x', DISCORD_CLIENT_ID: '123456789012345678' };
 const shardsOf = (env: Record<string, string>) => botConfig({ ...base, ...env }).shards;
@@ -25,6 +27,22 @@ describe('SHARD_COUNT and SHARD_IDS', () => {
     expect(() => shardsOf({ SHARD_COUNT: 'many' })).toThrow('SHARD_COUNT must be auto or a whole number from 1 to 4096, not "many".');
     expect(() => shardsOf({ SHARDS: '[0,1]' })).toThrow(/^SHARDS is not read by this bot: set SHARD_COUNT/);
     expect(() => botConfig({ ...base, MENTIONS: 'maybe' })).toThrow('MENTIONS must be one of on, off, not "maybe".');
+  });
+
+  it('a bot starts in a process whose environment says SHARD_COUNT=auto (a copied .env), which discord.js would read', async () => {
+    const fake = await FakeDiscord.start({ shards: 2, maxConcurrency: 2 });
+    const before = process.env.SHARD_COUNT;
+    process.env.SHARD_COUNT = 'auto';
+    try {
+      const bot = await startTestBot(fake, { SHARD_COUNT: 'auto' }, new FakeRunner());
+      expect([...bot.client.ws.shards.keys()]).toEqual([0, 1]);
+      expect(process.env.SHARD_COUNT).toBe('auto');
+      await bot.stop();
+    } finally {
+      if (before === undefined) delete process.env.SHARD_COUNT;
+      else process.env.SHARD_COUNT = before;
+      await fake.close();
+    }
   });
 
   it('npm start with SHARD_COUNT=auto in its environment holds every recommended shard (discord.js does not read it back)', async () => {

@@ -8,9 +8,6 @@ import { runMain } from './exit.ts';
 /** `npm start`: configuration errors and a rejected token end in one readable line and exit code 1. */
 runMain('deepdream-bot', async () => {
   const config = botConfig();
-  // Read and checked above. discord.js's Client reads SHARD_COUNT again (as its ShardingManager's, a number) when
-  // it is not given one, as with SHARD_COUNT=auto, where "auto" would fail its check; the options say it all.
-  delete process.env.SHARD_COUNT;
   const log = createLogger(config.logLevel, [config.token]);
   let bot: DreamBot;
   try {

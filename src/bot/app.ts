@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { Client, Events, type REST } from 'discord.js';
+import { Events, type Client, type REST } from 'discord.js';
 import type { Logger } from 'pino';
 import { DEFAULT_GATEWAY_GRACE_MS, type BotConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
@@ -8,7 +8,7 @@ import type { RgbImage } from '../imaging/index.ts';
 import type { JobData } from '../jobs/index.ts';
 import type { JobQueue, RedisTurns } from '../queue/index.ts';
 import type { DreamRunner } from '../runner/index.ts';
-import { clientOptions } from './client-options.ts';
+import { createClient } from './client-options.ts';
 import { loadCommands, type Commands } from './command-loader.ts';
 import type { BotContext } from './context.ts';
 import { failSafe, routeInteraction } from './events/interaction-create.ts';
@@ -181,7 +181,7 @@ export class DreamBot {
   /** Connects to Discord and starts answering; on failure everything given is closed again. */
   static async start(deps: BotDeps): Promise<DreamBot> {
     const { config, log } = deps;
-    const client = new Client(clientOptions(config, deps.identifyTurns));
+    const client = createClient(config, deps.identifyTurns);
     client.rest.setToken(config.token);
     const dreams = new DreamRequests({ config, queue: deps.queue, manifest: deps.manifest, log, metrics: deps.metrics, rest: deps.rest, maxSide: deps.maxSide });
     const bot = new DreamBot(client, deps, { config, dreams, log }, await loadCommands());

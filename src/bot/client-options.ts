@@ -1,4 +1,4 @@
-import { GatewayIntentBits, Options, type ClientOptions } from 'discord.js';
+import { Client, GatewayIntentBits, Options, type ClientOptions } from 'discord.js';
 import type { BotConfig, ShardPlan } from '../config.ts';
 import type { RedisTurns } from '../queue/index.ts';
 
@@ -44,8 +44,7 @@ const SWEEPERS: NonNullable<ClientOptions['sweepers']> = {
 
 /**
  * The shards handed to discord.js. `shards` is always given, so its constructor never reads SHARDS from the
- * environment (its ShardingManager's); `shardCount` is given with a number, and for `auto` src/bin/bot.ts removes
- * SHARD_COUNT before discord.js could read "auto" as a number.
+ * environment (its ShardingManager's); `shardCount` is given with a number (see `createClient` for `auto`).
  */
 function shardOptions(plan: ShardPlan): Pick<ClientOptions, 'shards' | 'shardCount'> {
   if (plan.count === 'auto') return { shards: 'auto' };
@@ -75,7 +74,7 @@ function sharedIdentifyPacing(turns: RedisTurns, clientId: string): NonNullable<
 }
 
 /** The discord.js client's options for this bot: intents, shards, bounded caches, REST base, identify pacing. */
-export function clientOptions(config: BotConfig, identifyTurns?: RedisTurns): ClientOptions {
+function clientOptions(config: BotConfig, identifyTurns?: RedisTurns): ClientOptions {
   return {
     intents: intentsFor(config),
     ...shardOptions(config.shards),
@@ -84,4 +83,19 @@ export function clientOptions(config: BotConfig, identifyTurns?: RedisTurns): Cl
     rest: config.discordApi ? { api: config.discordApi } : {},
     ...(identifyTurns ? { ws: sharedIdentifyPacing(identifyTurns, config.clientId) } : {}),
   };
+}
+
+/**
+ * The bot's discord.js client. Its constructor reads SHARD_COUNT from the environment (as its ShardingManager's,
+ * a number) whenever it is not given a count other than 1, as with `auto`; ours was read and checked by the config
+ * and is in the options, so the constructor does not see it ("auto" would fail its check).
+ */
+export function createClient(config: BotConfig, identifyTurns?: RedisTurns): Client {
+  const ours = process.env.SHARD_COUNT;
+  delete process.env.SHARD_COUNT;
+  try {
+    return new Client(clientOptions(config, identifyTurns));
+  } finally {
+    if (ours !== undefined) process.env.SHARD_COUNT = ours;
+  }
 }
