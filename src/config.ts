@@ -111,17 +111,63 @@ export interface BotConfig extends EngineConfig {
   healthPort?: number;
   healthHost: string;
   /**
-   * How long the gateway may be down before /healthz says so: a routine resume takes well under a second, and an
-   * orchestrator should not restart a bot for one. Longer outages turn it to 503 within this time.
-   */
-  gatewayGraceMs: number;
-  /**
    * Inputs screened as explicit (see NSFW_THRESHOLD) outside age-restricted channels: `block` refuses them privately,
    * `spoiler` dreams them and posts the result as a spoiler, `off` does not screen.
    */
   nsfwPolicy: 'block' | 'spoiler' | 'off';
   /** An input counts as explicit when P(porn) + P(hentai) + P(sexy) under nsfwjs's classifier reaches this (0..1). */
   nsfwThreshold: number;
+  /** Which gateway shards this process holds (SHARD_COUNT, SHARD_IDS). */
+  shards: ShardPlan;
+  /** Reply-mentions on: the GuildMessages intent, i.e. every message of every server the bot is in. */
+  mentions: boolean;
+  /** How long a held shard may be down before /healthz turns 503 (a routine resume takes well under a second). */
+  gatewayGraceMs: number;
+}
+
+/**
+ * The shards of one bot process: `count` is the bot's total over all its processes ('auto': Discord's
+ * recommendation, every shard in this process); `ids` the ones this process holds (undefined: all of them).
+ */
+export interface ShardPlan {
+  count: number | 'auto';
+  ids?: number[];
+}
+
+const MAX_SHARDS = 4096;
+
+/** /healthz turns 503 when a held shard has been down this long (HEALTH_GATEWAY_GRACE_MS). */
+export const DEFAULT_GATEWAY_GRACE_MS = 3000;
+
+/** `0,1`, `0-3` or `0-1,6`: sorted, without repeats. */
+function shardIds(raw: string): number[] {
+  const ids = new Set<number>();
+  for (const part of raw.split(',').map((p) => p.trim())) {
+    const m = /^(\d+)(?:\s*-\s*(\d+))?$/.exec(part);
+    const from = m ? Number(m[1]) : NaN;
+    const to = m?.[2] !== undefined ? Number(m[2]) : from;
+    if (!m || to < from || to >= MAX_SHARDS) throw new ConfigError(`SHARD_IDS must list shard ids like 0,1 or 0-3, not "${raw}".`);
+    for (let id = from; id <= to; id++) ids.add(id);
+  }
+  return [...ids].sort((a, b) => a - b);
+}
+
+/**
+ * SHARD_COUNT and SHARD_IDS, checked together. SHARDS is discord.js's own ShardingManager variable (JSON): a
+ * process that sets it means something else, so it is refused rather than half-read by two parties.
+ */
+function shardPlan(env: Env): ShardPlan {
+  if (env.SHARDS?.trim()) throw new ConfigError('SHARDS is not read by this bot: set SHARD_COUNT (the total) and SHARD_IDS (this process\'s, e.g. 0,1 or 0-3) instead.');
+  const rawCount = env.SHARD_COUNT?.trim();
+  const rawIds = env.SHARD_IDS?.trim();
+  const count = !rawCount || rawCount === 'auto' ? 'auto' : Number(rawCount);
+  if (count !== 'auto' && (!Number.isInteger(count) || count < 1 || count > MAX_SHARDS)) throw new ConfigError(`SHARD_COUNT must be auto or a whole number from 1 to ${MAX_SHARDS}, not "${rawCount}".`);
+  if (!rawIds) return { count };
+  if (count === 'auto') throw new ConfigError(`SHARD_IDS needs a SHARD_COUNT (the total over every bot process, e.g. SHARD_COUNT=4): with "auto" processes could count differently.`);
+  const ids = shardIds(rawIds);
+  const outside = ids.filter((id) => id >= count);
+  if (outside.length) throw new ConfigError(`SHARD_IDS ${outside.join(', ')} ${outside.length > 1 ? 'are' : 'is'} out of range: with SHARD_COUNT=${count} shard ids go from 0 to ${count - 1}.`);
+  return { count, ids };
 }
 
 function snowflake(env: Env, name: string, required: boolean): string | undefined {
@@ -182,9 +228,11 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     redisCommandTimeoutMs: int(env, 'REDIS_COMMAND_TIMEOUT_MS', 2000, 100, 60_000)!,
     healthPort: int(env, 'HEALTH_PORT', undefined, 0, 65535),
     healthHost: env.HEALTH_HOST?.trim() || '0.0.0.0',
-    gatewayGraceMs: int(env, 'GATEWAY_GRACE_MS', 3000, 0, 600_000)!,
     nsfwPolicy: oneOf(env, 'NSFW_POLICY', ['block', 'spoiler', 'off'] as const, 'block'),
     nsfwThreshold: fraction(env, 'NSFW_THRESHOLD', DEFAULT_NSFW_THRESHOLD),
+    shards: shardPlan(env),
+    mentions: oneOf(env, 'MENTIONS', ['on', 'off'] as const, 'on') === 'on',
+    gatewayGraceMs: int(env, 'HEALTH_GATEWAY_GRACE_MS', DEFAULT_GATEWAY_GRACE_MS, 0, 600_000)!,
   };
 }
 

@@ -55,13 +55,13 @@ describe('engine configuration', () => {
   it('reads the timings that tests shorten: progress edits, outcome retries, Redis command timeout, gateway grace', () => {
     const base = { DISCORD_TOKEN: 't', DISCORD_CLIENT_ID: '123456789012345678' };
     expect(botConfig(base)).toMatchObject({ statusEditIntervalMs: 2000, outcomeRetryDelaysMs: [1000, 4000, 15000], redisCommandTimeoutMs: 2000, gatewayGraceMs: 3000 });
-    expect(botConfig({ ...base, STATUS_EDIT_INTERVAL_MS: '50', OUTCOME_RETRY_DELAYS_MS: '10, 20', REDIS_COMMAND_TIMEOUT_MS: '500', GATEWAY_GRACE_MS: '1000' })).toMatchObject({
+    expect(botConfig({ ...base, STATUS_EDIT_INTERVAL_MS: '50', OUTCOME_RETRY_DELAYS_MS: '10, 20', REDIS_COMMAND_TIMEOUT_MS: '500', HEALTH_GATEWAY_GRACE_MS: '1000' })).toMatchObject({
       statusEditIntervalMs: 50,
       outcomeRetryDelaysMs: [10, 20],
       redisCommandTimeoutMs: 500,
       gatewayGraceMs: 1000,
     });
-    for (const [name, value] of [['STATUS_EDIT_INTERVAL_MS', '-1'], ['STATUS_EDIT_INTERVAL_MS', '700000'], ['OUTCOME_RETRY_DELAYS_MS', '1,,2'], ['OUTCOME_RETRY_DELAYS_MS', 'soon'], ['REDIS_COMMAND_TIMEOUT_MS', '10'], ['GATEWAY_GRACE_MS', 'long']]) {
+    for (const [name, value] of [['STATUS_EDIT_INTERVAL_MS', '-1'], ['STATUS_EDIT_INTERVAL_MS', '700000'], ['OUTCOME_RETRY_DELAYS_MS', '1,,2'], ['OUTCOME_RETRY_DELAYS_MS', 'soon'], ['REDIS_COMMAND_TIMEOUT_MS', '10'], ['HEALTH_GATEWAY_GRACE_MS', 'long']]) {
       expect(() => botConfig({ ...base, [name]: value }), `${name}=${value}`).toThrow(new RegExp(`^${name} must be `));
     }
   });

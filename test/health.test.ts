@@ -8,7 +8,7 @@ import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-dis
 import { FakeRunner, Gate } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 
-/** GATEWAY_GRACE_MS here (3 s by default): how long the gateway may be down before /healthz says so. */
+/** HEALTH_GATEWAY_GRACE_MS here (3 s by default): how long the gateway may be down before /healthz says so. */
 const GRACE_MS = 1000;
 /** Reconnect attempts the outage lasts (the client tries about every 0.5 s): far more than the lines allowed. */
 const ATTEMPTS = 6;
@@ -25,7 +25,7 @@ describe('/healthz follows the gateway', () => {
 
   beforeAll(async () => {
     fake = await FakeDiscord.start();
-    const config = fakeBotConfig(fake, { HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1', DREAM_MAX_SIDE: '256', LOG_LEVEL: 'info', GATEWAY_GRACE_MS: String(GRACE_MS) });
+    const config = fakeBotConfig(fake, { HEALTH_PORT: '0', HEALTH_HOST: '127.0.0.1', DREAM_MAX_SIDE: '256', LOG_LEVEL: 'info', HEALTH_GATEWAY_GRACE_MS: String(GRACE_MS) });
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
         logs += chunk.toString();

@@ -7,7 +7,7 @@ import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { JobMessages, JobProcessor, type JobData, type JobResult, type StatusTiming } from '../jobs/index.ts';
-import { MemoryQueue, RedisQueue, startRedisWorker, type JobQueue, type QueueHooks } from '../queue/index.ts';
+import { MemoryQueue, RedisQueue, startRedisWorker, type JobQueue, type QueueHooks, type RedisTurns } from '../queue/index.ts';
 import { DreamWorkerPool, type DreamRunner } from '../runner/index.ts';
 
 /** What a test may put in place of the real thing. */
@@ -70,16 +70,19 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
   const messages = new JobMessages(rest, log, statusTiming(config));
   let queue: JobQueue<JobData, RgbImage[]> | undefined;
   let runner: DreamRunner | undefined;
+  let identifyTurns: RedisTurns | undefined;
   let bot: DreamBot | undefined;
   const metrics = new BotMetrics({
     queueDepth: () => queue?.snapshot().waiting ?? 0,
     running: () => queue?.snapshot().running ?? 0,
     backend: () => runner?.backend.name ?? 'redis',
-    gatewayPingMs: () => bot?.client.ws.ping ?? -1,
+    shards: () => bot?.shards.states() ?? [],
   });
   const limits = { concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser };
   if (config.queueDriver === 'redis') {
-    queue = await RedisQueue.start(config.redisUrl, limits, queueHooks(messages, metrics), log, { commandTimeoutMs: config.redisCommandTimeoutMs });
+    const redisQueue = await RedisQueue.start(config.redisUrl, limits, queueHooks(messages, metrics), log, { commandTimeoutMs: config.redisCommandTimeoutMs });
+    queue = redisQueue;
+    identifyTurns = redisQueue.turns;
     log.info({ redis: masked(config.redisUrl) }, 'queueing dreams in Redis for `npm run worker` processes');
   } else {
     runner = overrides.runner ?? (await startPool(config, log));
@@ -90,7 +93,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
   // Inputs are checked at the size the engine will use; with Redis, workers shrink further if their backend wants.
   const maxSide = maxSideFor(config, runner?.backend.name ?? 'tensorflow');
   // The bot owns the queue and runner from here: it closes them when it stops, or when it cannot start.
-  bot = await DreamBot.start({ config, log, rest, queue, metrics, manifest, maxSide, runner });
+  bot = await DreamBot.start({ config, log, rest, queue, metrics, manifest, maxSide, runner, identifyTurns });
   return bot;
 }
 

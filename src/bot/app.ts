@@ -1,17 +1,19 @@
 import type { Server } from 'node:http';
-import { Client, Events, GatewayIntentBits, Status, type REST } from 'discord.js';
+import { Events, type Client, type REST } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
 import type { ModelManifest } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import type { JobData } from '../jobs/index.ts';
-import type { JobQueue } from '../queue/index.ts';
+import type { JobQueue, RedisTurns } from '../queue/index.ts';
 import type { DreamRunner } from '../runner/index.ts';
+import { createClient } from './client-options.ts';
 import { loadCommands, type Commands } from './command-loader.ts';
 import type { BotContext } from './context.ts';
 import { failSafe, routeInteraction } from './events/interaction-create.ts';
 import { handleMention } from './events/message-create.ts';
+import { GatewayShards, type ShardState } from './gateway-shards.ts';
 import { startHealthServer } from './health-server.ts';
 import type { BotMetrics } from './metrics.ts';
 import { DreamRequests } from './requests.ts';
@@ -21,6 +23,14 @@ export class TokenRejectedError extends UserError {
   override name = 'TokenRejectedError';
   constructor() {
     super('Discord rejected DISCORD_TOKEN: check the bot token in your .env (Developer Portal > Bot > Reset Token).', 'config');
+  }
+}
+
+/** Discord closed an identify with 4011: this process asked for fewer shards than the bot's servers need. */
+export class ShardingRequiredError extends UserError {
+  override name = 'ShardingRequiredError';
+  constructor(count: number | 'auto') {
+    super(`Discord requires more shards than SHARD_COUNT=${count}: leave SHARD_COUNT unset (auto) or raise it to at least what Discord recommends (README, "Shards").`, 'config');
   }
 }
 
@@ -38,14 +48,15 @@ export interface BotDeps {
   maxSide: number;
   /** The local dream workers (memory queue); with Redis they are other processes. Closed when the bot stops. */
   runner?: DreamRunner;
+  /** With Redis: shards identify in turns shared by every bot process. */
+  identifyTurns?: RedisTurns;
 }
 
 /** The running bot: the Discord client, its event handlers and health server, in front of a queue. */
 export class DreamBot {
   private stopping: Promise<void> | null = null;
   private health: Server | null = null;
-  /** Since when the gateway is not ready (null: it is), from its events and from health checks. */
-  private gatewayDownSince: number | null = null;
+  readonly shards: GatewayShards;
   private readonly startedAt = Date.now();
 
   private constructor(
@@ -53,7 +64,9 @@ export class DreamBot {
     private readonly deps: BotDeps,
     readonly ctx: BotContext,
     private readonly commands: Commands,
-  ) {}
+  ) {
+    this.shards = new GatewayShards(client, deps.config.shards);
+  }
 
   get queue(): JobQueue<JobData, RgbImage[]> {
     return this.deps.queue;
@@ -69,10 +82,13 @@ export class DreamBot {
     const { queue, runner } = this.deps;
     const problems: string[] = [];
     if (this.stopping) problems.push('shutting down');
-    const gateway = this.gatewayState();
-    const downMs = this.gatewayDownMs(gateway);
+    const shards = this.shards.states();
     if (!this.client.isReady()) problems.push('gateway not connected yet');
-    else if (gateway !== 'ready' && downMs >= this.deps.config.gatewayGraceMs) problems.push(`gateway ${gateway} for ${Math.round(downMs / 1000)} s`);
+    else {
+      // One shard is "the gateway"; with several, each one that is down is named.
+      const name = (s: ShardState) => (shards.length > 1 ? `gateway shard ${s.id}` : 'gateway');
+      for (const s of shards) if (s.state !== 'ready' && s.downMs >= this.deps.config.gatewayGraceMs) problems.push(`${name(s)} ${s.state} for ${Math.round(s.downMs / 1000)} s`);
+    }
     if (!queue.connected()) problems.push(queue.name === 'redis' ? 'Redis unreachable' : 'queue closed');
     if (runner && runner.alive !== runner.size) problems.push(`dream workers alive ${runner.alive}/${runner.size}`);
     return problems;
@@ -80,13 +96,15 @@ export class DreamBot {
 
   healthDetails(): Record<string, unknown> {
     const { queue, runner } = this.deps;
-    const gateway = this.gatewayState();
     const problems = this.healthProblems();
+    const shards = this.shards.states();
+    const gateway = this.gatewayState(shards);
     return {
       backend: runner?.backend.name ?? 'redis workers',
       driver: queue.name,
       gateway,
-      gatewayDownSeconds: gateway === 'ready' ? undefined : Math.round(this.gatewayDownMs(gateway) / 1000),
+      gatewayDownSeconds: gateway === 'ready' ? undefined : Math.round(Math.max(0, ...shards.map((s) => s.downMs)) / 1000),
+      shards: shards.map(({ id, state, pingMs, guilds, downMs }) => ({ id, state, pingMs, guilds, downSeconds: state === 'ready' ? undefined : Math.round(downMs / 1000) })),
       redis: queue.name === 'redis' ? (queue.connected() ? 'connected' : 'unreachable') : undefined,
       workers: runner ? { alive: runner.alive, size: runner.size } : undefined,
       queue: queue.snapshot(),
@@ -99,62 +117,52 @@ export class DreamBot {
    * The gateway's live state, from its shard(s) (`client.isReady()` stays true through an outage): `ready`, or the
    * state of a shard that is not (`connecting`, `resuming`, `identifying`, `waitingforguilds`, `disconnected`, …).
    */
-  gatewayState(): string {
+  gatewayState(shards = this.shards.states()): string {
     if (!this.client.isReady()) return 'not ready';
-    const down = this.client.ws.shards.find((shard) => shard.status !== Status.Ready);
-    return down ? (Status[down.status] ?? String(down.status)).toLowerCase() : 'ready';
-  }
-
-  /** How long the gateway has not been ready (0 when it is). */
-  private gatewayDownMs(state = this.gatewayState()): number {
-    if (state === 'ready') {
-      this.gatewayDownSince = null;
-      return 0;
-    }
-    this.gatewayDownSince ??= Date.now();
-    return Date.now() - this.gatewayDownSince;
+    return shards.find((s) => s.state !== 'ready')?.state ?? 'ready';
   }
 
   /**
-   * Logs the gateway's outages: one warning when the connection drops, one when it is back (resumed, or a new
+   * Logs each shard's outages: one warning when its connection drops, one when it is back (resumed, or a new
    * session), with the outage's length; the retries in between (one every ~0.5 s) are not logged one by one.
    */
   private watchGateway(): void {
     const { client, ctx } = this;
-    let everReady = false;
-    let errorLogged = false;
-    let lostAt: number | null = null;
+    const everReady = new Set<number>();
+    const errorLogged = new Set<number>();
+    const lostAt = new Map<number, number>();
     const down = (shard: number, why: string) => {
-      if (this.stopping || !everReady) return;
-      this.gatewayDownSince ??= Date.now();
-      if (lostAt !== null) return;
-      lostAt = Date.now();
-      errorLogged = false;
+      if (this.stopping || !everReady.has(shard)) return;
+      this.shards.markDown(shard);
+      if (lostAt.has(shard)) return;
+      lostAt.set(shard, Date.now());
+      errorLogged.delete(shard);
       ctx.log.warn({ shard, why }, 'gateway connection lost; reconnecting');
     };
     const up = (shard: number, how: 'resumed' | 'reconnected with a new session', extra: Record<string, unknown> = {}) => {
       if (this.stopping) return;
-      const since = lostAt;
-      lostAt = null;
-      if (since !== null || how !== 'resumed') ctx.log.warn({ shard, outageSeconds: since === null ? undefined : Math.round((Date.now() - since) / 100) / 10, ...extra }, `gateway ${how}`);
+      const since = lostAt.get(shard);
+      lostAt.delete(shard);
+      if (since !== undefined || how !== 'resumed') ctx.log.warn({ shard, outageSeconds: since === undefined ? undefined : Math.round((Date.now() - since) / 100) / 10, ...extra }, `gateway ${how}`);
     };
     client.on(Events.ShardReconnecting, (shard) => down(shard, 'connection closed'));
     client.on(Events.ShardDisconnect, (event, shard) => {
       if (this.stopping) return;
-      this.gatewayDownSince ??= Date.now();
-      lostAt ??= Date.now();
+      this.shards.markDown(shard);
+      if (!lostAt.has(shard)) lostAt.set(shard, Date.now());
       ctx.log.error({ shard, code: event.code }, 'gateway closed for good (Discord will not take this session back); restart the bot');
     });
     client.on(Events.ShardError, (err, shard) => {
       if (this.stopping) return;
-      if (errorLogged) return void ctx.log.debug({ shard, err }, 'gateway connection error');
-      errorLogged = true;
+      if (errorLogged.has(shard)) return void ctx.log.debug({ shard, err }, 'gateway connection error');
+      errorLogged.add(shard);
       ctx.log.warn({ shard, err }, 'gateway connection error');
     });
     client.on(Events.ShardResume, (shard, replayed) => up(shard, 'resumed', { replayed }));
     client.on(Events.ShardReady, (shard) => {
-      if (everReady) up(shard, 'reconnected with a new session');
-      everReady = true;
+      if (everReady.has(shard)) up(shard, 'reconnected with a new session');
+      else ctx.log.info({ shard, guilds: client.guilds.cache.filter((g) => g.shardId === shard).size }, 'shard ready');
+      everReady.add(shard);
     });
   }
 
@@ -167,11 +175,7 @@ export class DreamBot {
   /** Connects to Discord and starts answering; on failure everything given is closed again. */
   static async start(deps: BotDeps): Promise<DreamBot> {
     const { config, log } = deps;
-    const client = new Client({
-      // Messages that mention the bot carry their content without the privileged MessageContent intent.
-      intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages],
-      rest: config.discordApi ? { api: config.discordApi } : {},
-    });
+    const client = createClient(config, deps.identifyTurns);
     client.rest.setToken(config.token);
     const dreams = new DreamRequests({ config, queue: deps.queue, manifest: deps.manifest, log, metrics: deps.metrics, rest: deps.rest, maxSide: deps.maxSide });
     const bot = new DreamBot(client, deps, { config, dreams, log }, await loadCommands());
@@ -189,9 +193,10 @@ export class DreamBot {
       await bot.close(0);
       const message = err instanceof Error ? err.message : String(err);
       if (/invalid token|authentication failed|401/i.test(message)) throw new TokenRejectedError();
+      if (/sharding is required/i.test(message)) throw new ShardingRequiredError(config.shards.count);
       throw err;
     }
-    log.info({ user: client.user?.tag, guilds: client.guilds.cache.size }, 'connected to Discord');
+    log.info({ user: client.user?.tag, guilds: client.guilds.cache.size, shards: [...client.ws.shards.keys()], shardCount: client.options.shardCount, mentions: config.mentions }, 'connected to Discord');
     return bot;
   }
 
@@ -200,10 +205,13 @@ export class DreamBot {
     client.on(Events.InteractionCreate, (interaction) => {
       routeInteraction(interaction, this.commands, ctx, this.stopping !== null).catch((err: Error) => failSafe(interaction, err, ctx));
     });
-    client.on(Events.MessageCreate, (message) => {
-      if (this.stopping || !client.user) return;
-      handleMention(message, ctx, client.user.id).catch((err: Error) => ctx.log.error({ err }, 'mention handler failed'));
-    });
+    // With MENTIONS=off the GuildMessages intent is off and no message arrives (DMs were never asked for).
+    if (ctx.config.mentions) {
+      client.on(Events.MessageCreate, (message) => {
+        if (this.stopping || !client.user) return;
+        handleMention(message, ctx, client.user.id).catch((err: Error) => ctx.log.error({ err, shard: message.guild?.shardId }, 'mention handler failed'));
+      });
+    }
     client.on(Events.Error, (err) => ctx.log.error({ err }, 'discord client error'));
   }
 
@@ -225,5 +233,6 @@ export class DreamBot {
     await this.deps.runner?.close();
     await this.client.destroy();
     await new Promise((resolve) => (this.health ? this.health.close(resolve) : resolve(undefined)));
+    this.deps.metrics.close();
   }
 }

@@ -1,7 +1,18 @@
 import { readdirSync } from 'node:fs';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { JobResult } from '../jobs/index.ts';
 import type { Ending } from '../queue/index.ts';
+import type { ShardState } from './gateway-shards.ts';
+
+/** What the metrics read when scraped. */
+export interface MetricSources {
+  queueDepth: () => number;
+  running: () => number;
+  backend: () => string;
+  /** The held shards (none before the bot has started). */
+  shards: () => ShardState[];
+}
 
 /**
  * Every way a request ends: it ran (done, failed, cancelled), was refused (the request itself: bad file, caps, a
@@ -33,7 +44,10 @@ export class BotMetrics {
   });
   private readonly retries = new Counter({ name: 'deepdream_job_retries_total', help: 'Dreams retried at a smaller size after a backend error', registers: [this.registry] });
 
-  constructor(sources: { queueDepth: () => number; running: () => number; backend: () => string; gatewayPingMs: () => number }) {
+  /** Event-loop delay since the last scrape, sampled every 10 ms. */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+
+  constructor(sources: MetricSources) {
     new Gauge({ name: 'deepdream_queue_depth', help: 'Dreams waiting in the queue', registers: [this.registry], collect() {
       this.set(sources.queueDepth());
     } });
@@ -44,9 +58,37 @@ export class BotMetrics {
       this.reset();
       this.set({ backend: sources.backend() }, 1);
     } });
-    new Gauge({ name: 'deepdream_gateway_ping_seconds', help: 'Discord gateway heartbeat round trip', registers: [this.registry], collect() {
-      const ms = sources.gatewayPingMs();
-      if (ms >= 0) this.set(ms / 1000);
+    const pinged = () => sources.shards().filter((s) => s.pingMs >= 0);
+    new Gauge({ name: 'deepdream_gateway_ping_seconds', help: 'Discord gateway heartbeat round trip, mean over the held shards', registers: [this.registry], collect() {
+      const shards = pinged();
+      if (shards.length) this.set(shards.reduce((sum, s) => sum + s.pingMs, 0) / shards.length / 1000);
+    } });
+    new Gauge({ name: 'deepdream_gateway_shard_ping_seconds', help: 'Discord gateway heartbeat round trip of each held shard', labelNames: ['shard'] as const, registers: [this.registry], collect() {
+      this.reset();
+      for (const s of pinged()) this.set({ shard: String(s.id) }, s.pingMs / 1000);
+    } });
+    new Gauge({ name: 'deepdream_gateway_shard_ready', help: 'Each held shard: 1 when ready, 0 when not (its state is in the label)', labelNames: ['shard', 'state'] as const, registers: [this.registry], collect() {
+      this.reset();
+      for (const s of sources.shards()) this.set({ shard: String(s.id), state: s.state }, s.state === 'ready' ? 1 : 0);
+    } });
+    new Gauge({ name: 'deepdream_gateway_shard_guilds', help: 'Servers on each held shard', labelNames: ['shard'] as const, registers: [this.registry], collect() {
+      this.reset();
+      for (const s of sources.shards()) this.set({ shard: String(s.id) }, s.guilds);
+    } });
+    // prom-client's names for the same figures; since the previous scrape, so a flood shows as it happens.
+    const loop = this.loopDelay;
+    loop.enable();
+    const lag = (name: string, help: string, read: (h: IntervalHistogram) => number) =>
+      new Gauge({ name, help, registers: [this.registry], collect() {
+        if (loop.count > 0) this.set(read(loop) / 1e9);
+      } });
+    lag('nodejs_eventloop_lag_p50_seconds', 'Event-loop delay of the main thread since the last scrape, median', (h) => h.percentile(50));
+    lag('nodejs_eventloop_lag_p99_seconds', 'Event-loop delay of the main thread since the last scrape, 99th percentile', (h) => h.percentile(99));
+    lag('nodejs_eventloop_lag_max_seconds', 'Event-loop delay of the main thread since the last scrape, longest', (h) => h.max);
+    // Registered after the three above, so it runs after them on each scrape: the next one starts afresh.
+    new Gauge({ name: 'nodejs_eventloop_lag_samples', help: 'Event-loop delay samples behind the lag figures (one per 10 ms)', registers: [this.registry], collect() {
+      this.set(loop.count);
+      loop.reset();
     } });
     for (const outcome of ['done', 'failed', 'cancelled', 'refused', 'unavailable', 'not_run'] as const) this.jobs.inc({ outcome }, 0);
     // What a leak shows first, under the names prom-client's default metrics use (not enabled: they add GC observers
@@ -67,6 +109,11 @@ export class BotMetrics {
         // not Linux: no figure
       }
     } });
+  }
+
+  /** Stops sampling the event loop (the bot has stopped). */
+  close(): void {
+    this.loopDelay.disable();
   }
 
   /** The one place outcomes are counted: a refusal before queueing, or a queued job's end (either queue). */

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { isConnectionError, RedisLink } from './redis-link.ts';
 import { RedisSlots } from './redis-slots.ts';
+import { RedisTurns } from './redis-turns.ts';
 import type { JobQueue, QueueHooks, QueueLimits, Submission } from './types.ts';
 
 export const QUEUE_NAME = 'deepdream';
@@ -44,6 +45,8 @@ export class RedisQueue<D, R> implements JobQueue<D> {
   readonly name = 'redis';
   readonly link: RedisLink;
   readonly slots: RedisSlots;
+  /** Turns shared by every process on this Redis (the gateway's identify pacing across bot processes). */
+  readonly turns: RedisTurns;
   private readonly queue: Queue;
   private readonly events: QueueEvents;
   private readonly redis: Redis;
@@ -78,6 +81,7 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     this.events = new QueueEvents(QUEUE_NAME, { connection: eventsBase });
     this.queue.on('error', (err) => this.link.report(err, 'queue'));
     this.events.on('error', (err) => this.link.report(err, 'queue events'));
+    this.turns = new RedisTurns(this.redis);
     this.slots = new RedisSlots(
       this.redis,
       { wait: this.queue.keys.wait, paused: this.queue.keys.paused, prioritized: this.queue.keys.prioritized, jobPrefix: this.queue.toKey('') },

@@ -11,7 +11,9 @@
  *
  * It models what a bot under test can observe: interaction acknowledgement (with Discord's 3 s deadline and
  * "already acknowledged" errors), webhook edits of `@original`, follow-ups, channel messages with uploaded files
- * served back from the fake CDN, command registration, token rejection, and injected 5xx / 429 failures.
+ * served back from the fake CDN, command registration, token rejection, and injected 5xx / 429 failures. Started
+ * with `shards`, it speaks shards as Discord does: a recommended count and `max_concurrency` in `/gateway/bot`, 4011
+ * for an unsharded IDENTIFY, guilds and their events per shard, and one shard's drop and RESUME (`shardOutage`).
  * Everything the client sends over REST is recorded in `requests`.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -133,6 +135,28 @@ export type OptionValue = string | number | boolean | { type: ApplicationCommand
 export interface StartOptions {
   /** Gateway heartbeat interval sent in HELLO (default 41 250 ms, as Discord). */
   heartbeatIntervalMs?: number;
+  /**
+   * Shards Discord recommends in `GET /gateway/bot` (default 1). Above 1 sharding is required: an IDENTIFY without
+   * `shard`, or with fewer shards, is closed with 4011; each shard gets its own guilds (one per shard at least, see
+   * `guildOnShard`) and only their events, as Discord routes them by `(guild_id >> 22) % shard_count`.
+   */
+  shards?: number;
+  /** `session_start_limit.max_concurrency` (default 1): how many shards may identify at once (per 5 s). */
+  maxConcurrency?: number;
+  /** Text channels in the main guild (default 1: `channelId`); see `channelIds`. */
+  channels?: number;
+}
+
+/** A guild of the fake and its text channels (the first is where interactions happen by default). */
+export interface FakeGuild {
+  id: string;
+  channelIds: string[];
+}
+
+/** Where a builder puts an interaction or message: a guild and one of its channels (default: the main ones). */
+export interface Place {
+  guildId: string;
+  channelId: string;
 }
 
 export interface GatewayFrame {
@@ -151,6 +175,13 @@ let snowflakeIncrement = 0n;
 export function snowflake(): string {
   snowflakeIncrement = (snowflakeIncrement + 1n) & 0xfffn;
   return (((BigInt(Date.now()) - DISCORD_EPOCH) << 22n) | (1n << 17n) | snowflakeIncrement).toString();
+}
+
+/** A guild id that Discord's routing, `(id >> 22) % count`, puts on `shard`. */
+function guildIdOnShard(shard: number, count: number): string {
+  const ms = BigInt(Date.now()) - DISCORD_EPOCH;
+  snowflakeIncrement = (snowflakeIncrement + 1n) & 0xfffn;
+  return (((ms - (ms % BigInt(count)) + BigInt(shard)) << 22n) | (1n << 17n) | snowflakeIncrement).toString();
 }
 
 /** Width and height from PNG, GIF or baseline/progressive JPEG headers; null when unknown. */
@@ -223,6 +254,8 @@ interface GatewayConnection {
   identified: boolean;
   intents: number;
   sessionId: string | null;
+  /** `[id, count]` from IDENTIFY; null for an unsharded session (it gets every guild's events). */
+  shard: [number, number] | null;
 }
 
 /** Loose shape of message create/edit bodies (REST and interaction callback `data`). */
@@ -312,10 +345,22 @@ export class FakeDiscord {
   #messages = new Map<string, Map<string, APIMessage>>();
   #commands = new Map<string, APIApplicationCommand[]>(); // key: 'global' or a guild id
   #commandIds = new Map<string, string>(); // command name → id for commands never registered
+  #shardCount: number;
+  #maxConcurrency: number;
+  #shardDownUntil = new Map<number, number>();
+  /** The main guild first (`guildId`, its first channel `channelId`), then one per shard that had none. */
+  readonly guilds: FakeGuild[];
 
   private constructor(options: StartOptions) {
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 41_250;
-    this.#messages.set(this.channelId, new Map());
+    this.#shardCount = options.shards ?? 1;
+    this.#maxConcurrency = options.maxConcurrency ?? 1;
+    const extraChannels = Array.from({ length: Math.max(0, (options.channels ?? 1) - 1) }, () => snowflake());
+    this.guilds = [{ id: this.guildId, channelIds: [this.channelId, ...extraChannels] }];
+    for (let shard = 0; shard < this.#shardCount; shard++) {
+      if (!this.guilds.some((g) => this.shardOf(g.id) === shard)) this.guilds.push({ id: guildIdOnShard(shard, this.#shardCount), channelIds: [snowflake()] });
+    }
+    for (const g of this.guilds) for (const c of g.channelIds) this.#messages.set(c, new Map());
     this.#server = createServer((req, res) => {
       this.#onHttp(req, res).catch((err: unknown) => {
         if (!res.headersSent) sendJson(res, { status: 500, body: { message: `FakeDiscord: ${String(err)}`, code: 0 } });
@@ -421,7 +466,9 @@ export class FakeDiscord {
   dispatch(t: string, d: unknown, perConnection: (intents: number) => unknown = () => d): void {
     const live = [...this.#connections].filter((c) => c.identified);
     if (live.length === 0) throw new Error('FakeDiscord: no identified gateway connection (wait for clientReady before dispatching)');
-    for (const connection of live) {
+    // A sharded session gets its own guilds' events only, and (as shard 0) those of no guild, such as DMs.
+    const guildId = (d as { guild_id?: unknown } | null)?.guild_id;
+    for (const connection of live.filter((c) => this.#holds(c, typeof guildId === 'string' ? guildId : undefined))) {
       const data = perConnection(connection.intents);
       if (data !== undefined) this.#send(connection, { op: 0, t, s: ++connection.seq, d: data });
     }
@@ -461,6 +508,51 @@ export class FakeDiscord {
     return payload;
   }
 
+  /** The shard Discord routes a guild's events to: `(guild_id >> 22) % count` (default: the recommended count). */
+  shardOf(guildId: string, count = this.#shardCount): number {
+    return Number((BigInt(guildId) >> 22n) % BigInt(count));
+  }
+
+  /** A guild (and its first channel) on `shard`: every shard has one when the fake was started with `shards`. */
+  guildOnShard(shard: number): Place {
+    const guild = this.guilds.find((g) => this.shardOf(g.id) === shard);
+    if (!guild) throw new Error(`FakeDiscord: no guild on shard ${shard} (start it with { shards: ${shard + 1} } or more)`);
+    return { guildId: guild.id, channelId: guild.channelIds[0] };
+  }
+
+  /** The main guild's text channels (see `channels` in StartOptions). */
+  get channelIds(): string[] {
+    return this.guilds[0].channelIds;
+  }
+
+  /** Every IDENTIFY the fake received, in order, with the shard it asked for (null: unsharded). */
+  identifies(): { shard: [number, number] | null; at: number }[] {
+    return this.gatewayFrames.filter((f) => f.op === 2).map((f) => ({ shard: (f.d as { shard?: [number, number] }).shard ?? null, at: f.at }));
+  }
+
+  #holds(connection: GatewayConnection, guildId: string | undefined): boolean {
+    if (!connection.shard) return true;
+    const [id, count] = connection.shard;
+    return (guildId === undefined ? 0 : this.shardOf(guildId, count)) === id;
+  }
+
+  /**
+   * One shard's outage: its socket is cut without a close frame (the client sees 1006), and the client's RESUME is
+   * answered only when the outage ends (`ms`), so the shard stays down (resuming) until then while the other shards
+   * carry on. Resolves when the shard has resumed.
+   */
+  async shardOutage(shard: number, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    this.#shardDownUntil.set(shard, until);
+    const cut = [...this.#connections].filter((c) => c.shard?.[0] === shard);
+    for (const connection of cut) connection.ws.terminate();
+    while (Date.now() < until + 10_000 && !this.#closed.signal.aborted) {
+      if (Date.now() >= until && [...this.#connections].some((c) => c.shard?.[0] === shard && c.identified && !cut.includes(c))) return;
+      await sleep(20);
+    }
+    throw new Error(`FakeDiscord: shard ${shard} did not resume within 10 s of its outage`);
+  }
+
   /** Closes every gateway socket with `code` (e.g. 4000 to make the client resume, 1000 to re-identify). */
   disconnectGateway(code = 4000): void {
     for (const connection of this.#connections) connection.ws.close(code, 'FakeDiscord disconnect');
@@ -490,7 +582,7 @@ export class FakeDiscord {
   }
 
   #onSocket(ws: WebSocket): void {
-    const connection: GatewayConnection = { ws, seq: 0, identified: false, intents: 0, sessionId: null };
+    const connection: GatewayConnection = { ws, seq: 0, identified: false, intents: 0, sessionId: null, shard: null };
     this.#connections.add(connection);
     ws.on('close', () => this.#connections.delete(connection));
     ws.on('message', (raw, isBinary) => {
@@ -513,13 +605,18 @@ export class FakeDiscord {
         this.#send(connection, { op: 11 });
         break;
       case 2: {
-        const identify = d as { token?: string; intents?: number };
+        const identify = d as { token?: string; intents?: number; shard?: [number, number] };
         if (this.identifyCloseCode !== null) return connection.ws.close(this.identifyCloseCode, 'Rejected by FakeDiscord');
         if (identify.token?.replace(/^Bot /, '') !== this.token) return connection.ws.close(4004, 'Authentication failed.');
+        const shard = identify.shard ?? null;
+        if (shard && !(shard[1] >= 1 && shard[0] >= 0 && shard[0] < shard[1])) return connection.ws.close(4010, 'Invalid shard.');
+        if (this.#shardCount > 1 && (shard?.[1] ?? 1) < this.#shardCount) return connection.ws.close(4011, 'Sharding required.');
         connection.identified = true;
         connection.intents = identify.intents ?? 0;
+        connection.shard = shard && shard[1] > 1 ? shard : null;
         connection.sessionId = randomBytes(16).toString('hex');
         this.#sessions.set(connection.sessionId, connection);
+        const guilds = this.guilds.filter((g) => this.#holds(connection, g.id));
         this.#send(connection, {
           op: 0,
           t: 'READY',
@@ -527,14 +624,14 @@ export class FakeDiscord {
           d: {
             v: 10,
             user: { ...this.botUser, verified: true, mfa_enabled: false },
-            guilds: [{ id: this.guildId, unavailable: true }],
+            guilds: guilds.map((g) => ({ id: g.id, unavailable: true })),
             session_id: connection.sessionId,
             resume_gateway_url: this.gatewayUrl,
-            shard: [0, 1],
+            shard: shard ?? [0, 1],
             application: { id: this.applicationId, flags: 0 },
           },
         });
-        this.#send(connection, { op: 0, t: 'GUILD_CREATE', s: ++connection.seq, d: this.#guildCreate() });
+        for (const g of guilds) this.#send(connection, { op: 0, t: 'GUILD_CREATE', s: ++connection.seq, d: this.#guildCreate(g) });
         break;
       }
       case 6: {
@@ -542,9 +639,16 @@ export class FakeDiscord {
         if (resume.token !== this.token) return connection.ws.close(4004, 'Authentication failed.');
         const previous = resume.session_id ? this.#sessions.get(resume.session_id) : undefined;
         if (!previous) return this.#send(connection, { op: 9, d: false });
-        Object.assign(connection, { identified: true, intents: previous.intents, sessionId: previous.sessionId, seq: previous.seq });
-        this.#sessions.set(resume.session_id!, connection);
-        this.#send(connection, { op: 0, t: 'RESUMED', s: ++connection.seq, d: {} });
+        connection.shard = previous.shard;
+        const resumed = () => {
+          Object.assign(connection, { identified: true, intents: previous.intents, sessionId: previous.sessionId, seq: previous.seq });
+          this.#sessions.set(resume.session_id!, connection);
+          this.#send(connection, { op: 0, t: 'RESUMED', s: ++connection.seq, d: {} });
+        };
+        // During its shard's outage the session is answered only when the outage ends.
+        const waitMs = (this.#shardDownUntil.get(previous.shard?.[0] ?? -1) ?? 0) - Date.now();
+        if (waitMs > 0) setTimeout(resumed, waitMs).unref();
+        else resumed();
         break;
       }
       case 8: {
@@ -572,11 +676,18 @@ export class FakeDiscord {
   // Guild fixtures
 
   get channel(): APITextChannel {
+    return this.#channel(this.channelId);
+  }
+
+  /** A text channel of any of the fake's guilds. */
+  #channel(channelId: string): APITextChannel {
+    const guild = this.#guildOfChannel(channelId);
+    const index = guild?.channelIds.indexOf(channelId) ?? 0;
     return {
-      id: this.channelId,
+      id: channelId,
       type: ChannelType.GuildText,
-      guild_id: this.guildId,
-      name: 'dreams',
+      guild_id: guild?.id ?? this.guildId,
+      name: index === 0 ? 'dreams' : `chatter-${index}`,
       position: 0,
       permission_overwrites: [],
       topic: null,
@@ -630,10 +741,15 @@ export class FakeDiscord {
     };
   }
 
-  #guildCreate() {
+  #guildOfChannel(channelId: string): FakeGuild | undefined {
+    return this.guilds.find((g) => g.channelIds.includes(channelId));
+  }
+
+  #guildCreate(guild: FakeGuild = this.guilds[0]) {
+    const main = guild.id === this.guildId;
     return {
-      id: this.guildId,
-      name: 'Dream Lab',
+      id: guild.id,
+      name: main ? 'Dream Lab' : `Dream Lab ${this.shardOf(guild.id)}`,
       icon: null,
       splash: null,
       discovery_splash: null,
@@ -652,7 +768,7 @@ export class FakeDiscord {
       premium_progress_bar_enabled: false,
       preferred_locale: Locale.EnglishUS,
       features: [],
-      system_channel_id: this.channelId,
+      system_channel_id: guild.channelIds[0],
       system_channel_flags: 0,
       rules_channel_id: null,
       public_updates_channel_id: null,
@@ -665,10 +781,10 @@ export class FakeDiscord {
       large: false,
       unavailable: false,
       member_count: 3,
-      roles: this.roles,
+      roles: main ? this.roles : this.roles.map((r) => (r.id === this.guildId ? { ...r, id: guild.id } : r)),
       emojis: [],
       stickers: [],
-      channels: [this.channel],
+      channels: guild.channelIds.map((c) => this.#channel(c)),
       threads: [],
       members: this.members.map((u) => this.#member(u)),
       presences: [],
@@ -728,6 +844,7 @@ export class FakeDiscord {
     return this.makeMessage({
       id,
       channel_id: channelId,
+      guild_id: this.#guildOfChannel(channelId)?.id ?? this.guildId,
       author: opts.author ?? this.users.alice,
       content,
       mentions: opts.mentionsBot ? [this.botUser] : [],
@@ -763,16 +880,17 @@ export class FakeDiscord {
   }
 
   /** Fields every guild interaction carries; fresh id and token each time. */
-  #interactionBase(u: APIUser) {
+  #interactionBase(u: APIUser, place?: Place) {
     const member: APIInteractionGuildMember = { ...this.#member(u), user: u, permissions: EVERYONE_PERMISSIONS.toString() };
-    const { id, type, name, guild_id, nsfw } = this.channel;
+    const { id, type, name, nsfw } = this.#channel(place?.channelId ?? this.channelId);
+    const guild_id = place?.guildId ?? this.guildId;
     return {
       id: snowflake(),
       application_id: this.applicationId,
       token: `aW50ZXJhY3Rpb246${randomBytes(48).toString('base64url')}`,
       version: 1 as const,
-      guild_id: this.guildId,
-      guild: { id: this.guildId, locale: Locale.EnglishUS, features: [] },
+      guild_id,
+      guild: { id: guild_id, locale: Locale.EnglishUS, features: [] },
       channel: { id, type, name, guild_id, nsfw, permissions: (EVERYONE_PERMISSIONS | BOT_PERMISSIONS).toString() },
       channel_id: id,
       member,
@@ -780,7 +898,7 @@ export class FakeDiscord {
       locale: Locale.EnglishUS,
       guild_locale: Locale.EnglishUS,
       entitlements: [],
-      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: this.guildId },
+      authorizing_integration_owners: { [ApplicationIntegrationType.GuildInstall]: guild_id },
       context: InteractionContextType.Guild,
       attachment_size_limit: 10 * 1024 * 1024,
     };
@@ -807,6 +925,8 @@ export class FakeDiscord {
     options?: Record<string, OptionValue> | APIApplicationCommandInteractionDataOption[];
     attachments?: Record<string, FakeAttachmentInput>;
     user?: APIUser;
+    /** Another guild and channel than the main ones (e.g. `guildOnShard(2)`). */
+    place?: Place;
   }): APIChatInputApplicationCommandInteraction {
     const options: APIApplicationCommandInteractionDataOption[] = Array.isArray(opts.options)
       ? [...opts.options]
@@ -829,7 +949,7 @@ export class FakeDiscord {
       options.push({ name, type: ApplicationCommandOptionType.Attachment, value: attachment.id });
     }
     return {
-      ...this.#interactionBase(opts.user ?? this.users.alice),
+      ...this.#interactionBase(opts.user ?? this.users.alice, opts.place),
       type: InteractionType.ApplicationCommand,
       data: {
         id: this.commandId(opts.name),
@@ -859,8 +979,9 @@ export class FakeDiscord {
 
   /** A click on a button with `customId` on `message` (usually one the bot sent, from `messagesIn`). */
   button(opts: { customId: string; message: APIMessage; user?: APIUser }): APIMessageComponentButtonInteraction {
+    const channelId = opts.message.channel_id;
     return {
-      ...this.#interactionBase(opts.user ?? this.users.alice),
+      ...this.#interactionBase(opts.user ?? this.users.alice, { guildId: this.#guildOfChannel(channelId)?.id ?? this.guildId, channelId }),
       type: InteractionType.MessageComponent,
       message: opts.message,
       data: { custom_id: opts.customId, component_type: ComponentType.Button },
@@ -1039,8 +1160,8 @@ export class FakeDiscord {
     let p: string[] | null;
 
     if (method === 'GET' && path === '/gateway/bot') {
-      const sessionStartLimit = { total: 1000, remaining: 1000, reset_after: 86_400_000, max_concurrency: 1 };
-      return ok({ url: this.gatewayUrl, shards: 1, session_start_limit: sessionStartLimit });
+      const sessionStartLimit = { total: 1000, remaining: 1000, reset_after: 86_400_000, max_concurrency: this.#maxConcurrency };
+      return ok({ url: this.gatewayUrl, shards: this.#shardCount, session_start_limit: sessionStartLimit });
     }
     if (method === 'GET' && path === '/gateway') return ok({ url: this.gatewayUrl });
     if (method === 'GET' && path === '/users/@me') return ok(this.botUser);
@@ -1067,7 +1188,10 @@ export class FakeDiscord {
     if (method === 'POST' && (p = m(/^\/interactions\/(\d+)\/([^/]+)\/callback$/))) return this.#callback(ctx, p[0], p[1]);
     if ((p = m(/^\/webhooks\/(\d+)\/([^/]+)(?:\/messages\/([^/]+))?$/))) return this.#webhook(ctx, p[0], p[1], p[2] || undefined);
 
-    if (method === 'GET' && (p = m(/^\/guilds\/(\d+)$/))) return p[0] === this.guildId ? ok(this.#guildCreate()) : error(404, 10004, 'Unknown Guild');
+    if (method === 'GET' && (p = m(/^\/guilds\/(\d+)$/))) {
+      const guild = this.guilds.find((g) => g.id === p![0]);
+      return guild ? ok(this.#guildCreate(guild)) : error(404, 10004, 'Unknown Guild');
+    }
     if (method === 'GET' && (p = m(/^\/guilds\/(\d+)\/members\/(\d+)$/))) {
       const member = p[0] === this.guildId ? this.members.find((u) => u.id === p![1]) : undefined;
       return member ? ok(this.#member(member)) : error(404, 10007, 'Unknown Member');
@@ -1185,7 +1309,7 @@ export class FakeDiscord {
     const channel = this.#messages.get(channelId);
     if (!channel) return unknownChannel();
     const { method } = ctx;
-    if (rest === '' && method === 'GET') return channelId === this.channelId ? ok(this.channel) : unknownChannel();
+    if (rest === '' && method === 'GET') return this.#guildOfChannel(channelId) ? ok(this.#channel(channelId)) : unknownChannel();
     if (rest === '/typing' && method === 'POST') return { status: 204 };
     if (rest === '/messages' && method === 'POST') {
       const body = (ctx.json ?? {}) as MessageBody;

@@ -21,7 +21,7 @@ export async function routeInteraction(interaction: Interaction, commands: Comma
 
 /** A handler threw: log it and give the user a plain sentence instead of "The application did not respond". */
 export async function failSafe(interaction: Interaction, err: Error, ctx: BotContext): Promise<void> {
-  ctx.log.error({ err, interaction: interaction.id }, 'interaction handler failed');
+  ctx.log.error({ err, interaction: interaction.id, shard: interaction.guild?.shardId }, 'interaction handler failed');
   if (!interaction.isRepliable()) return;
   const content = messagesFor(interaction.locale).refusals.handlerFailed;
   await (interaction.deferred || interaction.replied ? interaction.followUp({ content, flags: MessageFlags.Ephemeral }) : interaction.reply({ content, flags: MessageFlags.Ephemeral })).catch(() => undefined);
