@@ -11,8 +11,10 @@ import {
   INTENSITIES,
   isIntensity,
   PRESETS,
+  CLASS_MODEL,
+  HYBRID_CLASS_WEIGHT,
+  resolveClass,
   resolveParams,
-  resolveStyle,
   resolveZoomParams,
   ZOOM_DEFAULTS,
   ZOOM_LIMITS,
@@ -47,7 +49,8 @@ Turns an image (JPEG, PNG, WebP, GIF, AVIF, TIFF) into a DeepDream nightmare.
 Options:
   -o, --output FILE        where to write (.png, .jpg, .webp; an animation: .gif, .webp); default <input>-dream.png
   --intensity LEVEL        ${INTENSITIES.join(' | ')} (default medium)
-  --layers A,B             layers to dream (default: the preset's, e.g. mixed3,mixed5)
+  --layers A,B             layers to dream (default: the preset's, e.g. mixed3,mixed5); a layer:channel grows
+                           one channel (mixed4:97), mixable with whole layers (mixed3,mixed4:97)
   --octaves N              number of scales
   --octave-scale X         size ratio between scales (default 1.3)
   --steps N                gradient-ascent steps per octave
@@ -57,7 +60,11 @@ Options:
   --tile-size N            images larger than this are dreamed in tiles (default 512)
   --backend B              ${BACKEND_CHOICES.join(' | ')} (default: DREAM_BACKEND or auto)
   --model NAME             model or style under models/ (default inception_v3)
-  --target CLASS           with a style (npm run train): the class to grow (default: its first class)
+  --target CLASS           an ImageNet class to grow (goldfish, 金魚, n01443537 or 1), by the ${CLASS_MODEL} classifier
+                           alone (soft), or with --layers beside them; with a style (npm run train): its class
+  --class-weight X         with --target and --layers: the class's weight beside the layers (default ${HYBRID_CLASS_WEIGHT})
+  --soft, --no-soft        soft dream: Laplacian-pyramid normalisation, larger and smoother structures (default:
+                           on for a class grown alone, else off)
   --guide FILE             a picture that decides what grows (guided dream)
   --guide-layer L          the layer the guide steers (default mixed4; any dream layer)
   --zoom-frames N          an endless zoom of N frames (${ZOOM_LIMITS.minFrames}–${ZOOM_LIMITS.maxFrames}; with --zoom alone ${ZOOM_DEFAULTS.frames}) to .gif or .webp: each
@@ -72,6 +79,7 @@ function parse(argv: string[]) {
   return parseCli({
     args: argv,
     allowPositionals: true,
+    allowNegative: true,
     options: {
       output: { type: 'string', short: 'o' },
       intensity: { type: 'string' },
@@ -86,6 +94,8 @@ function parse(argv: string[]) {
       backend: { type: 'string' },
       model: { type: 'string' },
       target: { type: 'string' },
+      'class-weight': { type: 'string' },
+      soft: { type: 'boolean' },
       guide: { type: 'string' },
       'guide-layer': { type: 'string' },
       'zoom-frames': { type: 'string' },
@@ -166,6 +176,8 @@ async function main(argv: string[]): Promise<number> {
     frames: numberFlag(v['zoom-frames'], 'zoom-frames', true),
     zoom: numberFlag(v.zoom, 'zoom', false),
     guideLayer: v['guide-layer'],
+    classWeight: numberFlag(v['class-weight'], 'class-weight', false),
+    soft: v.soft,
   };
   const maxSideFlag = numberFlag(v['max-side'], 'max-side', true);
   if (maxSideFlag !== undefined && (maxSideFlag < 64 || maxSideFlag > 4096)) throw new UsageError('--max-side must be from 64 to 4096.');
@@ -211,9 +223,10 @@ async function main(argv: string[]): Promise<number> {
     await printInfo(dreamer, maxSide);
     return 0;
   }
-  const recipe = { ...overrides, guide };
-  const style = await resolveStyle(dreamer.manifest, undefined, v.target, config);
-  const params = zooming ? { ...resolveZoomParams(dreamer.manifest, recipe), ...style } : { ...resolveParams(dreamer.manifest, recipe), ...style };
+  const style = await resolveClass(dreamer.manifest, undefined, v.target, config);
+  const recipe = { ...overrides, guide, ...style };
+  const zoomParams = zooming ? resolveZoomParams(dreamer.manifest, recipe) : null;
+  const params = zoomParams ?? resolveParams(dreamer.manifest, recipe);
 
   const abort = new AbortController();
   const onSigint = () => abort.abort();
@@ -222,8 +235,8 @@ async function main(argv: string[]): Promise<number> {
   const started = Date.now();
   let written: string;
   try {
-    if ('frames' in params && plan.animation) {
-      const frames = await dreamZoom(dreamer, image, params, {
+    if (zoomParams && plan.animation) {
+      const frames = await dreamZoom(dreamer, image, zoomParams, {
         signal: abort.signal,
         onProgress: (p) =>
           bar?.draw(p.fraction, `frame ${p.frame}/${p.frames - 1}  octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  ETA ${englishFormat.duration(p.etaSeconds)}`),
@@ -236,7 +249,7 @@ async function main(argv: string[]): Promise<number> {
       const mb = (fitted.buffer.length / 2 ** 20).toFixed(1);
       const fit = fitted.steps.length ? `; to fit ${maxMb} MiB: ${fitted.steps.join(', ')}` : '';
       written = `Wrote ${plan.output} (${fitted.width}×${fitted.height}, ${fitted.frames} frames, ${mb} MiB)${v.still !== undefined ? ` and ${v.still}` : ''}`;
-      written += ` in ${englishFormat.duration((Date.now() - started) / 1000)}: zoom ${params.zoom} × ${params.frames} frames${fit}, `;
+      written += ` in ${englishFormat.duration((Date.now() - started) / 1000)}: zoom ${zoomParams.zoom} × ${zoomParams.frames} frames${fit}, `;
     } else {
       const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p) });
       bar?.done();
@@ -247,7 +260,7 @@ async function main(argv: string[]): Promise<number> {
     bar?.done();
     process.off('SIGINT', onSigint);
   }
-  process.stdout.write(`${written}${recipeLine(dreamer, params, v.guide, 'frames' in params)}\n`);
+  process.stdout.write(`${written}${recipeLine(dreamer, params, v.guide, zoomParams !== null)}\n`);
   return 0;
 }
 
@@ -261,11 +274,20 @@ async function readGuide(bytes: Buffer, file: string, maxInputPixels: number): P
   }
 }
 
-/** Everything needed to repeat the dream: model, objective (layers or guide), intensity, steps, seed, backend. */
+/**
+ * Everything needed to repeat the dream: model, objective (layers and channels, a class, or a guide), soft,
+ * intensity, steps, seed, backend.
+ */
 function recipeLine(dreamer: Dreamer, p: DreamParams & { intensity: string }, guideFile: string | undefined, zoom: boolean): string {
-  const objective = p.guide ? `guide ${path.basename(guideFile ?? '')} at ${p.guide.layer}` : p.layers.join('+');
+  const imageNet = p.target !== undefined && !p.style && !dreamer.manifest.style;
+  const layers = p.guide ? `guide ${path.basename(guideFile ?? '')} at ${p.guide.layer}` : p.layers.join('+');
+  const channels = p.guide ? [] : p.layers.filter((l) => l.includes(':'));
+  const target = imageNet ? `target ${p.target} (${CLASS_MODEL}${p.layers.length || p.guide ? `, weight ${p.classWeight ?? HYBRID_CLASS_WEIGHT}` : ' alone'})` : '';
+  const objective = [p.layers.length || p.guide ? layers : '', target].filter(Boolean).join(' + ');
+  const model = imageNet && !p.layers.length && !p.guide ? CLASS_MODEL : (p.model ?? dreamer.manifest.name);
   return (
-    `${dreamer.manifest.name} ${objective}, ${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, step ${p.stepSize}, ` +
+    `model ${model}, ${objective}${channels.length ? ` (channels ${channels.join(', ')})` : ''}, ${p.soft ? 'soft' : 'classic'}, ` +
+    `${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, step ${p.stepSize}, ` +
     `seed ${p.seed}, backend ${dreamer.backend.name}${p.style ? `, style ${p.style}, target ${p.target}` : ''}`
   );
 }

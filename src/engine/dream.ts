@@ -3,12 +3,16 @@ import { englishError } from '../i18n/index.ts';
 import type { RgbImage } from '../imaging/rgb-image.ts';
 import { toFloatImage, toRgbImage, type FloatImage } from './float-image.ts';
 import type { GradientNetwork } from './gradient-network.ts';
-import { guideTerm, meanTerm, mergeTerms, type ObjectiveTerm } from './objective.ts';
+import { lapNormalise } from './lapnorm.ts';
+import { channelTerm, guideTerm, meanTerm, mergeTerms, splitLayerSpec, type ObjectiveTerm } from './objective.ts';
 import { seededRandom } from './random.ts';
 
 /** Everything that decides the pixels of a dream (with the model and backend). */
 export interface DreamParams {
-  /** Layers whose mean activation is maximised. */
+  /**
+   * Layers whose mean activation is maximised: a whole layer (`mixed4`) or one channel of it (`mixed4:97`).
+   * Empty in a class dream that grows an ImageNet class alone.
+   */
   layers: string[];
   octaves: number;
   /** Size ratio between successive octaves (1.3 in the TensorFlow tutorial). */
@@ -25,10 +29,21 @@ export interface DreamParams {
    * adds `classWeight · logit_target` of the style's head. Default: the dreamer's model when it is a style.
    */
   style?: string;
-  /** The style's class to grow (default: its first class). */
+  /**
+   * The style's class to grow (default: its first class); without a style, an ImageNet class (a label as the
+   * ImageNet classifier shows it), grown by that classifier's logit: alone when `layers` is empty, else added to
+   * the layers' objective (each network's gradient normalised, then summed).
+   */
   target?: string;
-  /** Weight of the class logit in the objective (default: the style manifest's `objective.classWeight`). */
+  /**
+   * Weight of the class logit in the objective (default: the style manifest's `objective.classWeight`); for an
+   * ImageNet class beside layers, the weight of the classifier's normalised gradient (default HYBRID_CLASS_WEIGHT).
+   */
   classWeight?: number;
+  /** Soft dream: the gradient normalised band by band on a Laplacian pyramid (lapnorm.ts) instead of by its std. */
+  soft?: boolean;
+  /** The dream model, when not the dreamer's own (a dream-capable installed model, e.g. darknet_tiny). */
+  model?: string;
   /**
    * A guide picture that decides what grows (the DeepDream notebook's guided dream): the objective at the guide's
    * layer becomes "match the guide's features" and replaces the layers' means (`layers` is then unused).
@@ -73,6 +88,18 @@ export interface DreamRunOptions {
   minSide?: number;
   /** Extra objective terms (a style's class logit), added to the layers' means (or the guide) at every step. */
   extra?: ObjectiveTerm[];
+  /**
+   * Other networks' objectives (an ImageNet classifier's class logit): each network's gradient is normalised on its
+   * own, weighted, and added to the main one's (normalised) gradient before the step.
+   */
+  parts?: DreamPart[];
+}
+
+/** A second network's share of a dream's objective. */
+export interface DreamPart {
+  net: GradientNetwork;
+  terms: ObjectiveTerm[];
+  weight: number;
 }
 
 /** Kept for callers that name the engine's cancellation. */
@@ -181,10 +208,54 @@ function copyRolled(image: Float32Array, w: number, h: number, tile: Float32Arra
  * One gradient-ascent step on the whole image: a seeded roll (jitter that hides tile seams), the gradient tile by
  * tile, normalised by its standard deviation, ascended and clipped. Returns the step's objective.
  */
-async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, random: () => number, terms: ObjectiveTerm[]): Promise<number> {
+async function ascend(parts: DreamPart[], img: FloatImage, p: DreamParams, random: () => number): Promise<number> {
   const { width: w, height: h } = img;
   const dy = Math.floor(random() * h);
   const dx = Math.floor(random() * w);
+  if (parts.length === 1 && !p.soft) {
+    const { loss, grad } = await gradientOf(parts[0].net, img, p, dy, dx, parts[0].terms);
+    ascendNormalised(img.data, grad, p.stepSize);
+    return loss;
+  }
+  // Each network's gradient normalised on its own (its scale is its own), weighted, summed, then normalised again
+  // so that the step size means what it means for one network.
+  let sum: Float32Array | null = null;
+  let loss = 0;
+  for (const part of parts) {
+    const g = await gradientOf(part.net, img, p, dy, dx, part.terms);
+    loss += g.loss * part.weight;
+    normaliseUnit(g.grad, h, w, p.soft === true);
+    if (!sum) {
+      sum = g.grad;
+      if (part.weight !== 1) for (let i = 0; i < sum.length; i++) sum[i] *= part.weight;
+    } else for (let i = 0; i < sum.length; i++) sum[i] += part.weight * g.grad[i];
+  }
+  const grad = sum ?? new Float32Array(img.data.length);
+  if (parts.length > 1) normaliseUnit(grad, h, w, false);
+  const data = img.data;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i] + grad[i] * p.stepSize;
+    data[i] = v > 1 ? 1 : v < 0 ? 0 : v;
+  }
+  return loss;
+}
+
+/** Scales a gradient to unit size in place: by its standard deviation, or (soft) band by band (lapNormalise). */
+function normaliseUnit(grad: Float32Array, h: number, w: number, soft: boolean): void {
+  if (soft) return lapNormalise(grad, h, w);
+  const n = grad.length;
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += grad[i];
+  mean /= n;
+  let variance = 0;
+  for (let i = 0; i < n; i++) variance += (grad[i] - mean) ** 2;
+  const scale = 1 / (Math.sqrt(variance / n) + 1e-8);
+  for (let i = 0; i < n; i++) grad[i] *= scale;
+}
+
+/** The whole image's gradient for one network, tile by tile on the image rolled by (dy, dx), un-rolled. */
+async function gradientOf(net: GradientNetwork, img: FloatImage, p: DreamParams, dy: number, dx: number, terms: ObjectiveTerm[]): Promise<{ loss: number; grad: Float32Array }> {
+  const { width: w, height: h } = img;
   const rows = tileEdges(h, p.tileSize);
   const cols = tileEdges(w, p.tileSize);
   const grad = new Float32Array(img.data.length);
@@ -199,8 +270,7 @@ async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, ran
       copyRolled(grad, w, h, result.gradient, dy, dx, box, false);
     }
   }
-  ascendNormalised(img.data, grad, p.stepSize);
-  return loss;
+  return { loss, grad };
 }
 
 /** image += grad · stepSize / std(grad), clipped to [0, 1] (the same arithmetic as a plain three-loop version). */
@@ -221,12 +291,11 @@ function ascendNormalised(data: Float32Array, grad: Float32Array, stepSize: numb
   }
 }
 
-function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[]): void {
+function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[], parts: DreamPart[]): void {
   const bad = (msg: string): never => {
     throw new DreamParamsError(msg);
   };
-  if (p.layers.length === 0 && extra.length === 0 && !p.guide) bad('At least one layer is needed.');
-  if (!p.guide) for (const l of p.layers) if (!net.hasLayer(l)) bad(`The model has no dream layer "${l}".`);
+  if (p.layers.length === 0 && extra.length === 0 && parts.length === 0 && !p.guide) bad('At least one layer is needed.');
   if (!Number.isInteger(p.octaves) || p.octaves < 1 || p.octaves > 12) bad('Octaves must be a whole number from 1 to 12.');
   if (!(p.octaveScale >= 1.05 && p.octaveScale <= 3)) bad('The octave scale must be between 1.05 and 3.');
   if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 500) bad('Steps must be a whole number from 1 to 500.');
@@ -234,7 +303,7 @@ function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[
   if (!Number.isInteger(p.tileSize) || p.tileSize < 128) bad('The tile size must be a whole number of at least 128 px.');
   if (!Number.isInteger(p.seed)) bad('The seed must be a whole number.');
   for (const e of extra) if (!net.hasLayer(e.layer)) bad(`The model has no layer "${e.layer}" for the extra objective.`);
-  if ((p.style !== undefined || p.target !== undefined) && extra.length === 0) bad('A style dream needs its class objective: dream through a Dreamer.');
+  if ((p.style !== undefined || p.target !== undefined) && extra.length === 0 && parts.length === 0) bad('A class dream needs its class objective: dream through a Dreamer.');
   if (p.guide) {
     const { image, layer = DEFAULT_GUIDE_LAYER } = p.guide;
     if (!net.hasLayer(layer)) bad(`The model has no layer "${layer}" to guide at.`);
@@ -249,13 +318,46 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * The objective a dream ascends: the layers' means, or with a guide the match to the guide's features at its layer
  * (read once from the guide picture), plus `extra`. Checks the parameters first.
  */
-async function objectiveTerms(net: GradientNetwork, p: DreamParams, opts: Pick<DreamRunOptions, 'extra' | 'minSide'>): Promise<ObjectiveTerm[]> {
+async function objectiveTerms(net: GradientNetwork, p: DreamParams, opts: Pick<DreamRunOptions, 'extra' | 'minSide' | 'parts'>): Promise<ObjectiveTerm[]> {
   const extra = opts.extra ?? [];
-  checkParams(net, p, extra);
-  if (!p.guide) return mergeTerms([...p.layers.map((l) => meanTerm(l, net.channels(l))), ...extra]);
+  checkParams(net, p, extra, opts.parts ?? []);
+  if (!p.guide) return mergeTerms([...p.layers.map((l) => layerTerm(net, l)), ...extra]);
   const layer = p.guide.layer ?? DEFAULT_GUIDE_LAYER;
   const acts = await net.activations(guidePixels(p.guide.image, opts.minSide ?? 75), layer);
   return mergeTerms([guideTerm(layer, acts.data, acts.channels), ...extra]);
+}
+
+/** A whole layer's mean term, or one channel's; a layer or channel the network lacks is one sentence. */
+function layerTerm(net: GradientNetwork, spec: string): ObjectiveTerm {
+  const s = splitLayerSpec(spec);
+  if (!s || !net.hasLayer(s.layer)) throw new DreamParamsError(`The model has no dream layer "${spec}".`);
+  const count = net.channels(s.layer);
+  if (s.channel === undefined) return meanTerm(s.layer, count);
+  if (s.channel >= count) throw new DreamParamsError({ code: 'channel.out-of-range', params: { layer: s.layer, channel: s.channel, count } });
+  return channelTerm(s.layer, s.channel, count);
+}
+
+/**
+ * Channels asked for that are exactly zero everywhere on the picture as the dream starts. Their gradient is zero
+ * but where a roll seam wakes them, and normalising that would grow seam-shaped noise: such a dream is refused.
+ */
+async function refuseSilentChannels(net: GradientNetwork, p: DreamParams, img: FloatImage): Promise<void> {
+  if (p.guide) return;
+  const silent: string[] = [];
+  const byLayer = new Map<string, number[]>();
+  for (const spec of p.layers) {
+    const s = splitLayerSpec(spec);
+    if (s?.channel !== undefined) byLayer.set(s.layer, [...(byLayer.get(s.layer) ?? []), s.channel]);
+  }
+  for (const [layer, channels] of byLayer) {
+    const acts = await net.activations(img, layer);
+    for (const c of channels) {
+      let max = 0;
+      for (let i = c; i < acts.data.length; i += acts.channels) max = Math.max(max, Math.abs(acts.data[i]));
+      if (max === 0) silent.push(`${layer}:${c}`);
+    }
+  }
+  if (silent.length) throw new DreamParamsError({ code: 'channel.silent', params: { channels: silent } });
 }
 
 /** The guide as the network reads it: longest side at most GUIDE_MAX_SIDE, shortest at least `minSide`. */
@@ -273,6 +375,7 @@ function guidePixels(image: RgbImage, minSide: number): FloatImage {
  */
 export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
   const terms = await objectiveTerms(net, p, opts);
+  const parts: DreamPart[] = [{ net, terms, weight: 1 }, ...(opts.parts ?? [])];
   const minSide = opts.minSide ?? 75;
   const random = seededRandom(p.seed);
   const started = Date.now();
@@ -296,7 +399,8 @@ export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParam
     for (let s = 0; s < p.steps; s++) {
       await nextTurn();
       if (opts.signal?.aborted) throw new CancelledError();
-      const loss = await ascend(net, img, p, random, terms);
+      if (o === 0 && s === 0) await refuseSilentChannels(net, p, img);
+      const loss = await ascend(parts, img, p, random);
       done += sizes[o][0] * sizes[o][1];
       const elapsedMs = Date.now() - started;
       const fraction = done / totalWork;

@@ -142,6 +142,10 @@ const en: Language = {
       'label.empty': (p) => `Name a class to explain for ${p.model}.`,
       'label.ambiguous': (p) => `"${p.target}" is ambiguous for ${p.model}: say ${quoted(p.options).join(' or ')}.`,
       'label.unknown': (p) => `Unknown class "${p.target}" for ${p.model}. ${p.close.length ? `Close matches: ${p.close.join(', ')}.` : 'No class has a similar name.'}`,
+      'channel.bad': (p) => `"${p.value}" is not a layer or layer:channel of ${p.model} (layers: ${p.layers.join(', ')}; e.g. ${p.layers[p.layers.length - 1]}:97).`,
+      'channel.out-of-range': (p) => `Layer ${p.layer} has ${p.count} channels (0 to ${p.count - 1}): there is no channel ${p.channel}.`,
+      'channel.silent': (p) => `${p.channels.length > 1 ? `Channels ${p.channels.join(', ')} never fire` : `Channel ${p.channels[0]} never fires`} on this picture, so there is nothing to grow: pick another channel or a whole layer.`,
+      'model.unknown': (p) => `There is no dream model "${p.model}" here. Installed: ${p.installed.join(', ')}.`,
     },
     commands: {
       dream: {

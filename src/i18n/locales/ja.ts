@@ -149,6 +149,10 @@ const ja: Language = {
       'label.empty': (p) => `${p.model} で解説するクラスを指定してください。`,
       'label.ambiguous': (p) => `${quoted(p.target)}は ${p.model} では複数のクラスに当てはまります。${f.list(p.options.map(quoted), 'or')}を指定してください。`,
       'label.unknown': (p) => `${p.model} に${quoted(p.target)}というクラスはありません。${p.close.length ? `近い候補：${p.close.join('、')}。` : '似た名前のクラスもありません。'}`,
+      'channel.bad': (p) => `${quoted(p.value)}は ${p.model} のレイヤーでも「レイヤー:チャンネル」でもありません（レイヤー：${p.layers.join('、')}。例：${p.layers[p.layers.length - 1]}:97）。`,
+      'channel.out-of-range': (p) => `レイヤー ${p.layer} のチャンネルは ${p.count} 個（0〜${p.count - 1}）です。チャンネル ${p.channel} はありません。`,
+      'channel.silent': (p) => `チャンネル ${p.channels.join('、')} はこの画像ではまったく反応しないため、育てるものがありません。別のチャンネルかレイヤー全体を選んでください。`,
+      'model.unknown': (p) => `ドリームモデル${quoted(p.model)}はここにはありません。使えるモデル：${p.installed.join('、')}。`,
     },
     commands: {
       dream: {

@@ -1,0 +1,147 @@
+// Soft dreams: the gradient normalised band by band on a Laplacian pyramid (the original DeepDream notebook's
+// `lap_normalize`), so coarse structure is pushed as hard as fine grain instead of drowning under it.
+
+/** Pyramid levels: 4 bands, as in the notebook. */
+export const LAP_LEVELS = 4;
+/**
+ * Weight of the coarsest (low-pass) band after normalisation. At full weight it washes whole regions in one colour
+ * (pink and magenta on the sample); at 0 the soft dream keeps more grain. Chosen by looking at real photos.
+ */
+export const LAP_COARSE_WEIGHT = 0.5;
+
+// The notebook's 5-tap binomial kernel [1 4 6 4 1] / 16, applied separably.
+const K = [1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16];
+
+interface Plane {
+  data: Float32Array;
+  h: number;
+  w: number;
+}
+
+/** An index mirrored back inside [0, n) at the edges (…2 1 0 | 0 1 2…), as far as a 5-tap kernel reaches. */
+function clampIndex(i: number, n: number): number {
+  if (i < 0) return Math.min(n - 1, -i - 1);
+  if (i >= n) return Math.max(0, 2 * n - i - 1);
+  return i;
+}
+
+/** Blur with the kernel and keep every other pixel: [h, w, 3] → [ceil(h/2), ceil(w/2), 3] (edges mirrored). */
+function down(src: Plane): Plane {
+  const { h, w } = src;
+  const w2 = Math.ceil(w / 2);
+  const h2 = Math.ceil(h / 2);
+  const rows = new Float32Array(h * w2 * 3);
+  const s = src.data;
+  for (let y = 0; y < h; y++) {
+    const r = y * w * 3;
+    const o = y * w2 * 3;
+    for (let x = 0; x < w2; x++) {
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      for (let k = 0; k < 5; k++) {
+        const i = r + clampIndex(2 * x + k - 2, w) * 3;
+        a += K[k] * s[i];
+        b += K[k] * s[i + 1];
+        c += K[k] * s[i + 2];
+      }
+      rows[o + x * 3] = a;
+      rows[o + x * 3 + 1] = b;
+      rows[o + x * 3 + 2] = c;
+    }
+  }
+  const out = new Float32Array(h2 * w2 * 3);
+  const stride = w2 * 3;
+  for (let y = 0; y < h2; y++) {
+    const o = y * stride;
+    for (let k = 0; k < 5; k++) {
+      const r = clampIndex(2 * y + k - 2, h) * stride;
+      const kk = K[k];
+      for (let i = 0; i < stride; i++) out[o + i] += kk * rows[r + i];
+    }
+  }
+  return { data: out, h: h2, w: w2 };
+}
+
+/**
+ * The adjoint-style upsampling of {@link down} (zeros between samples, then the kernel ×2 per axis), to [h, w, 3].
+ * A source pixel i lands on output 2i; output y gathers the taps k with 2i = y + k − 2.
+ */
+function up(src: Plane, h: number, w: number): Float32Array {
+  const { h: sh, w: sw } = src;
+  const s = src.data;
+  const cols = new Float32Array(sh * w * 3);
+  for (let y = 0; y < sh; y++) {
+    const r = y * sw * 3;
+    const o = y * w * 3;
+    for (let x = 0; x < w; x++) {
+      let a = 0;
+      let b = 0;
+      let c = 0;
+      // taps where x + k - 2 is even and inside the source
+      for (let k = (x & 1) === 0 ? 0 : 1; k < 5; k += 2) {
+        const i = (x + k - 2) >> 1;
+        const j = r + Math.min(sw - 1, Math.max(0, i)) * 3;
+        const kk = 2 * K[k];
+        a += kk * s[j];
+        b += kk * s[j + 1];
+        c += kk * s[j + 2];
+      }
+      cols[o + x * 3] = a;
+      cols[o + x * 3 + 1] = b;
+      cols[o + x * 3 + 2] = c;
+    }
+  }
+  const out = new Float32Array(h * w * 3);
+  const stride = w * 3;
+  for (let y = 0; y < h; y++) {
+    const o = y * stride;
+    for (let k = (y & 1) === 0 ? 0 : 1; k < 5; k += 2) {
+      const r = Math.min(sh - 1, Math.max(0, (y + k - 2) >> 1)) * stride;
+      const kk = 2 * K[k];
+      for (let i = 0; i < stride; i++) out[o + i] += kk * cols[r + i];
+    }
+  }
+  return out;
+}
+
+function rms(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s / a.length);
+}
+
+/**
+ * The gradient ([h, w, 3], in place) split into {@link LAP_LEVELS} Laplacian bands, each divided by its own RMS
+ * (the coarsest weighted by {@link LAP_COARSE_WEIGHT}), and summed back. The result is then scaled to unit RMS,
+ * so a step size means the same size of change as with the classic normalisation (by the standard deviation).
+ */
+export function lapNormalise(grad: Float32Array, h: number, w: number, levels = LAP_LEVELS, coarseWeight = LAP_COARSE_WEIGHT): void {
+  const bands: Float32Array[] = [];
+  const sizes: [number, number][] = [];
+  let cur: Plane = { data: grad, h, w };
+  for (let l = 0; l < levels - 1 && Math.min(cur.h, cur.w) >= 4; l++) {
+    const lo = down(cur);
+    const blurred = up(lo, cur.h, cur.w);
+    const hi = new Float32Array(cur.data.length);
+    for (let i = 0; i < hi.length; i++) hi[i] = cur.data[i] - blurred[i];
+    bands.push(hi);
+    sizes.push([cur.h, cur.w]);
+    cur = lo;
+  }
+  // Rebuild from the coarsest band up, each band normalised.
+  let acc = cur.data;
+  const coarse = coarseWeight / (rms(acc) + 1e-10);
+  for (let i = 0; i < acc.length; i++) acc[i] *= coarse;
+  let accPlane: Plane = { data: acc, h: cur.h, w: cur.w };
+  for (let l = bands.length - 1; l >= 0; l--) {
+    const [bh, bw] = sizes[l];
+    const upsampled = up(accPlane, bh, bw);
+    const band = bands[l];
+    const scale = 1 / (rms(band) + 1e-10);
+    for (let i = 0; i < band.length; i++) upsampled[i] += band[i] * scale;
+    accPlane = { data: upsampled, h: bh, w: bw };
+  }
+  const total = 1 / (rms(accPlane.data) + 1e-10);
+  for (let i = 0; i < grad.length; i++) grad[i] = accPlane.data[i] * total;
+}
