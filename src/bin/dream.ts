@@ -251,7 +251,8 @@ async function main(argv: string[]): Promise<number> {
       written = `Wrote ${plan.output} (${fitted.width}×${fitted.height}, ${fitted.frames} frames, ${mb} MiB)${v.still !== undefined ? ` and ${v.still}` : ''}`;
       written += ` in ${englishFormat.duration((Date.now() - started) / 1000)}: zoom ${zoomParams.zoom} × ${zoomParams.frames} frames${fit}, `;
     } else {
-      const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p) });
+      const note = (m: string) => process.stderr.write(`${PROG}: note: ${m}\n`);
+      const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p), onNote: note });
       bar?.done();
       await writeImage(result, plan.output);
       written = `Wrote ${plan.output} (${image.width}×${image.height}) in ${englishFormat.duration((Date.now() - started) / 1000)}: `;

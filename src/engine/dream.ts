@@ -88,6 +88,8 @@ export interface DreamRunOptions {
   minSide?: number;
   /** Extra objective terms (a style's class logit), added to the layers' means (or the guide) at every step. */
   extra?: ObjectiveTerm[];
+  /** A note for the person who asked (e.g. scales skipped because the channels are silent there), in English. */
+  onNote?: (message: string) => void;
   /**
    * Other networks' objectives (an ImageNet classifier's class logit): each network's gradient is normalised on its
    * own, weighted, and added to the main one's (normalised) gradient before the step.
@@ -338,26 +340,27 @@ function layerTerm(net: GradientNetwork, spec: string): ObjectiveTerm {
 }
 
 /**
- * Channels asked for that are exactly zero everywhere on the picture as the dream starts. Their gradient is zero
- * but where a roll seam wakes them, and normalising that would grow seam-shaped noise: such a dream is refused.
+ * The octaves at which a channels-only dream's channels are all exactly zero on the picture. There the gradient is
+ * zero but where a roll seam wakes a channel, and normalising that would grow seam-shaped noise, so those octaves
+ * are skipped; a picture on which they are silent at every scale is refused in one sentence.
  */
-async function refuseSilentChannels(net: GradientNetwork, p: DreamParams, img: FloatImage): Promise<void> {
-  if (p.guide) return;
-  const silent: string[] = [];
+async function silentOctaves(net: GradientNetwork, p: DreamParams, opts: DreamRunOptions, base: FloatImage, sizes: Size[]): Promise<Set<number>> {
+  const silent = new Set<number>();
+  const specs = p.layers.map(splitLayerSpec);
+  if (p.guide || opts.extra?.length || opts.parts?.length || specs.some((s) => s?.channel === undefined)) return silent;
   const byLayer = new Map<string, number[]>();
-  for (const spec of p.layers) {
-    const s = splitLayerSpec(spec);
-    if (s?.channel !== undefined) byLayer.set(s.layer, [...(byLayer.get(s.layer) ?? []), s.channel]);
-  }
-  for (const [layer, channels] of byLayer) {
-    const acts = await net.activations(img, layer);
-    for (const c of channels) {
-      let max = 0;
-      for (let i = c; i < acts.data.length; i += acts.channels) max = Math.max(max, Math.abs(acts.data[i]));
-      if (max === 0) silent.push(`${layer}:${c}`);
+  for (const s of specs) if (s?.channel !== undefined) byLayer.set(s.layer, [...(byLayer.get(s.layer) ?? []), s.channel]);
+  for (const [o, size] of sizes.entries()) {
+    const img = resizeBilinear(base, size);
+    let firing = false;
+    for (const [layer, channels] of byLayer) {
+      const acts = await net.activations(img, layer);
+      for (const c of channels) for (let i = c; i < acts.data.length && !firing; i += acts.channels) firing = acts.data[i] !== 0;
     }
+    if (!firing) silent.add(o);
   }
-  if (silent.length) throw new DreamParamsError({ code: 'channel.silent', params: { channels: silent } });
+  if (silent.size === sizes.length) throw new DreamParamsError({ code: 'channel.silent', params: { channels: p.layers } });
+  return silent;
 }
 
 /** The guide as the network reads it: longest side at most GUIDE_MAX_SIDE, shortest at least `minSide`. */
@@ -383,10 +386,12 @@ export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParam
   const up = Math.max(1, minSide / Math.min(image.width, image.height));
   const full: Size = [Math.round(image.height * up), Math.round(image.width * up)];
   const sizes = octaveSizes(full, p.octaves, p.octaveScale, minSide);
-  const totalWork = sizes.reduce((sum, [h, w]) => sum + h * w * p.steps, 0);
   let done = 0;
 
   const base = resizeBilinear(toFloatImage(image), full);
+  const silent = await silentOctaves(net, p, opts, base, sizes);
+  const totalWork = sizes.reduce((sum, [h, w], o) => sum + (silent.has(o) ? 0 : h * w * p.steps), 0);
+  if (silent.size) opts.onNote?.(`${p.layers.join(', ')}: silent at ${silent.size} of ${sizes.length} scales; those are skipped.`);
   let detail: FloatImage | null = null;
   let img = base;
   for (let o = 0; o < sizes.length; o++) {
@@ -396,10 +401,9 @@ export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParam
       const d = resizeBilinear(detail, sizes[o]).data;
       for (let i = 0; i < img.data.length; i++) img.data[i] = Math.min(1, Math.max(0, img.data[i] + d[i]));
     }
-    for (let s = 0; s < p.steps; s++) {
+    for (let s = 0; s < p.steps && !silent.has(o); s++) {
       await nextTurn();
       if (opts.signal?.aborted) throw new CancelledError();
-      if (o === 0 && s === 0) await refuseSilentChannels(net, p, img);
       const loss = await ascend(parts, img, p, random);
       done += sizes[o][0] * sizes[o][1];
       const elapsedMs = Date.now() - started;

@@ -30,7 +30,7 @@ export const PRESETS: Record<Intensity, Preset> = {
  * strokes, so the same step changes a picture more. Chosen so that the RMS change of a soft dream matches a classic
  * one's on real photos (README, "Grow anything").
  */
-export const SOFT_STEP_SCALE = 0.6;
+export const SOFT_STEP_SCALE = 0.7;
 
 export const DEFAULT_OCTAVE_SCALE = 1.3;
 export const DEFAULT_TILE_SIZE = 512;
