@@ -68,7 +68,7 @@ const ja: Language = {
       'mixed5:600': '輪になった目',
     },
     models: { inception_v3: 'InceptionV3：目、毛並み、犬の顔', darknet_tiny: 'Darknet tiny：細かく鮮やかな模様' },
-    imageNetClass: 'ImageNet',
+    imageNetClass: 'ImageNet のクラス',
     recipe: {
       fields: {
         model: 'モデル',
