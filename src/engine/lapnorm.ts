@@ -32,22 +32,26 @@ function down(src: Plane): Plane {
   const h2 = Math.ceil(h / 2);
   const rows = new Float32Array(h * w2 * 3);
   const s = src.data;
+  const [k0, k1, k2] = K;
   for (let y = 0; y < h; y++) {
     const r = y * w * 3;
     const o = y * w2 * 3;
     for (let x = 0; x < w2; x++) {
-      let a = 0;
-      let b = 0;
-      let c = 0;
-      for (let k = 0; k < 5; k++) {
-        const i = r + clampIndex(2 * x + k - 2, w) * 3;
-        a += K[k] * s[i];
-        b += K[k] * s[i + 1];
-        c += K[k] * s[i + 2];
+      const cx = 2 * x;
+      if (cx >= 2 && cx + 2 < w) {
+        // Interior: the five taps without index clamping (the hot path).
+        const i = r + cx * 3;
+        const out = o + x * 3;
+        rows[out] = k0 * (s[i - 6] + s[i + 6]) + k1 * (s[i - 3] + s[i + 3]) + k2 * s[i];
+        rows[out + 1] = k0 * (s[i - 5] + s[i + 7]) + k1 * (s[i - 2] + s[i + 4]) + k2 * s[i + 1];
+        rows[out + 2] = k0 * (s[i - 4] + s[i + 8]) + k1 * (s[i - 1] + s[i + 5]) + k2 * s[i + 2];
+        continue;
       }
-      rows[o + x * 3] = a;
-      rows[o + x * 3 + 1] = b;
-      rows[o + x * 3 + 2] = c;
+      for (let c = 0; c < 3; c++) {
+        let a = 0;
+        for (let k = 0; k < 5; k++) a += K[k] * s[r + clampIndex(cx + k - 2, w) * 3 + c];
+        rows[o + x * 3 + c] = a;
+      }
     }
   }
   const out = new Float32Array(h2 * w2 * 3);
@@ -71,25 +75,29 @@ function up(src: Plane, h: number, w: number): Float32Array {
   const { h: sh, w: sw } = src;
   const s = src.data;
   const cols = new Float32Array(sh * w * 3);
+  // Even outputs take taps 0, 2, 4 (source x/2 − 1, x/2, x/2 + 1); odd ones taps 1, 3 (source (x−1)/2, (x+1)/2).
+  const e0 = 2 * K[0];
+  const e2 = 2 * K[2];
+  const o1 = 2 * K[1];
   for (let y = 0; y < sh; y++) {
     const r = y * sw * 3;
     const o = y * w * 3;
+    const last = r + (sw - 1) * 3;
     for (let x = 0; x < w; x++) {
-      let a = 0;
-      let b = 0;
-      let c = 0;
-      // taps where x + k - 2 is even and inside the source
-      for (let k = (x & 1) === 0 ? 0 : 1; k < 5; k += 2) {
-        const i = (x + k - 2) >> 1;
-        const j = r + Math.min(sw - 1, Math.max(0, i)) * 3;
-        const kk = 2 * K[k];
-        a += kk * s[j];
-        b += kk * s[j + 1];
-        c += kk * s[j + 2];
+      const half = x >> 1;
+      const out = o + x * 3;
+      const b = Math.min(last, r + half * 3);
+      const c = Math.min(last, r + (half + 1) * 3);
+      if ((x & 1) === 0) {
+        const a = Math.max(r, r + (half - 1) * 3);
+        cols[out] = e0 * (s[a] + s[c]) + e2 * s[b];
+        cols[out + 1] = e0 * (s[a + 1] + s[c + 1]) + e2 * s[b + 1];
+        cols[out + 2] = e0 * (s[a + 2] + s[c + 2]) + e2 * s[b + 2];
+      } else {
+        cols[out] = o1 * (s[b] + s[c]);
+        cols[out + 1] = o1 * (s[b + 1] + s[c + 1]);
+        cols[out + 2] = o1 * (s[b + 2] + s[c + 2]);
       }
-      cols[o + x * 3] = a;
-      cols[o + x * 3 + 1] = b;
-      cols[o + x * 3 + 2] = c;
     }
   }
   const out = new Float32Array(h * w * 3);
