@@ -276,20 +276,18 @@ async function readGuide(bytes: Buffer, file: string, maxInputPixels: number): P
 }
 
 /**
- * Everything needed to repeat the dream: model, objective (layers and channels, a class, or a guide), soft,
- * intensity, steps, seed, backend.
+ * Everything needed to repeat the dream: model, objective (layers and channels, an ImageNet class, or a guide),
+ * intensity, steps, seed, backend, and soft when it is.
  */
 function recipeLine(dreamer: Dreamer, p: DreamParams & { intensity: string }, guideFile: string | undefined, zoom: boolean): string {
   const imageNet = p.target !== undefined && !p.style && !dreamer.manifest.style;
+  const alone = imageNet && !p.layers.length && !p.guide;
   const layers = p.guide ? `guide ${path.basename(guideFile ?? '')} at ${p.guide.layer}` : p.layers.join('+');
-  const channels = p.guide ? [] : p.layers.filter((l) => l.includes(':'));
-  const target = imageNet ? `target ${p.target} (${CLASS_MODEL}${p.layers.length || p.guide ? `, weight ${p.classWeight ?? HYBRID_CLASS_WEIGHT}` : ' alone'})` : '';
-  const objective = [p.layers.length || p.guide ? layers : '', target].filter(Boolean).join(' + ');
-  const model = imageNet && !p.layers.length && !p.guide ? CLASS_MODEL : (p.model ?? dreamer.manifest.name);
+  const target = imageNet ? `target ${p.target}${alone ? '' : ` (${CLASS_MODEL}, weight ${p.classWeight ?? HYBRID_CLASS_WEIGHT})`}` : '';
+  const model = alone ? CLASS_MODEL : (p.model ?? dreamer.manifest.name);
   return (
-    `model ${model}, ${objective}${channels.length ? ` (channels ${channels.join(', ')})` : ''}, ${p.soft ? 'soft' : 'classic'}, ` +
-    `${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, step ${p.stepSize}, ` +
-    `seed ${p.seed}, backend ${dreamer.backend.name}${p.style ? `, style ${p.style}, target ${p.target}` : ''}`
+    `${model} ${[alone ? '' : layers, target].filter(Boolean).join(' + ')}, ${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, ` +
+    `step ${p.stepSize}, seed ${p.seed}, backend ${dreamer.backend.name}${p.style ? `, style ${p.style}, target ${p.target}` : ''}${p.soft ? ', soft' : ''}`
   );
 }
 
