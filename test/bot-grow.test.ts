@@ -98,6 +98,22 @@ describe('/dream grows anything (fake Discord, fake runner)', () => {
     expect(runner.inputs[runner.inputs.length - 1].params).toMatchObject({ target: 'goldfish', layers: [], soft: true, model: 'darknet_tiny', seed: 5 });
   });
 
+  it('/zoom takes target, channel and soft, and Animate on a dream grows what the dream grew', async () => {
+    const before = runner.zoomInputs.length;
+    const zoom = fake.dispatchInteraction(
+      fake.chatInput({ name: 'zoom', options: { frames: 3, target: 'bubble', channel: 'mixed4:97', soft: true, seed: 9 }, attachments: { image: { filename: 'p.png', bytes: photo } } }),
+    );
+    const gif = await fake.waitForRequest((r) => isOriginalEdit(zoom)(r) && r.files.some((f) => f.filename.endsWith('.gif')), { fromIndex: 0, timeoutMs: 30_000 });
+    expect(runner.zoomInputs[before].params).toMatchObject({ target: 'bubble', layers: ['mixed4:97'], soft: true, frames: 3 });
+    expect(Object.fromEntries(embedOf(gif).fields!.map((f) => [f.name, f.value]))).toMatchObject({ Grows: 'bubble', Layers: 'mixed4:97', Soft: 'on' });
+
+    const i = dream({ target: 'goldfish', channel: 'mixed4:300' });
+    await result(i);
+    const animate = fake.dispatchInteraction(fake.button({ customId: 'dream:animate', message: fake.originalMessage(i.id) as APIMessage }));
+    await fake.waitForRequest((r) => isOriginalEdit(animate)(r) && r.files.some((f) => f.filename.endsWith('.gif')), { fromIndex: 0, timeoutMs: 30_000 });
+    expect(runner.zoomInputs[runner.zoomInputs.length - 1].params).toMatchObject({ target: 'goldfish', layers: ['mixed4:300'], seed: 5 });
+  });
+
   it('bad values get one private sentence, before anything is queued', async () => {
     const before = runner.inputs.length;
     const typo = await refusal(dream({ target: 'goldfsh' }));
