@@ -54,10 +54,11 @@ describe('recipes that grow something', () => {
     for (const d of details) expect(errorText(messagesFor('ja'), { message: '', detail: d })).not.toBe(errorText(english, { message: '', detail: d }));
   });
 
-  it('a class grows alone and soft by default (step scaled), beside layers when they are given, and channels mix with layers', async () => {
+  it('a class grows alone and soft by default (at the preset step; soft layers at a scaled one), beside layers when they are given, and channels mix with layers', async () => {
     const m = await loadManifest('inception_v3');
     const alone = resolveParams(m, { target: 'goldfish', seed: 1 });
-    expect(alone).toMatchObject({ layers: [], soft: true, target: 'goldfish', stepSize: Math.round(PRESETS.medium.stepSize * SOFT_STEP_SCALE * 1e4) / 1e4 });
+    expect(alone).toMatchObject({ layers: [], soft: true, target: 'goldfish', stepSize: PRESETS.medium.stepSize });
+    expect(resolveParams(m, { soft: true, seed: 1 }).stepSize).toBe(Math.round(PRESETS.medium.stepSize * SOFT_STEP_SCALE * 1e4) / 1e4);
     expect(resolveParams(m, { target: 'goldfish', layers: ['mixed3'], seed: 1 })).toMatchObject({ layers: ['mixed3'], target: 'goldfish', stepSize: PRESETS.medium.stepSize });
     expect(resolveParams(m, { target: 'goldfish', soft: false, seed: 1 }).soft).toBeUndefined();
     expect(resolveParams(m, { layers: ['mixed3', 'mixed4:97'], seed: 1 }).layers).toEqual(['mixed3', 'mixed4:97']);

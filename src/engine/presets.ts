@@ -101,7 +101,9 @@ export function resolveParams(manifest: ModelManifest, o: RecipeOverrides = {}):
     octaves: o.octaves ?? preset.octaves,
     octaveScale: o.octaveScale ?? DEFAULT_OCTAVE_SCALE,
     steps: o.steps ?? preset.steps,
-    stepSize: o.stepSize ?? softStep(preset.stepSize, soft),
+    // A class alone keeps the preset's step even though soft: one classifier's logit changes a picture less per step
+    // (RMS change 0.057 against classic's 0.086 at 0.7×, on chelsea.png), so its full step is as strong as classic.
+    stepSize: o.stepSize ?? (classAlone ? preset.stepSize : softStep(preset.stepSize, soft)),
     seed: o.seed ?? randomSeed(),
     tileSize: o.tileSize ?? DEFAULT_TILE_SIZE,
     ...(o.style ? { style: o.style, target: o.target } : imageNetClass ? { target: o.target } : {}),
