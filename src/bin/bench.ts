@@ -7,6 +7,7 @@ import {
   createDreamer,
   createScreener,
   INTENSITIES,
+  lapNormalise,
   PRESETS,
   resolveParams,
   type BackendChoice,
@@ -28,7 +29,7 @@ type Result =
   | { case: 'dream'; intensity: Intensity; side: number; seconds: number; backend: string }
   | { case: 'screen'; backend: string; threads: number; load_ms: number; ms_median: number; rss_added_mb: number }
   | { case: 'grow'; side: number; intensity: Intensity; plain_s: number; class_s: number; class_ratio: number; hybrid_s: number; hybrid_ratio: number; backend: string }
-  | { case: 'soft'; size: number; classic_ms_median: number; soft_ms_median: number; added_pct: number; backend: string };
+  | { case: 'soft'; size: number; classic_ms_median: number; soft_ms_median: number; added_pct: number; lapnorm_ms_median: number; backend: string };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 let peakRss = 0;
@@ -98,7 +99,16 @@ async function benchSoft(dreamer: Dreamer, size: number): Promise<Result> {
   }
   const c = median(classic);
   const s = median(soft);
-  return { case: 'soft', size, classic_ms_median: Math.round(c), soft_ms_median: Math.round(s), added_pct: Math.round(((s - c) / c) * 1000) / 10, backend: dreamer.backend.name };
+  // The normalisation alone, on a gradient-sized array: what soft adds, without the network's share of the noise.
+  const grad = Float32Array.from({ length: size * size * 3 }, (_, i) => Math.sin(i * 0.37));
+  const lap: number[] = [];
+  for (let i = 0; i < TIMED_STEPS + 1; i++) {
+    const t = performance.now();
+    lapNormalise(grad, size, size);
+    if (i > 0) lap.push(performance.now() - t);
+  }
+  const added = Math.round(((s - c) / c) * 1000) / 10;
+  return { case: 'soft', size, classic_ms_median: Math.round(c), soft_ms_median: Math.round(s), added_pct: added, lapnorm_ms_median: Math.round(median(lap) * 10) / 10, backend: dreamer.backend.name };
 }
 
 async function benchStep(dreamer: Dreamer, size: number): Promise<Result> {
@@ -147,7 +157,7 @@ async function benchScreen(backend: BackendChoice, threads: number, cacheDir?: s
 
 function row(r: Result): string {
   if (r.case === 'grow') return `grow   ${r.intensity} ${r.side} px: plain ${r.plain_s} s, class alone ${r.class_s} s (${r.class_ratio}×), hybrid ${r.hybrid_s} s (${r.hybrid_ratio}×)   (${r.backend})`;
-  if (r.case === 'soft') return `soft   ${r.size} px step: classic ${r.classic_ms_median} ms, soft ${r.soft_ms_median} ms (+${r.added_pct} %)   (${r.backend})`;
+  if (r.case === 'soft') return `soft   ${r.size} px step: classic ${r.classic_ms_median} ms, soft ${r.soft_ms_median} ms (+${r.added_pct} %), lapnorm alone ${r.lapnorm_ms_median} ms   (${r.backend})`;
   if (r.case === 'screen') return `screen  load ${r.load_ms} ms, ${r.ms_median} ms/picture, +${r.rss_added_mb} MB RSS   (${r.backend}, ${r.threads} thread${r.threads === 1 ? "" : "s"})`;
   return r.case === 'step'
     ? `step   ${String(r.size).padStart(4)} px   ${String(r.ms_median).padStart(6)} ms/step   forward ${String(r.fwd_ms_median).padStart(5)} ms   peak RSS ${r.peak_rss_mb} MB   (${r.backend})`

@@ -59,3 +59,4 @@ export {
 export { CLASS_MODEL, HYBRID_CLASS_WEIGHT, isDreamModel, listDreamModels, resolveClass, resolveDreamModel, resolveImageNetClass } from './grow.ts';
 export { SOFT_STEP_SCALE, softStep } from './presets.ts';
 export { splitLayerSpec } from './objective.ts';
+export { lapNormalise } from './lapnorm.ts';
