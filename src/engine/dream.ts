@@ -102,6 +102,12 @@ export interface DreamPart {
   net: GradientNetwork;
   terms: ObjectiveTerm[];
   weight: number;
+  /**
+   * Side ratio (≤ 1) of the picture this network reads: its gradient is computed on the picture scaled by it (at
+   * least `minSide`) and scaled back, which costs about scale² as much.
+   */
+  scale?: number;
+  minSide?: number;
 }
 
 /** Kept for callers that name the engine's cancellation. */
@@ -224,7 +230,7 @@ async function ascend(parts: DreamPart[], img: FloatImage, p: DreamParams, rando
   let sum: Float32Array | null = null;
   let loss = 0;
   for (const part of parts) {
-    const g = await gradientOf(part.net, img, p, dy, dx, part.terms);
+    const g = await scaledGradientOf(part, img, p, dy, dx);
     loss += g.loss * part.weight;
     normaliseUnit(g.grad, h, w, p.soft === true);
     if (!sum) {
@@ -253,6 +259,16 @@ function normaliseUnit(grad: Float32Array, h: number, w: number, soft: boolean):
   for (let i = 0; i < n; i++) variance += (grad[i] - mean) ** 2;
   const scale = 1 / (Math.sqrt(variance / n) + 1e-8);
   for (let i = 0; i < n; i++) grad[i] *= scale;
+}
+
+/** A part's gradient on the picture scaled by `part.scale` (never below its `minSide`), brought back to full size. */
+async function scaledGradientOf(part: DreamPart, img: FloatImage, p: DreamParams, dy: number, dx: number): Promise<{ loss: number; grad: Float32Array }> {
+  const { width: w, height: h } = img;
+  const s = Math.min(1, Math.max(part.scale ?? 1, (part.minSide ?? 0) / Math.min(h, w)));
+  if (s >= 1) return gradientOf(part.net, img, p, dy, dx, part.terms);
+  const small = resizeBilinear(img, [Math.round(h * s), Math.round(w * s)]);
+  const g = await gradientOf(part.net, small, p, Math.round(dy * s), Math.round(dx * s), part.terms);
+  return { loss: g.loss, grad: resizeBilinear({ data: g.grad, width: small.width, height: small.height }, [h, w]).data };
 }
 
 /** The whole image's gradient for one network, tile by tile on the image rolled by (dy, dx), un-rolled. */

@@ -6,7 +6,7 @@ import { toFloatImage } from './float-image.ts';
 import type { GradientNetwork } from './gradient-network.ts';
 import { loadCompiledModel } from './model/load.ts';
 import { loadManifest, type ModelDirs, type ModelManifest } from './model/manifest.ts';
-import { CLASS_MODEL, HYBRID_CLASS_WEIGHT, imageNetClassTerm, resolveDreamModel, resolveImageNetClass } from './grow.ts';
+import { CLASS_MODEL, HYBRID_CLASS_SCALE, HYBRID_CLASS_WEIGHT, imageNetClassTerm, resolveDreamModel, resolveImageNetClass } from './grow.ts';
 import { createGradientNetwork } from './networks.ts';
 import type { LayerTerm } from './objective.ts';
 import { guideLayerFor } from './presets.ts';
@@ -86,7 +86,7 @@ class ModelDreamer implements Dreamer {
       const extra = [...(opts.extra ?? []), cls.term];
       // The class alone: the classifier is the dream's only network.
       if (p.layers.length === 0 && !p.guide) return dream(cls.net.network, image, p, { ...run, minSide: cls.net.manifest.input.minSide, extra });
-      const part = { net: cls.net.network, terms: [cls.term], weight: p.classWeight ?? HYBRID_CLASS_WEIGHT };
+      const part = { net: cls.net.network, terms: [cls.term], weight: p.classWeight ?? HYBRID_CLASS_WEIGHT, scale: HYBRID_CLASS_SCALE, minSide: cls.net.manifest.input.minSide };
       const minSide = Math.max(run.minSide, cls.net.manifest.input.minSide);
       return dream(main.network, image, p, { ...run, minSide, parts: [...(opts.parts ?? []), part] });
     }
