@@ -214,7 +214,8 @@ function copyRolled(image: Float32Array, w: number, h: number, tile: Float32Arra
 
 /**
  * One gradient-ascent step on the whole image: a seeded roll (jitter that hides tile seams), the gradient tile by
- * tile, normalised by its standard deviation, ascended and clipped. Returns the step's objective.
+ * tile, normalised by its standard deviation (soft: band by band), ascended and clipped. With several networks
+ * (a hybrid), each one's gradient is normalised on its own before they are summed. Returns the step's objective.
  */
 async function ascend(parts: DreamPart[], img: FloatImage, p: DreamParams, random: () => number): Promise<number> {
   const { width: w, height: h } = img;
@@ -240,25 +241,15 @@ async function ascend(parts: DreamPart[], img: FloatImage, p: DreamParams, rando
   }
   const grad = sum ?? new Float32Array(img.data.length);
   if (parts.length > 1) normaliseUnit(grad, h, w, false);
-  const data = img.data;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i] + grad[i] * p.stepSize;
-    data[i] = v > 1 ? 1 : v < 0 ? 0 : v;
-  }
+  stepBy(img.data, grad, p.stepSize);
   return loss;
 }
 
 /** Scales a gradient to unit size in place: by its standard deviation, or (soft) band by band (lapNormalise). */
 function normaliseUnit(grad: Float32Array, h: number, w: number, soft: boolean): void {
   if (soft) return lapNormalise(grad, h, w);
-  const n = grad.length;
-  let mean = 0;
-  for (let i = 0; i < n; i++) mean += grad[i];
-  mean /= n;
-  let variance = 0;
-  for (let i = 0; i < n; i++) variance += (grad[i] - mean) ** 2;
-  const scale = 1 / (Math.sqrt(variance / n) + 1e-8);
-  for (let i = 0; i < n; i++) grad[i] *= scale;
+  const scale = 1 / (stdOf(grad) + 1e-8);
+  for (let i = 0; i < grad.length; i++) grad[i] *= scale;
 }
 
 /** A part's gradient on the picture scaled by `part.scale` (never below its `minSide`), brought back to full size. */
@@ -293,6 +284,18 @@ async function gradientOf(net: GradientNetwork, img: FloatImage, p: DreamParams,
 
 /** image += grad · stepSize / std(grad), clipped to [0, 1] (the same arithmetic as a plain three-loop version). */
 function ascendNormalised(data: Float32Array, grad: Float32Array, stepSize: number): void {
+  stepBy(data, grad, stepSize / (stdOf(grad) + 1e-8));
+}
+
+/** image += grad · scale, clipped to [0, 1]. */
+function stepBy(data: Float32Array, grad: Float32Array, scale: number): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i] + grad[i] * scale;
+    data[i] = v > 1 ? 1 : v < 0 ? 0 : v;
+  }
+}
+
+function stdOf(grad: Float32Array): number {
   const n = grad.length;
   let mean = 0;
   for (let i = 0; i < n; i++) mean += grad[i];
@@ -302,11 +305,7 @@ function ascendNormalised(data: Float32Array, grad: Float32Array, stepSize: numb
     const d = grad[i] - mean;
     variance += d * d;
   }
-  const scale = stepSize / (Math.sqrt(variance / n) + 1e-8);
-  for (let i = 0; i < n; i++) {
-    const v = data[i] + grad[i] * scale;
-    data[i] = v > 1 ? 1 : v < 0 ? 0 : v;
-  }
+  return Math.sqrt(variance / n);
 }
 
 function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[], parts: DreamPart[]): void {
