@@ -28,9 +28,39 @@ type Result =
   | { case: 'step'; size: number; backend: string; threads: number; ms_median: number; fwd_ms_median: number; peak_rss_mb: number }
   | { case: 'dream'; intensity: Intensity; side: number; seconds: number; backend: string }
   | { case: 'screen'; backend: string; threads: number; load_ms: number; ms_median: number; rss_added_mb: number }
-  | { case: 'grow'; side: number; intensity: Intensity; plain_s: number; class_s: number; class_ratio: number; hybrid_s: number; hybrid_ratio: number; backend: string }
-  | { case: 'soft'; size: number; classic_ms_median: number; soft_ms_median: number; added_pct: number; lapnorm_ms_median: number; backend: string };
+  | {
+      case: 'grow';
+      side: number;
+      intensity: Intensity;
+      plain_s: number;
+      class_s: number;
+      class_ratio: number;
+      hybrid_s: number;
+      hybrid_ratio: number;
+      /** The same in CPU seconds of this process (all its threads): what a busy machine moves least. */
+      plain_cpu_s: number;
+      class_cpu_ratio: number;
+      hybrid_cpu_ratio: number;
+      backend: string;
+    }
+  | {
+      case: 'soft';
+      size: number;
+      classic_ms_median: number;
+      soft_ms_median: number;
+      added_pct: number;
+      classic_cpu_ms: number;
+      soft_cpu_ms: number;
+      added_cpu_pct: number;
+      lapnorm_ms_median: number;
+      backend: string;
+    };
 
+/** CPU seconds (user + system, every thread of this process) since `since`. */
+const cpuSeconds = (since: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
+};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 let peakRss = 0;
 const sampleRss = () => {
@@ -74,8 +104,9 @@ async function benchGrow(dreamer: Dreamer, side: number): Promise<Result> {
   const intensity: Intensity = 'medium';
   const time = async (o: RecipeOverrides) => {
     const t = performance.now();
+    const cpu = process.cpuUsage();
     await dreamer.dream(image, resolveParams(dreamer.manifest, { intensity, seed: 1, ...o }));
-    return (performance.now() - t) / 1000;
+    return { wall: (performance.now() - t) / 1000, cpu: cpuSeconds(cpu) };
   };
   // Loads the classifier (first use) outside the timings.
   await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { target: 'goldfish', layers: ['mixed3'], seed: 1 }), octaves: 1, steps: 1 });
@@ -83,7 +114,20 @@ async function benchGrow(dreamer: Dreamer, side: number): Promise<Result> {
   const alone = await time({ target: 'goldfish' });
   const hybrid = await time({ target: 'goldfish', layers: [...PRESETS[intensity].layers] });
   const r = (x: number) => Math.round(x * 100) / 100;
-  return { case: 'grow', side: Math.max(image.width, image.height), intensity, plain_s: r(plain), class_s: r(alone), class_ratio: r(alone / plain), hybrid_s: r(hybrid), hybrid_ratio: r(hybrid / plain), backend: dreamer.backend.name };
+  return {
+    case: 'grow',
+    side: Math.max(image.width, image.height),
+    intensity,
+    plain_s: r(plain.wall),
+    class_s: r(alone.wall),
+    class_ratio: r(alone.wall / plain.wall),
+    hybrid_s: r(hybrid.wall),
+    hybrid_ratio: r(hybrid.wall / plain.wall),
+    plain_cpu_s: r(plain.cpu),
+    class_cpu_ratio: r(alone.cpu / plain.cpu),
+    hybrid_cpu_ratio: r(hybrid.cpu / plain.cpu),
+    backend: dreamer.backend.name,
+  };
 }
 
 /** What soft normalisation (the Laplacian pyramid, in JavaScript) adds to a step at `size`. */
@@ -92,11 +136,18 @@ async function benchSoft(dreamer: Dreamer, size: number): Promise<Result> {
   const params = resolveParams(dreamer.manifest, { seed: 1 });
   const classic: number[] = [];
   const soft: number[] = [];
+  const cpu = { classic: [] as number[], soft: [] as number[] };
   // Interleaved, so a change in the machine's load falls on both.
   for (let round = 0; round < 3; round++) {
+    let t = process.cpuUsage();
     classic.push(...(await stepTimes(dreamer, image, params)));
+    cpu.classic.push((cpuSeconds(t) * 1000) / (TIMED_STEPS + 1));
+    t = process.cpuUsage();
     soft.push(...(await stepTimes(dreamer, image, { ...params, soft: true })));
+    cpu.soft.push((cpuSeconds(t) * 1000) / (TIMED_STEPS + 1));
   }
+  const cc = median(cpu.classic);
+  const cs = median(cpu.soft);
   const c = median(classic);
   const s = median(soft);
   // The normalisation alone, on a gradient-sized array: what soft adds, without the network's share of the noise.
@@ -108,7 +159,18 @@ async function benchSoft(dreamer: Dreamer, size: number): Promise<Result> {
     if (i > 0) lap.push(performance.now() - t);
   }
   const added = Math.round(((s - c) / c) * 1000) / 10;
-  return { case: 'soft', size, classic_ms_median: Math.round(c), soft_ms_median: Math.round(s), added_pct: added, lapnorm_ms_median: Math.round(median(lap) * 10) / 10, backend: dreamer.backend.name };
+  return {
+    case: 'soft',
+    size,
+    classic_ms_median: Math.round(c),
+    soft_ms_median: Math.round(s),
+    added_pct: added,
+    classic_cpu_ms: Math.round(cc),
+    soft_cpu_ms: Math.round(cs),
+    added_cpu_pct: Math.round(((cs - cc) / cc) * 1000) / 10,
+    lapnorm_ms_median: Math.round(median(lap) * 10) / 10,
+    backend: dreamer.backend.name,
+  };
 }
 
 async function benchStep(dreamer: Dreamer, size: number): Promise<Result> {
@@ -156,8 +218,12 @@ async function benchScreen(backend: BackendChoice, threads: number, cacheDir?: s
 }
 
 function row(r: Result): string {
-  if (r.case === 'grow') return `grow   ${r.intensity} ${r.side} px: plain ${r.plain_s} s, class alone ${r.class_s} s (${r.class_ratio}×), hybrid ${r.hybrid_s} s (${r.hybrid_ratio}×)   (${r.backend})`;
-  if (r.case === 'soft') return `soft   ${r.size} px step: classic ${r.classic_ms_median} ms, soft ${r.soft_ms_median} ms (+${r.added_pct} %), lapnorm alone ${r.lapnorm_ms_median} ms   (${r.backend})`;
+  if (r.case === 'grow') {
+    return `grow   ${r.intensity} ${r.side} px: plain ${r.plain_s} s, class alone ${r.class_s} s (${r.class_ratio}×; CPU ${r.class_cpu_ratio}×), hybrid ${r.hybrid_s} s (${r.hybrid_ratio}×; CPU ${r.hybrid_cpu_ratio}×)   (${r.backend})`;
+  }
+  if (r.case === 'soft') {
+    return `soft   ${r.size} px step: classic ${r.classic_ms_median} ms, soft ${r.soft_ms_median} ms (${r.added_pct} %; CPU ${r.classic_cpu_ms} → ${r.soft_cpu_ms} ms, ${r.added_cpu_pct} %), lapnorm alone ${r.lapnorm_ms_median} ms   (${r.backend})`;
+  }
   if (r.case === 'screen') return `screen  load ${r.load_ms} ms, ${r.ms_median} ms/picture, +${r.rss_added_mb} MB RSS   (${r.backend}, ${r.threads} thread${r.threads === 1 ? "" : "s"})`;
   return r.case === 'step'
     ? `step   ${String(r.size).padStart(4)} px   ${String(r.ms_median).padStart(6)} ms/step   forward ${String(r.fwd_ms_median).padStart(5)} ms   peak RSS ${r.peak_rss_mb} MB   (${r.backend})`
