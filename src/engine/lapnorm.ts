@@ -58,11 +58,13 @@ function down(src: Plane): Plane {
   const stride = w2 * 3;
   for (let y = 0; y < h2; y++) {
     const o = y * stride;
-    for (let k = 0; k < 5; k++) {
-      const r = clampIndex(2 * y + k - 2, h) * stride;
-      const kk = K[k];
-      for (let i = 0; i < stride; i++) out[o + i] += kk * rows[r + i];
-    }
+    // One pass over the five source rows (not five read-modify-write passes over the output row).
+    const r0 = clampIndex(2 * y - 2, h) * stride;
+    const r1 = clampIndex(2 * y - 1, h) * stride;
+    const r2 = clampIndex(2 * y, h) * stride;
+    const r3 = clampIndex(2 * y + 1, h) * stride;
+    const r4 = clampIndex(2 * y + 2, h) * stride;
+    for (let i = 0; i < stride; i++) out[o + i] = k0 * (rows[r0 + i] + rows[r4 + i]) + k1 * (rows[r1 + i] + rows[r3 + i]) + k2 * rows[r2 + i];
   }
   return { data: out, h: h2, w: w2 };
 }
@@ -102,13 +104,16 @@ function up(src: Plane, h: number, w: number): Float32Array {
   }
   const out = new Float32Array(h * w * 3);
   const stride = w * 3;
+  const row = (i: number) => Math.min(sh - 1, Math.max(0, i)) * stride;
   for (let y = 0; y < h; y++) {
     const o = y * stride;
-    for (let k = (y & 1) === 0 ? 0 : 1; k < 5; k += 2) {
-      const r = Math.min(sh - 1, Math.max(0, (y + k - 2) >> 1)) * stride;
-      const kk = 2 * K[k];
-      for (let i = 0; i < stride; i++) out[o + i] += kk * cols[r + i];
-    }
+    const half = y >> 1;
+    const b = row(half);
+    const c = row(half + 1);
+    if ((y & 1) === 0) {
+      const a = row(half - 1);
+      for (let i = 0; i < stride; i++) out[o + i] = e0 * (cols[a + i] + cols[c + i]) + e2 * cols[b + i];
+    } else for (let i = 0; i < stride; i++) out[o + i] = o1 * (cols[b + i] + cols[c + i]);
   }
   return out;
 }
@@ -130,9 +135,9 @@ export function lapNormalise(grad: Float32Array, h: number, w: number, levels = 
   let cur: Plane = { data: grad, h, w };
   for (let l = 0; l < levels - 1 && Math.min(cur.h, cur.w) >= 4; l++) {
     const lo = down(cur);
-    const blurred = up(lo, cur.h, cur.w);
-    const hi = new Float32Array(cur.data.length);
-    for (let i = 0; i < hi.length; i++) hi[i] = cur.data[i] - blurred[i];
+    // The band, written over the blurred copy (one array fewer).
+    const hi = up(lo, cur.h, cur.w);
+    for (let i = 0; i < hi.length; i++) hi[i] = cur.data[i] - hi[i];
     bands.push(hi);
     sizes.push([cur.h, cur.w]);
     cur = lo;
