@@ -12,10 +12,11 @@ import { resolveStyle } from './style/head.ts';
 export const CLASS_MODEL = DEFAULT_EXPLAIN_MODEL;
 
 /**
- * Weight of the classifier's normalised gradient beside a dream model's layers (a hybrid dream). Measured on real
- * photos (README, "Grow anything"): at 4 the class shows through the DeepDream look; at 1 it barely does.
+ * Weight of the classifier's normalised gradient beside a dream model's layers (a hybrid dream). Compared at 1, 2 and
+ * 4 on chelsea.png (README, "Grow anything"): goldfish is the classifier's first class at half size at all three; at
+ * 4 its smooth shapes wash out InceptionV3's creatures, at 1 those creatures crowd out the fish; 2 keeps both.
  */
-export const HYBRID_CLASS_WEIGHT = 4;
+export const HYBRID_CLASS_WEIGHT = 2;
 
 /**
  * In a hybrid, the classifier reads the picture at 0.7× its side: its gradient costs about half (the hybrid took 1.65×
