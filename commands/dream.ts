@@ -72,7 +72,7 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
 }
 
 /** A layer choice and a channel together (mixed3, mixed5, mixed4:97); a channel alone; or the preset's (undefined). */
-export function layersOf(layers: string[] | undefined, channel: string | null): string[] | undefined {
+function layersOf(layers: string[] | undefined, channel: string | null): string[] | undefined {
   if (!channel) return layers;
   return [...(layers ?? []), channel.trim()];
 }

@@ -14,7 +14,6 @@ export function channelChoices(t: Catalog, typed: string): Choice[] {
   return curated;
 }
 
-
 /** Installed dream models (not styles, not the screener), titled in the member's language. */
 export async function modelChoices(t: Catalog): Promise<Choice[]> {
   return (await listDreamModels()).map((m) => {
