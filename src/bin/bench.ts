@@ -108,8 +108,10 @@ async function benchGrow(dreamer: Dreamer, side: number): Promise<Result> {
     await dreamer.dream(image, resolveParams(dreamer.manifest, { intensity, seed: 1, ...o }));
     return { wall: (performance.now() - t) / 1000, cpu: cpuSeconds(cpu) };
   };
-  // Loads the classifier (first use) outside the timings.
-  await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { target: 'goldfish', layers: ['mixed3'], seed: 1 }), octaves: 1, steps: 1 });
+  // Loads the classifier and warms every network at every octave's size (ONNX Runtime's first run of a shape is slow)
+  // outside the timings.
+  await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { intensity, target: 'goldfish', seed: 1 }), steps: 1 });
+  await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { intensity, target: 'goldfish', layers: [...PRESETS[intensity].layers], seed: 1 }), steps: 1 });
   const plain = await time({});
   const alone = await time({ target: 'goldfish' });
   const hybrid = await time({ target: 'goldfish', layers: [...PRESETS[intensity].layers] });

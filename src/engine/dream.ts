@@ -227,29 +227,25 @@ async function ascend(parts: DreamPart[], img: FloatImage, p: DreamParams, rando
     return loss;
   }
   // Each network's gradient normalised on its own (its scale is its own), weighted, summed, then normalised again
-  // so that the step size means what it means for one network.
+  // so that the step size means what it means for one network. Classic normalisation is folded into the sum's
+  // factors (one pass to sum, instead of a pass per scaling).
+  const soft = p.soft === true;
   let sum: Float32Array | null = null;
   let loss = 0;
   for (const part of parts) {
     const g = await scaledGradientOf(part, img, p, dy, dx);
     loss += g.loss * part.weight;
-    normaliseUnit(g.grad, h, w, p.soft === true);
+    let factor = part.weight;
+    if (soft) lapNormalise(g.grad, h, w);
+    else factor /= stdOf(g.grad) + 1e-8;
     if (!sum) {
       sum = g.grad;
-      if (part.weight !== 1) for (let i = 0; i < sum.length; i++) sum[i] *= part.weight;
-    } else for (let i = 0; i < sum.length; i++) sum[i] += part.weight * g.grad[i];
+      if (factor !== 1) for (let i = 0; i < sum.length; i++) sum[i] *= factor;
+    } else for (let i = 0; i < sum.length; i++) sum[i] += factor * g.grad[i];
   }
   const grad = sum ?? new Float32Array(img.data.length);
-  if (parts.length > 1) normaliseUnit(grad, h, w, false);
-  stepBy(img.data, grad, p.stepSize);
+  stepBy(img.data, grad, parts.length > 1 ? p.stepSize / (stdOf(grad) + 1e-8) : p.stepSize);
   return loss;
-}
-
-/** Scales a gradient to unit size in place: by its standard deviation, or (soft) band by band (lapNormalise). */
-function normaliseUnit(grad: Float32Array, h: number, w: number, soft: boolean): void {
-  if (soft) return lapNormalise(grad, h, w);
-  const scale = 1 / (stdOf(grad) + 1e-8);
-  for (let i = 0; i < grad.length; i++) grad[i] *= scale;
 }
 
 /** A part's gradient on the picture scaled by `part.scale` (never below its `minSide`), brought back to full size. */
