@@ -1,9 +1,11 @@
-import { SlashCommandBuilder, type ChatInputCommandInteraction } from 'discord.js';
+import { SlashCommandBuilder, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import { acceptImages } from '../src/bot/accept.ts';
+import { classChoices, matching } from '../src/bot/class-choices.ts';
+import { channelChoices } from '../src/bot/grow-choices.ts';
 import type { BotContext } from '../src/bot/context.ts';
 import { choice, withWords } from '../src/bot/localize.ts';
 import { INTENSITIES, isIntensity, ZOOM_DEFAULTS, ZOOM_LIMITS, ZOOM_PRESETS } from '../src/engine/index.ts';
-import type { Catalog } from '../src/i18n/index.ts';
+import { messagesFor, type Catalog } from '../src/i18n/index.ts';
 import { attachmentRef, interactionAddress } from '../src/jobs/index.ts';
 
 const MAX_SEED = 2 ** 31 - 1;
@@ -28,7 +30,19 @@ export const data = withWords(new SlashCommandBuilder(), (t) => t.commands.zoom)
       ...INTENSITIES.map((i) => choice(i, (t) => t.commands.zoomIntensity(i, ZOOM_PRESETS[i].octaves, ZOOM_PRESETS[i].steps))),
     ),
   )
-  .addIntegerOption((o) => withWords(o, (t) => words(t).seed).setMinValue(0).setMaxValue(MAX_SEED));
+  .addIntegerOption((o) => withWords(o, (t) => words(t).seed).setMinValue(0).setMaxValue(MAX_SEED))
+  .addStringOption((o) => withWords(o, (t) => words(t).target).setAutocomplete(true))
+  .addStringOption((o) => withWords(o, (t) => words(t).channel).setAutocomplete(true).setMaxLength(40))
+  .addBooleanOption((o) => withWords(o, (t) => words(t).soft));
+
+/** The 1000 ImageNet labels in the member's language for `target`; striking channels for `channel`. */
+export async function autocomplete(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void> {
+  const focused = interaction.options.getFocused(true);
+  const typed = String(focused.value);
+  const t = messagesFor(interaction.locale);
+  const choices = focused.name === 'channel' ? channelChoices(t, typed) : await classChoices(t, undefined, ctx.config.stylesDir);
+  await interaction.respond(matching(choices, typed));
+}
 
 export async function execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void> {
   const source = attachmentRef(interaction.options.getAttachment('image', true));
@@ -42,6 +56,9 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
       frames: interaction.options.getInteger('frames') ?? undefined,
       zoom: interaction.options.getNumber('zoom') ?? undefined,
       seed: interaction.options.getInteger('seed') ?? undefined,
+      target: interaction.options.getString('target') ?? undefined,
+      layers: interaction.options.getString('channel')?.split(',') ?? undefined,
+      soft: interaction.options.getBoolean('soft') ?? undefined,
     },
     reply: interactionAddress(interaction),
   });

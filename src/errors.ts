@@ -27,6 +27,12 @@ export interface ErrorParams {
   'label.empty': { model: string };
   'label.ambiguous': { target: string; model: string; options: string[] };
   'label.unknown': { target: string; model: string; close: string[] };
+  /** Not `layer` or `layer:channel` of one of the model's dream layers. */
+  'channel.bad': { value: string; model: string; layers: string[] };
+  'channel.out-of-range': { layer: string; channel: number; count: number };
+  /** Channels that never fire on the picture: nothing to grow, only roll seams. */
+  'channel.silent': { channels: string[] };
+  'model.unknown': { model: string; installed: string[] };
 }
 export type ErrorCode = keyof ErrorParams;
 /** An error's code and values: plain data, so it crosses worker threads and Redis. */

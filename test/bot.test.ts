@@ -292,6 +292,9 @@ describe('the Discord bot against a fake Discord', () => {
       ['style', 3, false],
       ['target', 3, false],
       ['guide', 11, false],
+      ['channel', 3, false],
+      ['soft', 5, false],
+      ['model', 3, false],
     ]);
     expect(commands.find((c) => c.name === 'styles')?.type).toBe(1);
     const intensity = dream.options?.find((o) => o.name === 'intensity') as { choices: { value: string }[] };

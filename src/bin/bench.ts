@@ -2,7 +2,20 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { engineConfig } from '../config.ts';
-import { BACKEND_CHOICES, createDreamer, createScreener, INTENSITIES, resolveParams, type BackendChoice, type Dreamer, type Intensity } from '../engine/index.ts';
+import {
+  BACKEND_CHOICES,
+  createDreamer,
+  createScreener,
+  INTENSITIES,
+  lapNormalise,
+  PRESETS,
+  resolveParams,
+  type BackendChoice,
+  type DreamParams,
+  type Dreamer,
+  type Intensity,
+  type RecipeOverrides,
+} from '../engine/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { numberFlag, parseCli } from './args.ts';
 import { runMain, UsageError } from './exit.ts';
@@ -14,8 +27,40 @@ const TIMED_STEPS = 5;
 type Result =
   | { case: 'step'; size: number; backend: string; threads: number; ms_median: number; fwd_ms_median: number; peak_rss_mb: number }
   | { case: 'dream'; intensity: Intensity; side: number; seconds: number; backend: string }
-  | { case: 'screen'; backend: string; threads: number; load_ms: number; ms_median: number; rss_added_mb: number };
+  | { case: 'screen'; backend: string; threads: number; load_ms: number; ms_median: number; rss_added_mb: number }
+  | {
+      case: 'grow';
+      side: number;
+      intensity: Intensity;
+      plain_s: number;
+      class_s: number;
+      class_ratio: number;
+      hybrid_s: number;
+      hybrid_ratio: number;
+      /** The same in CPU seconds of this process (all its threads): what a busy machine moves least. */
+      plain_cpu_s: number;
+      class_cpu_ratio: number;
+      hybrid_cpu_ratio: number;
+      backend: string;
+    }
+  | {
+      case: 'soft';
+      size: number;
+      classic_ms_median: number;
+      soft_ms_median: number;
+      added_pct: number;
+      classic_cpu_ms: number;
+      soft_cpu_ms: number;
+      added_cpu_pct: number;
+      lapnorm_ms_median: number;
+      backend: string;
+    };
 
+/** CPU seconds (user + system, every thread of this process) since `since`. */
+const cpuSeconds = (since: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(since);
+  return (d.user + d.system) / 1e6;
+};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 let peakRss = 0;
 const sampleRss = () => {
@@ -38,18 +83,102 @@ async function square(size: number): Promise<RgbImage> {
   return { data, width: size, height: size };
 }
 
+/** Milliseconds of each step (after a warm-up step) of a one-octave dream of `image` with `params`. */
+async function stepTimes(dreamer: Dreamer, image: RgbImage, params: DreamParams): Promise<number[]> {
+  const stamps: number[] = [];
+  const onProgress = () => {
+    stamps.push(performance.now());
+    sampleRss();
+  };
+  await dreamer.dream(image, { ...params, octaves: 1, steps: TIMED_STEPS + 1, tileSize: Math.max(512, image.width) }, { onProgress });
+  // The first step warms up kernels and allocations; time the ones after it.
+  return stamps.slice(1).map((t, i) => t - stamps[i]);
+}
+
+/**
+ * Growing anything, timed in one window: a class dream (the ImageNet classifier alone, soft as by default) and the
+ * hybrid (InceptionV3's layers + the class, two networks) against a plain dream of the same picture and intensity.
+ */
+async function benchGrow(dreamer: Dreamer, side: number): Promise<Result> {
+  const image = await readImage(await readFile(SAMPLE), { maxSide: side, maxInputPixels: 1e8 });
+  const intensity: Intensity = 'medium';
+  const time = async (o: RecipeOverrides) => {
+    const t = performance.now();
+    const cpu = process.cpuUsage();
+    await dreamer.dream(image, resolveParams(dreamer.manifest, { intensity, seed: 1, ...o }));
+    return { wall: (performance.now() - t) / 1000, cpu: cpuSeconds(cpu) };
+  };
+  // Loads the classifier and warms every network at every octave's size (ONNX Runtime's first run of a shape is slow)
+  // outside the timings.
+  await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { intensity, target: 'goldfish', seed: 1 }), steps: 1 });
+  await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { intensity, target: 'goldfish', layers: [...PRESETS[intensity].layers], seed: 1 }), steps: 1 });
+  const plain = await time({});
+  const alone = await time({ target: 'goldfish' });
+  const hybrid = await time({ target: 'goldfish', layers: [...PRESETS[intensity].layers] });
+  const r = (x: number) => Math.round(x * 100) / 100;
+  return {
+    case: 'grow',
+    side: Math.max(image.width, image.height),
+    intensity,
+    plain_s: r(plain.wall),
+    class_s: r(alone.wall),
+    class_ratio: r(alone.wall / plain.wall),
+    hybrid_s: r(hybrid.wall),
+    hybrid_ratio: r(hybrid.wall / plain.wall),
+    plain_cpu_s: r(plain.cpu),
+    class_cpu_ratio: r(alone.cpu / plain.cpu),
+    hybrid_cpu_ratio: r(hybrid.cpu / plain.cpu),
+    backend: dreamer.backend.name,
+  };
+}
+
+/** What soft normalisation (the Laplacian pyramid, in JavaScript) adds to a step at `size`. */
+async function benchSoft(dreamer: Dreamer, size: number): Promise<Result> {
+  const image = await square(size);
+  const params = resolveParams(dreamer.manifest, { seed: 1 });
+  const classic: number[] = [];
+  const soft: number[] = [];
+  const cpu = { classic: [] as number[], soft: [] as number[] };
+  // Interleaved, so a change in the machine's load falls on both.
+  for (let round = 0; round < 3; round++) {
+    let t = process.cpuUsage();
+    classic.push(...(await stepTimes(dreamer, image, params)));
+    cpu.classic.push((cpuSeconds(t) * 1000) / (TIMED_STEPS + 1));
+    t = process.cpuUsage();
+    soft.push(...(await stepTimes(dreamer, image, { ...params, soft: true })));
+    cpu.soft.push((cpuSeconds(t) * 1000) / (TIMED_STEPS + 1));
+  }
+  const cc = median(cpu.classic);
+  const cs = median(cpu.soft);
+  const c = median(classic);
+  const s = median(soft);
+  // The normalisation alone, on a gradient-sized array: what soft adds, without the network's share of the noise.
+  const grad = Float32Array.from({ length: size * size * 3 }, (_, i) => Math.sin(i * 0.37));
+  const lap: number[] = [];
+  for (let i = 0; i < TIMED_STEPS + 1; i++) {
+    const t = performance.now();
+    lapNormalise(grad, size, size);
+    if (i > 0) lap.push(performance.now() - t);
+  }
+  const added = Math.round(((s - c) / c) * 1000) / 10;
+  return {
+    case: 'soft',
+    size,
+    classic_ms_median: Math.round(c),
+    soft_ms_median: Math.round(s),
+    added_pct: added,
+    classic_cpu_ms: Math.round(cc),
+    soft_cpu_ms: Math.round(cs),
+    added_cpu_pct: Math.round(((cs - cc) / cc) * 1000) / 10,
+    lapnorm_ms_median: Math.round(median(lap) * 10) / 10,
+    backend: dreamer.backend.name,
+  };
+}
+
 async function benchStep(dreamer: Dreamer, size: number): Promise<Result> {
   const image = await square(size);
-  const params = { ...resolveParams(dreamer.manifest, { seed: 1 }), octaves: 1, steps: TIMED_STEPS + 1, tileSize: Math.max(512, size) };
-  const stamps: number[] = [];
-  await dreamer.dream(image, params, {
-    onProgress: () => {
-      stamps.push(performance.now());
-      sampleRss();
-    },
-  });
-  // The first step warms up kernels and allocations; time the ones after it.
-  const stepMs = stamps.slice(1).map((t, i) => t - stamps[i]);
+  const params = resolveParams(dreamer.manifest, { seed: 1 });
+  const stepMs = await stepTimes(dreamer, image, params);
   const fwd: number[] = [];
   const deepest = params.layers[params.layers.length - 1];
   for (let i = 0; i < TIMED_STEPS + 1; i++) {
@@ -91,6 +220,12 @@ async function benchScreen(backend: BackendChoice, threads: number, cacheDir?: s
 }
 
 function row(r: Result): string {
+  if (r.case === 'grow') {
+    return `grow   ${r.intensity} ${r.side} px: plain ${r.plain_s} s, class alone ${r.class_s} s (${r.class_ratio}×; CPU ${r.class_cpu_ratio}×), hybrid ${r.hybrid_s} s (${r.hybrid_ratio}×; CPU ${r.hybrid_cpu_ratio}×)   (${r.backend})`;
+  }
+  if (r.case === 'soft') {
+    return `soft   ${r.size} px step: classic ${r.classic_ms_median} ms, soft ${r.soft_ms_median} ms (${r.added_pct} %; CPU ${r.classic_cpu_ms} → ${r.soft_cpu_ms} ms, ${r.added_cpu_pct} %), lapnorm alone ${r.lapnorm_ms_median} ms   (${r.backend})`;
+  }
   if (r.case === 'screen') return `screen  load ${r.load_ms} ms, ${r.ms_median} ms/picture, +${r.rss_added_mb} MB RSS   (${r.backend}, ${r.threads} thread${r.threads === 1 ? "" : "s"})`;
   return r.case === 'step'
     ? `step   ${String(r.size).padStart(4)} px   ${String(r.ms_median).padStart(6)} ms/step   forward ${String(r.fwd_ms_median).padStart(5)} ms   peak RSS ${r.peak_rss_mb} MB   (${r.backend})`
@@ -110,7 +245,8 @@ async function main(argv: string[]): Promise<number> {
   if (side < 64 || side > 4096) throw new UsageError('--side must be from 64 to 4096.');
   for (const intensity of INTENSITIES) cases.push(() => benchDream(dreamer, intensity, side));
   cases.push(() => benchScreen(backend, threads, config.cacheDir));
-  const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`), 'screen'];
+  cases.push(() => benchGrow(dreamer, side), () => benchSoft(dreamer, 512));
+  const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`), 'screen', 'grow', 'soft'];
   const selected = values.only ? names.map((n, i) => (n === values.only ? i : -1)).filter((i) => i >= 0) : names.map((_, i) => i);
   if (selected.length === 0) throw new UsageError(`--only must be one of ${names.join(', ')}.`);
   if (!values.json) process.stdout.write(`backend: ${dreamer.backend.detail}\n`);

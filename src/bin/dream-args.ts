@@ -5,6 +5,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
   BACKEND_CHOICES,
+  CLASS_MODEL,
+  HYBRID_CLASS_WEIGHT,
   DEFAULT_MAX_SIDE,
   INTENSITIES,
   isIntensity,
@@ -26,7 +28,8 @@ Turns an image (JPEG, PNG, WebP, GIF, AVIF, TIFF) into a DeepDream nightmare.
 Options:
   -o, --output FILE        where to write (.png, .jpg, .webp; an animation: .gif, .webp); default <input>-dream.png
   --intensity LEVEL        ${INTENSITIES.join(' | ')} (default medium)
-  --layers A,B             layers to dream (default: the preset's, e.g. mixed3,mixed5)
+  --layers A,B             layers to dream (default: the preset's, e.g. mixed3,mixed5); a layer:channel grows
+                           one channel (mixed4:97), mixable with whole layers (mixed3,mixed4:97)
   --octaves N              number of scales
   --octave-scale X         size ratio between scales (default 1.3)
   --steps N                gradient-ascent steps per octave
@@ -36,7 +39,11 @@ Options:
   --tile-size N            images larger than this are dreamed in tiles (default 512)
   --backend B              ${BACKEND_CHOICES.join(' | ')} (default: DREAM_BACKEND or auto)
   --model NAME             model or style under models/ (default inception_v3)
-  --target CLASS           with a style (npm run train): the class to grow (default: its first class)
+  --target CLASS           an ImageNet class to grow (goldfish, 金魚, n01443537 or 1), by the ${CLASS_MODEL} classifier
+                           alone (soft), or with --layers beside them; with a style (npm run train): its class
+  --class-weight X         with --target and --layers: the class's weight beside the layers (default ${HYBRID_CLASS_WEIGHT})
+  --soft, --no-soft        soft dream: Laplacian-pyramid normalisation, larger and smoother structures (default:
+                           on for a class grown alone, else off)
   --guide FILE             a picture that decides what grows (guided dream)
   --guide-layer L          the layer the guide steers (default mixed4; any dream layer)
   --zoom-frames N          an endless zoom of N frames (${ZOOM_LIMITS.minFrames}–${ZOOM_LIMITS.maxFrames}; with --zoom alone ${ZOOM_DEFAULTS.frames}) to .gif or .webp: each
@@ -51,6 +58,7 @@ function parse(argv: string[]) {
   return parseCli({
     args: argv,
     allowPositionals: true,
+    allowNegative: true,
     options: {
       output: { type: 'string', short: 'o' },
       intensity: { type: 'string' },
@@ -65,6 +73,8 @@ function parse(argv: string[]) {
       backend: { type: 'string' },
       model: { type: 'string' },
       target: { type: 'string' },
+      'class-weight': { type: 'string' },
+      soft: { type: 'boolean' },
       guide: { type: 'string' },
       'guide-layer': { type: 'string' },
       'zoom-frames': { type: 'string' },
@@ -125,6 +135,8 @@ export function parseDreamArgs(argv: string[]): DreamArgs | 'help' {
     frames: numberFlag(v['zoom-frames'], 'zoom-frames', true),
     zoom: numberFlag(v.zoom, 'zoom', false),
     guideLayer: v['guide-layer'],
+    classWeight: numberFlag(v['class-weight'], 'class-weight', false),
+    soft: v.soft,
   };
   const maxSide = numberFlag(v['max-side'], 'max-side', true);
   if (maxSide !== undefined && (maxSide < 64 || maxSide > 4096)) throw new UsageError('--max-side must be from 64 to 4096.');

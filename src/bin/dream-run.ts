@@ -7,10 +7,12 @@ import {
   dreamZoom,
   GUIDE_MAX_SIDE,
   initBackend,
+  CLASS_MODEL,
+  HYBRID_CLASS_WEIGHT,
   INTENSITIES,
   PRESETS,
+  resolveClass,
   resolveParams,
-  resolveStyle,
   resolveZoomParams,
   ZOOM_DEFAULTS,
   type DreamParams,
@@ -71,9 +73,10 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
       return 0;
     }
     const plan = args.input.plan;
-    const recipe = { ...args.overrides, guide };
-    const style = await resolveStyle(dreamer.manifest, undefined, args.target, config);
-    const params = args.zooming ? { ...resolveZoomParams(dreamer.manifest, recipe), ...style } : { ...resolveParams(dreamer.manifest, recipe), ...style };
+    const style = await resolveClass(dreamer.manifest, undefined, args.target, config);
+    const recipe = { ...args.overrides, guide, ...style };
+    const zoomParams = args.zooming ? resolveZoomParams(dreamer.manifest, recipe) : null;
+    const params = zoomParams ?? resolveParams(dreamer.manifest, recipe);
 
     const abort = new AbortController();
     const onSigint = () => abort.abort();
@@ -82,8 +85,8 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
     const started = Date.now();
     let written: string;
     try {
-      if ('frames' in params && plan.animation) {
-        const frames = await dreamZoom(dreamer, image, params, {
+      if (zoomParams && plan.animation) {
+        const frames = await dreamZoom(dreamer, image, zoomParams, {
           signal: abort.signal,
           onProgress: (p) =>
             bar?.draw(p.fraction, `frame ${p.frame}/${p.frames - 1}  octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  ETA ${englishFormat.duration(p.etaSeconds)}`),
@@ -96,9 +99,10 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
         const mb = (fitted.buffer.length / 2 ** 20).toFixed(1);
         const fit = fitted.steps.length ? `; to fit ${args.maxMb} MiB: ${fitted.steps.join(', ')}` : '';
         written = `Wrote ${plan.output} (${fitted.width}×${fitted.height}, ${fitted.frames} frames, ${mb} MiB)${args.still !== undefined ? ` and ${args.still}` : ''}`;
-        written += ` in ${englishFormat.duration((Date.now() - started) / 1000)}: zoom ${params.zoom} × ${params.frames} frames${fit}, `;
+        written += ` in ${englishFormat.duration((Date.now() - started) / 1000)}: zoom ${zoomParams.zoom} × ${zoomParams.frames} frames${fit}, `;
       } else {
-        const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p) });
+        const note = (m: string) => process.stderr.write(`${PROG}: note: ${m}\n`);
+        const result = await dreamer.dream(image, params, { signal: abort.signal, onProgress: (p) => bar?.update(p), onNote: note });
         bar?.done();
         await writeImage(result, plan.output);
         written = `Wrote ${plan.output} (${image.width}×${image.height}) in ${englishFormat.duration((Date.now() - started) / 1000)}: `;
@@ -107,7 +111,7 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
       bar?.done();
       process.off('SIGINT', onSigint);
     }
-    process.stdout.write(`${written}${recipeLine(dreamer, params, args.guide, 'frames' in params)}\n`);
+    process.stdout.write(`${written}${recipeLine(dreamer, params, args.guide, zoomParams !== null)}\n`);
     return 0;
   } finally {
     await dreamer.dispose();
@@ -124,12 +128,19 @@ async function readGuide(bytes: Buffer, file: string, maxInputPixels: number): P
   }
 }
 
-/** Everything needed to repeat the dream: model, objective (layers or guide), intensity, steps, seed, backend. */
+/**
+ * Everything needed to repeat the dream: model, objective (layers and channels, an ImageNet class, or a guide),
+ * intensity, steps, seed, backend, and soft when it is.
+ */
 function recipeLine(dreamer: Dreamer, p: DreamParams & { intensity: string }, guideFile: string | undefined, zoom: boolean): string {
-  const objective = p.guide ? `guide ${path.basename(guideFile ?? '')} at ${p.guide.layer}` : p.layers.join('+');
+  const imageNet = p.target !== undefined && !p.style && !dreamer.manifest.style;
+  const alone = imageNet && !p.layers.length && !p.guide;
+  const layers = p.guide ? `guide ${path.basename(guideFile ?? '')} at ${p.guide.layer}` : p.layers.join('+');
+  const target = imageNet ? `target ${p.target}${alone ? '' : ` (${CLASS_MODEL}, weight ${p.classWeight ?? HYBRID_CLASS_WEIGHT})`}` : '';
+  const model = alone ? CLASS_MODEL : (p.model ?? dreamer.manifest.name);
   return (
-    `${dreamer.manifest.name} ${objective}, ${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, step ${p.stepSize}, ` +
-    `seed ${p.seed}, backend ${dreamer.backend.name}${p.style ? `, style ${p.style}, target ${p.target}` : ''}`
+    `${model} ${[alone ? '' : layers, target].filter(Boolean).join(' + ')}, ${p.intensity}, ${p.octaves}×${p.steps} steps${zoom ? ' a frame' : ''}, ` +
+    `step ${p.stepSize}, seed ${p.seed}, backend ${dreamer.backend.name}${p.style ? `, style ${p.style}, target ${p.target}` : ''}${p.soft ? ', soft' : ''}`
   );
 }
 

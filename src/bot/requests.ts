@@ -3,7 +3,19 @@ import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { isUserError } from '../errors.ts';
 import { errorText, messagesFor, type Catalog } from '../i18n/index.ts';
-import { checkExplainTarget, GUIDE_MAX_SIDE, guideLayerFor, resolveParams, resolveStyle, resolveZoomParams, type ModelManifest, type RecipeOverrides, type ZoomOverrides } from '../engine/index.ts';
+import {
+  checkExplainTarget,
+  GUIDE_MAX_SIDE,
+  guideLayerFor,
+  resolveClass,
+  resolveDreamModel,
+  resolveParams,
+  resolveStyle,
+  resolveZoomParams,
+  type ModelManifest,
+  type RecipeOverrides,
+  type ZoomOverrides,
+} from '../engine/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { costOf, decodeSidesOf, downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
 import type { JobQueue, Refusal } from '../queue/index.ts';
@@ -72,13 +84,14 @@ export class DreamRequests {
   handle(req: DreamRequest): Promise<void> {
     return this.track(
       this.intake(req, 'dream', async () => {
-        const { config, manifest } = this.deps;
-        const style = await resolveStyle(manifest, req.overrides.style, req.overrides.target, { stylesDir: config.stylesDir });
+        const { manifest, grows } = await this.growth(req.overrides);
         const { guideLayer, ...overrides } = req.overrides;
         // The guide's pixels join the params on the worker; the job keeps its reference and its layer.
         const guide = req.guide ? { guide: req.guide, guideLayer: guideLayerFor(manifest, guideLayer) } : {};
         // Without a guide, a guide layer is passed on so that it is refused with the engine's sentence.
-        const params = resolveParams(manifest, { ...overrides, ...(req.guide ? {} : { guideLayer }), ...style });
+        // A guided dream's pixels come later: its soft default is a guided one's (off), not a class alone's.
+        const guided = req.guide ? { soft: overrides.soft ?? false } : { guideLayer };
+        const params = resolveParams(manifest, { ...overrides, ...guided, ...grows });
         const data: JobData = { kind: 'dream', source: req.source, params, ...guide, reply: req.reply };
         return { data, sources: req.guide ? [req.source, req.guide] : [req.source], details: { params, guided: Boolean(req.guide) } };
       }),
@@ -89,7 +102,8 @@ export class DreamRequests {
   zoom(req: ZoomRequest): Promise<void> {
     return this.track(
       this.intake(req, 'zoom', async () => {
-        const params = resolveZoomParams(this.deps.manifest, req.overrides);
+        const { manifest, grows } = await this.growth(req.overrides);
+        const params = resolveZoomParams(manifest, { ...req.overrides, ...grows });
         const data: JobData = { kind: 'zoom', source: req.source, params, reply: req.reply };
         return { data, sources: [req.source], details: { params, cost: costOf(data) } };
       }),
@@ -107,6 +121,16 @@ export class DreamRequests {
         return { data: { kind: 'explain', sources: req.sources, target: req.target, style: req.style, reply: req.reply }, sources: req.sources, details: { target: req.target, style: req.style } };
       }),
     );
+  }
+
+  /**
+   * The model a recipe dreams with (`model`, checked, else the bot's) and what it grows: a style's class, or an
+   * ImageNet class named in any language, as the classifier's label (so the recipe reads back the same everywhere).
+   */
+  private async growth(o: Pick<RecipeOverrides, 'model' | 'style' | 'target'>): Promise<{ manifest: ModelManifest; grows: { style?: string; target?: string } }> {
+    const { stylesDir } = this.deps.config;
+    const manifest = o.model !== undefined && o.model !== this.deps.manifest.name ? await resolveDreamModel(o.model) : this.deps.manifest;
+    return { manifest, grows: await resolveClass(manifest, o.style, o.target, { stylesDir }) };
   }
 
   /** Resolves when every request being taken in has been queued or refused (used at shutdown). */

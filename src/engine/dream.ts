@@ -3,12 +3,16 @@ import { englishError } from '../i18n/index.ts';
 import type { RgbImage } from '../imaging/rgb-image.ts';
 import { toFloatImage, toRgbImage, type FloatImage } from './float-image.ts';
 import type { GradientNetwork } from './gradient-network.ts';
-import { guideTerm, meanTerm, mergeTerms, type ObjectiveTerm } from './objective.ts';
+import { lapNormalise } from './lapnorm.ts';
+import { channelTerm, guideTerm, meanTerm, mergeTerms, splitLayerSpec, type ObjectiveTerm } from './objective.ts';
 import { seededRandom } from './random.ts';
 
 /** Everything that decides the pixels of a dream (with the model and backend). */
 export interface DreamParams {
-  /** Layers whose mean activation is maximised. */
+  /**
+   * Layers whose mean activation is maximised: a whole layer (`mixed4`) or one channel of it (`mixed4:97`).
+   * Empty in a class dream that grows an ImageNet class alone.
+   */
   layers: string[];
   octaves: number;
   /** Size ratio between successive octaves (1.3 in the TensorFlow tutorial). */
@@ -25,10 +29,21 @@ export interface DreamParams {
    * adds `classWeight · logit_target` of the style's head. Default: the dreamer's model when it is a style.
    */
   style?: string;
-  /** The style's class to grow (default: its first class). */
+  /**
+   * The style's class to grow (default: its first class); without a style, an ImageNet class (a label as the
+   * ImageNet classifier shows it), grown by that classifier's logit: alone when `layers` is empty, else added to
+   * the layers' objective (each network's gradient normalised, then summed).
+   */
   target?: string;
-  /** Weight of the class logit in the objective (default: the style manifest's `objective.classWeight`). */
+  /**
+   * Weight of the class logit in the objective (default: the style manifest's `objective.classWeight`); for an
+   * ImageNet class beside layers, the weight of the classifier's normalised gradient (default HYBRID_CLASS_WEIGHT).
+   */
   classWeight?: number;
+  /** Soft dream: the gradient normalised band by band on a Laplacian pyramid (lapnorm.ts) instead of by its std. */
+  soft?: boolean;
+  /** The dream model, when not the dreamer's own (a dream-capable installed model, e.g. darknet_tiny). */
+  model?: string;
   /**
    * A guide picture that decides what grows (the DeepDream notebook's guided dream): the objective at the guide's
    * layer becomes "match the guide's features" and replaces the layers' means (`layers` is then unused).
@@ -73,6 +88,26 @@ export interface DreamRunOptions {
   minSide?: number;
   /** Extra objective terms (a style's class logit), added to the layers' means (or the guide) at every step. */
   extra?: ObjectiveTerm[];
+  /** A note for the person who asked (e.g. scales skipped because the channels are silent there), in English. */
+  onNote?: (message: string) => void;
+  /**
+   * Other networks' objectives (an ImageNet classifier's class logit): each network's gradient is normalised on its
+   * own, weighted, and added to the main one's (normalised) gradient before the step.
+   */
+  parts?: DreamPart[];
+}
+
+/** A second network's share of a dream's objective. */
+export interface DreamPart {
+  net: GradientNetwork;
+  terms: ObjectiveTerm[];
+  weight: number;
+  /**
+   * Side ratio (≤ 1) of the picture this network reads: its gradient is computed on the picture scaled by it (at
+   * least `minSide`) and scaled back, which costs about scale² as much.
+   */
+  scale?: number;
+  minSide?: number;
 }
 
 /** Kept for callers that name the engine's cancellation. */
@@ -179,12 +214,53 @@ function copyRolled(image: Float32Array, w: number, h: number, tile: Float32Arra
 
 /**
  * One gradient-ascent step on the whole image: a seeded roll (jitter that hides tile seams), the gradient tile by
- * tile, normalised by its standard deviation, ascended and clipped. Returns the step's objective.
+ * tile, normalised by its standard deviation (soft: band by band), ascended and clipped. With several networks
+ * (a hybrid), each one's gradient is normalised on its own before they are summed. Returns the step's objective.
  */
-async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, random: () => number, terms: ObjectiveTerm[]): Promise<number> {
+async function ascend(parts: DreamPart[], img: FloatImage, p: DreamParams, random: () => number): Promise<number> {
   const { width: w, height: h } = img;
   const dy = Math.floor(random() * h);
   const dx = Math.floor(random() * w);
+  if (parts.length === 1 && !p.soft) {
+    const { loss, grad } = await gradientOf(parts[0].net, img, p, dy, dx, parts[0].terms);
+    ascendNormalised(img.data, grad, p.stepSize);
+    return loss;
+  }
+  // Each network's gradient normalised on its own (its scale is its own), weighted, summed, then normalised again
+  // so that the step size means what it means for one network. Classic normalisation is folded into the sum's
+  // factors (one pass to sum, instead of a pass per scaling).
+  const soft = p.soft === true;
+  let sum: Float32Array | null = null;
+  let loss = 0;
+  for (const part of parts) {
+    const g = await scaledGradientOf(part, img, p, dy, dx);
+    loss += g.loss * part.weight;
+    let factor = part.weight;
+    if (soft) lapNormalise(g.grad, h, w);
+    else factor /= stdOf(g.grad) + 1e-8;
+    if (!sum) {
+      sum = g.grad;
+      if (factor !== 1) for (let i = 0; i < sum.length; i++) sum[i] *= factor;
+    } else for (let i = 0; i < sum.length; i++) sum[i] += factor * g.grad[i];
+  }
+  const grad = sum ?? new Float32Array(img.data.length);
+  stepBy(img.data, grad, parts.length > 1 ? p.stepSize / (stdOf(grad) + 1e-8) : p.stepSize);
+  return loss;
+}
+
+/** A part's gradient on the picture scaled by `part.scale` (never below its `minSide`), brought back to full size. */
+async function scaledGradientOf(part: DreamPart, img: FloatImage, p: DreamParams, dy: number, dx: number): Promise<{ loss: number; grad: Float32Array }> {
+  const { width: w, height: h } = img;
+  const s = Math.min(1, Math.max(part.scale ?? 1, (part.minSide ?? 0) / Math.min(h, w)));
+  if (s >= 1) return gradientOf(part.net, img, p, dy, dx, part.terms);
+  const small = resizeBilinear(img, [Math.round(h * s), Math.round(w * s)]);
+  const g = await gradientOf(part.net, small, p, Math.round(dy * s), Math.round(dx * s), part.terms);
+  return { loss: g.loss, grad: resizeBilinear({ data: g.grad, width: small.width, height: small.height }, [h, w]).data };
+}
+
+/** The whole image's gradient for one network, tile by tile on the image rolled by (dy, dx), un-rolled. */
+async function gradientOf(net: GradientNetwork, img: FloatImage, p: DreamParams, dy: number, dx: number, terms: ObjectiveTerm[]): Promise<{ loss: number; grad: Float32Array }> {
+  const { width: w, height: h } = img;
   const rows = tileEdges(h, p.tileSize);
   const cols = tileEdges(w, p.tileSize);
   const grad = new Float32Array(img.data.length);
@@ -199,12 +275,23 @@ async function ascend(net: GradientNetwork, img: FloatImage, p: DreamParams, ran
       copyRolled(grad, w, h, result.gradient, dy, dx, box, false);
     }
   }
-  ascendNormalised(img.data, grad, p.stepSize);
-  return loss;
+  return { loss, grad };
 }
 
 /** image += grad · stepSize / std(grad), clipped to [0, 1] (the same arithmetic as a plain three-loop version). */
 function ascendNormalised(data: Float32Array, grad: Float32Array, stepSize: number): void {
+  stepBy(data, grad, stepSize / (stdOf(grad) + 1e-8));
+}
+
+/** image += grad · scale, clipped to [0, 1]. */
+function stepBy(data: Float32Array, grad: Float32Array, scale: number): void {
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i] + grad[i] * scale;
+    data[i] = v > 1 ? 1 : v < 0 ? 0 : v;
+  }
+}
+
+function stdOf(grad: Float32Array): number {
   const n = grad.length;
   let mean = 0;
   for (let i = 0; i < n; i++) mean += grad[i];
@@ -214,19 +301,14 @@ function ascendNormalised(data: Float32Array, grad: Float32Array, stepSize: numb
     const d = grad[i] - mean;
     variance += d * d;
   }
-  const scale = stepSize / (Math.sqrt(variance / n) + 1e-8);
-  for (let i = 0; i < n; i++) {
-    const v = data[i] + grad[i] * scale;
-    data[i] = v > 1 ? 1 : v < 0 ? 0 : v;
-  }
+  return Math.sqrt(variance / n);
 }
 
-function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[]): void {
+function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[], parts: DreamPart[]): void {
   const bad = (msg: string): never => {
     throw new DreamParamsError(msg);
   };
-  if (p.layers.length === 0 && extra.length === 0 && !p.guide) bad('At least one layer is needed.');
-  if (!p.guide) for (const l of p.layers) if (!net.hasLayer(l)) bad(`The model has no dream layer "${l}".`);
+  if (p.layers.length === 0 && extra.length === 0 && parts.length === 0 && !p.guide) bad('At least one layer is needed.');
   if (!Number.isInteger(p.octaves) || p.octaves < 1 || p.octaves > 12) bad('Octaves must be a whole number from 1 to 12.');
   if (!(p.octaveScale >= 1.05 && p.octaveScale <= 3)) bad('The octave scale must be between 1.05 and 3.');
   if (!Number.isInteger(p.steps) || p.steps < 1 || p.steps > 500) bad('Steps must be a whole number from 1 to 500.');
@@ -234,7 +316,7 @@ function checkParams(net: GradientNetwork, p: DreamParams, extra: ObjectiveTerm[
   if (!Number.isInteger(p.tileSize) || p.tileSize < 128) bad('The tile size must be a whole number of at least 128 px.');
   if (!Number.isInteger(p.seed)) bad('The seed must be a whole number.');
   for (const e of extra) if (!net.hasLayer(e.layer)) bad(`The model has no layer "${e.layer}" for the extra objective.`);
-  if ((p.style !== undefined || p.target !== undefined) && extra.length === 0) bad('A style dream needs its class objective: dream through a Dreamer.');
+  if ((p.style !== undefined || p.target !== undefined) && extra.length === 0 && parts.length === 0) bad('A class dream needs its class objective: dream through a Dreamer.');
   if (p.guide) {
     const { image, layer = DEFAULT_GUIDE_LAYER } = p.guide;
     if (!net.hasLayer(layer)) bad(`The model has no layer "${layer}" to guide at.`);
@@ -249,13 +331,47 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  * The objective a dream ascends: the layers' means, or with a guide the match to the guide's features at its layer
  * (read once from the guide picture), plus `extra`. Checks the parameters first.
  */
-async function objectiveTerms(net: GradientNetwork, p: DreamParams, opts: Pick<DreamRunOptions, 'extra' | 'minSide'>): Promise<ObjectiveTerm[]> {
+async function objectiveTerms(net: GradientNetwork, p: DreamParams, opts: Pick<DreamRunOptions, 'extra' | 'minSide' | 'parts'>): Promise<ObjectiveTerm[]> {
   const extra = opts.extra ?? [];
-  checkParams(net, p, extra);
-  if (!p.guide) return mergeTerms([...p.layers.map((l) => meanTerm(l, net.channels(l))), ...extra]);
+  checkParams(net, p, extra, opts.parts ?? []);
+  if (!p.guide) return mergeTerms([...p.layers.map((l) => layerTerm(net, l)), ...extra]);
   const layer = p.guide.layer ?? DEFAULT_GUIDE_LAYER;
   const acts = await net.activations(guidePixels(p.guide.image, opts.minSide ?? 75), layer);
   return mergeTerms([guideTerm(layer, acts.data, acts.channels), ...extra]);
+}
+
+/** A whole layer's mean term, or one channel's; a layer or channel the network lacks is one sentence. */
+function layerTerm(net: GradientNetwork, spec: string): ObjectiveTerm {
+  const s = splitLayerSpec(spec);
+  if (!s || !net.hasLayer(s.layer)) throw new DreamParamsError(`The model has no dream layer "${spec}".`);
+  const count = net.channels(s.layer);
+  if (s.channel === undefined) return meanTerm(s.layer, count);
+  if (s.channel >= count) throw new DreamParamsError({ code: 'channel.out-of-range', params: { layer: s.layer, channel: s.channel, count } });
+  return channelTerm(s.layer, s.channel, count);
+}
+
+/**
+ * The octaves at which a channels-only dream's channels are all exactly zero on the picture. There the gradient is
+ * zero but where a roll seam wakes a channel, and normalising that would grow seam-shaped noise, so those octaves
+ * are skipped; a picture on which they are silent at every scale is refused in one sentence.
+ */
+async function silentOctaves(net: GradientNetwork, p: DreamParams, opts: DreamRunOptions, base: FloatImage, sizes: Size[]): Promise<Set<number>> {
+  const silent = new Set<number>();
+  const specs = p.layers.map(splitLayerSpec);
+  if (p.guide || opts.extra?.length || opts.parts?.length || specs.some((s) => s?.channel === undefined)) return silent;
+  const byLayer = new Map<string, number[]>();
+  for (const s of specs) if (s?.channel !== undefined) byLayer.set(s.layer, [...(byLayer.get(s.layer) ?? []), s.channel]);
+  for (const [o, size] of sizes.entries()) {
+    const img = resizeBilinear(base, size);
+    let firing = false;
+    for (const [layer, channels] of byLayer) {
+      const acts = await net.activations(img, layer);
+      for (const c of channels) for (let i = c; i < acts.data.length && !firing; i += acts.channels) firing = acts.data[i] !== 0;
+    }
+    if (!firing) silent.add(o);
+  }
+  if (silent.size === sizes.length) throw new DreamParamsError({ code: 'channel.silent', params: { channels: p.layers } });
+  return silent;
 }
 
 /** The guide as the network reads it: longest side at most GUIDE_MAX_SIDE, shortest at least `minSide`. */
@@ -273,6 +389,7 @@ function guidePixels(image: RgbImage, minSide: number): FloatImage {
  */
 export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
   const terms = await objectiveTerms(net, p, opts);
+  const parts: DreamPart[] = [{ net, terms, weight: 1 }, ...(opts.parts ?? [])];
   const minSide = opts.minSide ?? 75;
   const random = seededRandom(p.seed);
   const started = Date.now();
@@ -280,10 +397,12 @@ export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParam
   const up = Math.max(1, minSide / Math.min(image.width, image.height));
   const full: Size = [Math.round(image.height * up), Math.round(image.width * up)];
   const sizes = octaveSizes(full, p.octaves, p.octaveScale, minSide);
-  const totalWork = sizes.reduce((sum, [h, w]) => sum + h * w * p.steps, 0);
   let done = 0;
 
   const base = resizeBilinear(toFloatImage(image), full);
+  const silent = await silentOctaves(net, p, opts, base, sizes);
+  const totalWork = sizes.reduce((sum, [h, w], o) => sum + (silent.has(o) ? 0 : h * w * p.steps), 0);
+  if (silent.size) opts.onNote?.(`${p.layers.join(', ')}: silent at ${silent.size} of ${sizes.length} scales; those are skipped.`);
   let detail: FloatImage | null = null;
   let img = base;
   for (let o = 0; o < sizes.length; o++) {
@@ -293,10 +412,10 @@ export async function dream(net: GradientNetwork, image: RgbImage, p: DreamParam
       const d = resizeBilinear(detail, sizes[o]).data;
       for (let i = 0; i < img.data.length; i++) img.data[i] = Math.min(1, Math.max(0, img.data[i] + d[i]));
     }
-    for (let s = 0; s < p.steps; s++) {
+    for (let s = 0; s < p.steps && !silent.has(o); s++) {
       await nextTurn();
       if (opts.signal?.aborted) throw new CancelledError();
-      const loss = await ascend(net, img, p, random, terms);
+      const loss = await ascend(parts, img, p, random);
       done += sizes[o][0] * sizes[o][1];
       const elapsedMs = Date.now() - started;
       const fraction = done / totalWork;

@@ -1,10 +1,12 @@
 import type { RgbImage } from '../imaging/rgb-image.ts';
 import { initBackend, type BackendChoice, type BackendInfo } from './backend.ts';
 import { dream, DreamParamsError, type DreamParams, type DreamRunOptions } from './dream.ts';
+import { loadClassifier, type Classifier } from './explain/classifier.ts';
 import { toFloatImage } from './float-image.ts';
 import type { GradientNetwork } from './gradient-network.ts';
 import { loadCompiledModel } from './model/load.ts';
 import { loadManifest, type ModelDirs, type ModelManifest } from './model/manifest.ts';
+import { CLASS_MODEL, HYBRID_CLASS_SCALE, HYBRID_CLASS_WEIGHT, imageNetClassTerm, resolveDreamModel, resolveImageNetClass } from './grow.ts';
 import { createGradientNetwork } from './networks.ts';
 import type { LayerTerm } from './objective.ts';
 import { guideLayerFor } from './presets.ts';
@@ -51,31 +53,76 @@ export async function createDreamer(opts: DreamerOptions = {}): Promise<Dreamer>
   return new ModelDreamer(backend, model.manifest, network, { fromCache: model.fromCache, ms: Date.now() - started }, opts, model.head);
 }
 
+/** A loaded network and its manifest. */
+interface LoadedNetwork {
+  manifest: ModelManifest;
+  network: GradientNetwork;
+}
+
 class ModelDreamer implements Dreamer {
   /** Style heads by style name: the dreamer's own (when its model is a style) and those loaded for `params.style`. */
   private readonly heads = new Map<string, Promise<StyleHead>>();
+  /** Other dream models (`params.model`) and the ImageNet classifier, loaded on first use, by name. */
+  private readonly others = new Map<string, Promise<LoadedNetwork>>();
+  private classifier: Promise<Classifier> | null = null;
 
   constructor(
     readonly backend: BackendInfo,
     readonly manifest: ModelManifest,
     readonly network: GradientNetwork,
     readonly loadInfo: { fromCache: boolean; ms: number },
-    private readonly dirs: ModelDirs,
+    private readonly dirs: DreamerOptions,
     ownHead?: StyleHead,
   ) {
     if (ownHead) this.heads.set(manifest.name, Promise.resolve(ownHead));
   }
 
   async dream(image: RgbImage, params: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
-    const p = this.withGuideLayer(params);
-    const extra = [...(opts.extra ?? []), ...(await this.styleObjective(p))];
-    return dream(this.network, image, p, { minSide: this.manifest.input.minSide, ...opts, extra });
+    const main = await this.networkOf(params.model);
+    const p = this.withGuideLayer(params, main.manifest);
+    const run = { minSide: main.manifest.input.minSide, ...opts };
+    if ((p.style ?? this.ownStyle()) === undefined && p.target !== undefined) {
+      const cls = await this.imageNetClass(p.target);
+      const extra = [...(opts.extra ?? []), cls.term];
+      // The class alone: the classifier is the dream's only network.
+      if (p.layers.length === 0 && !p.guide) return dream(cls.net.network, image, p, { ...run, minSide: cls.net.manifest.input.minSide, extra });
+      const part = { net: cls.net.network, terms: [cls.term], weight: p.classWeight ?? HYBRID_CLASS_WEIGHT, scale: HYBRID_CLASS_SCALE, minSide: cls.net.manifest.input.minSide };
+      const minSide = Math.max(run.minSide, cls.net.manifest.input.minSide);
+      return dream(main.network, image, p, { ...run, minSide, parts: [...(opts.parts ?? []), part] });
+    }
+    const extra = [...(opts.extra ?? []), ...(await this.styleObjective(p, main.manifest))];
+    return dream(main.network, image, p, { ...run, extra });
+  }
+
+  /** The dreamer's own network, or another dream model's, loaded once. */
+  private networkOf(model: string | undefined): Promise<LoadedNetwork> {
+    if (model === undefined || model === this.manifest.name) return Promise.resolve({ manifest: this.manifest, network: this.network });
+    let loaded = this.others.get(model);
+    if (!loaded) {
+      loaded = (async () => {
+        const manifest = await resolveDreamModel(model, this.dirs);
+        const compiled = await loadCompiledModel(manifest.dir, this.dirs);
+        return { manifest, network: await createGradientNetwork(this.backend, compiled) };
+      })();
+      this.others.set(model, loaded);
+      loaded.catch(() => this.others.delete(model));
+    }
+    return loaded;
+  }
+
+  /** The ImageNet classifier's network and the class term of `target` (any name resolveImageNetClass takes). */
+  private async imageNetClass(target: string): Promise<{ net: LoadedNetwork; term: ReturnType<typeof imageNetClassTerm> }> {
+    const { index } = await resolveImageNetClass(target, this.dirs);
+    this.classifier ??= loadManifest(CLASS_MODEL, this.dirs).then(loadClassifier);
+    this.classifier.catch(() => (this.classifier = null));
+    const [classifier, net] = await Promise.all([this.classifier, this.networkOf(CLASS_MODEL)]);
+    return { net, term: imageNetClassTerm(classifier, index) };
   }
 
   /** The guide's layer checked against the model's dream layers (default mixed4), so a bad one is one sentence. */
-  private withGuideLayer(params: DreamParams): DreamParams {
+  private withGuideLayer(params: DreamParams, manifest: ModelManifest): DreamParams {
     if (!params.guide) return params;
-    return { ...params, guide: { ...params.guide, layer: guideLayerFor(this.manifest, params.guide.layer) } };
+    return { ...params, guide: { ...params.guide, layer: guideLayerFor(manifest, params.guide.layer) } };
   }
 
   pooledFeatures(image: RgbImage, layer: string): Promise<Float32Array> {
@@ -95,12 +142,10 @@ class ModelDreamer implements Dreamer {
     return this.manifest.style ? this.manifest.name : undefined;
   }
 
-  private async styleObjective(params: DreamParams): Promise<LayerTerm[]> {
+  private async styleObjective(params: DreamParams, model: ModelManifest): Promise<LayerTerm[]> {
     const style = params.style ?? this.ownStyle();
-    if (style === undefined) {
-      if (params.target !== undefined) throw new DreamParamsError(`Model ${this.manifest.name} is not a style, so it has no class to target.`);
-      return [];
-    }
+    if (style === undefined) return [];
+    if (model !== this.manifest) checkStyleFits(model, await loadManifest(style, this.dirs));
     const head = await this.styleHead(style);
     return [classObjective(head, params.target ?? head.classes[0], params.classWeight)];
   }
@@ -121,7 +166,8 @@ class ModelDreamer implements Dreamer {
     return head;
   }
 
-  dispose(): Promise<void> {
-    return this.network.dispose();
+  async dispose(): Promise<void> {
+    const others = await Promise.allSettled([...this.others.values()]);
+    await Promise.all([this.network.dispose(), ...others.flatMap((o) => (o.status === 'fulfilled' ? [o.value.network.dispose()] : []))]);
   }
 }

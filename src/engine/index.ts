@@ -56,3 +56,7 @@ export {
   type Screener,
   type ScreenerOptions,
 } from './screen/index.ts';
+export { CLASS_MODEL, HYBRID_CLASS_WEIGHT, isDreamModel, listDreamModels, resolveClass, resolveDreamModel, resolveImageNetClass } from './grow.ts';
+export { SOFT_STEP_SCALE, softStep } from './presets.ts';
+export { splitLayerSpec } from './objective.ts';
+export { lapNormalise } from './lapnorm.ts';

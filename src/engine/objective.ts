@@ -37,6 +37,23 @@ export function meanTerm(layer: string, channels: number): LayerTerm {
   return { layer, channelWeights: new Float32Array(channels).fill(1 / channels) };
 }
 
+/**
+ * A dream layer as a recipe names it: the whole layer (`mixed4`) or one of its channels (`mixed4:97`).
+ * Null when the text is neither.
+ */
+export function splitLayerSpec(spec: string): { layer: string; channel?: number } | null {
+  const m = /^([A-Za-z_][A-Za-z0-9_]*)(?::(\d{1,6}))?$/.exec(spec.trim());
+  if (!m) return null;
+  return m[2] === undefined ? { layer: m[1] } : { layer: m[1], channel: Number(m[2]) };
+}
+
+/** One channel's term: the mean of that channel alone (a one-hot weight vector on its layer). */
+export function channelTerm(layer: string, channel: number, channels: number): LayerTerm {
+  const channelWeights = new Float32Array(channels);
+  channelWeights[channel] = 1;
+  return { layer, channelWeights };
+}
+
 /** At most this many guide vectors: the per-position match is an [H·W, n] product, so n bounds its cost. */
 export const MAX_GUIDE_VECTORS = 2048;
 

@@ -4,6 +4,24 @@ import type { Formatters } from './format.ts';
 /** The intensities and layer choices the catalogs name (the engine's preset ids). */
 export type IntensityId = 'low' | 'medium' | 'high' | 'nightmare';
 export type LayerPresetId = 'classic' | 'swirls' | 'brushwork' | 'creatures';
+/** The channels `/dream channel:` suggests (chosen by looking at their dreams; README, "Grow anything"). */
+export const CHANNEL_IDS = [
+  'mixed1:100',
+  'mixed2:250',
+  'mixed3:20',
+  'mixed3:150',
+  'mixed3:400',
+  'mixed3:600',
+  'mixed4:97',
+  'mixed4:200',
+  'mixed4:300',
+  'mixed4:400',
+  'mixed5:100',
+  'mixed5:600',
+] as const;
+export type ChannelId = (typeof CHANNEL_IDS)[number];
+/** Dream models whose titles the catalogs word (others show their manifest's title). */
+export type DreamModelId = 'inception_v3' | 'darknet_tiny';
 
 /** A command's or option's words as Discord shows them (slash names: lowercase, no spaces, at most 32). */
 export interface Words {
@@ -27,6 +45,7 @@ export interface RecipeFields {
   target: string;
   guide: string;
   guideLayer: string;
+  soft: string;
 }
 
 /**
@@ -53,6 +72,12 @@ export interface Catalog {
   /** The word before a seed in a mention ("seed 42"). */
   seedWord: string;
   layerPresets: Record<LayerPresetId, string>;
+  /** What each suggested channel grows, a few words. */
+  channels: Record<ChannelId, string>;
+  /** Dream models' titles as `/dream model:` offers them. */
+  models: Record<DreamModelId, string>;
+  /** The title's "what grows" for an ImageNet class (its name in this language). */
+  imageNetClass: string;
   recipe: {
     fields: RecipeFields;
     title(intensity: IntensityId, style?: { name: string; target: string }): string;
@@ -122,8 +147,8 @@ export interface Catalog {
   errors: { [C in ErrorCode]: (p: ErrorParams[C]) => string };
   /** Command names and descriptions for Discord, registered as localizations by `npm run deploy-commands`. */
   commands: {
-    dream: Words & { options: Record<'image' | 'intensity' | 'layers' | 'seed' | 'style' | 'target' | 'guide', Words> };
-    zoom: Words & { options: Record<'image' | 'frames' | 'zoom' | 'intensity' | 'seed', Words> };
+    dream: Words & { options: Record<'image' | 'intensity' | 'layers' | 'seed' | 'style' | 'target' | 'guide' | 'channel' | 'soft' | 'model', Words> };
+    zoom: Words & { options: Record<'image' | 'frames' | 'zoom' | 'intensity' | 'seed' | 'target' | 'channel' | 'soft', Words> };
     explain: Words & { options: Record<'image' | 'target' | 'style', Words> };
     styles: Words;
     /** An option's description with its default value. */

@@ -5,6 +5,7 @@ import { encodeImage, encodeToFit, shrinkImage, type RgbImage } from '../imaging
 import { WorkerCrashedError } from '../runner/index.ts';
 import type { DreamJob, RunnableJob } from './job.ts';
 import type { JobBody, JobProcessor } from './processor.ts';
+import { imageNetClassName } from './class-names.ts';
 import { recipeEmbed } from './recipe-embed.ts';
 import { progressView, resultRow, wordsFor } from './views.ts';
 
@@ -22,7 +23,8 @@ export async function dreamView(p: JobProcessor, job: DreamRun, input: RgbImage,
   const fitted = await encodeToFit(result, p.uploadBudget(job), 'png');
   const name = `dream-${params.seed}.${fitted.format === 'jpeg' ? 'jpg' : fitted.format}`;
   const t = wordsFor(job.data.reply);
-  const embed = recipeEmbed(t, { model: p.deps.modelName, params, width: fitted.width, height: fitted.height, backend: p.deps.runner.backend.name, seconds }, source.url, name, job.data.guide && { url: job.data.guide.url, layer: job.data.guideLayer });
+  const targetName = params.target !== undefined && !params.style ? await imageNetClassName(t, params.target) : undefined;
+  const embed = recipeEmbed(t, { model: p.deps.modelName, targetName, params, width: fitted.width, height: fitted.height, backend: p.deps.runner.backend.name, seconds }, source.url, name, job.data.guide && { url: job.data.guide.url, layer: job.data.guideLayer });
   log.info({ bytes: fitted.buffer.length }, 'dream encoded');
   return { view: { content: t.ready.dream(`<@${job.userId}>`), embeds: [embed], files: [{ name, data: fitted.buffer }], components: [resultRow(t)] }, retried };
 }

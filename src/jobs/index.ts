@@ -8,3 +8,4 @@ export { attachmentRef, downloadImage, firstImageOf, precheck, type DownloadRule
 export { interactionAddress, messageAddress, RestReplyTarget, type ReplyAddress } from './reply-target.ts';
 export { CustomId, parseCancel } from './custom-ids.ts';
 export { recipeFromEmbed } from './recipe-embed.ts';
+export { classesOf, imageNetClassName } from './class-names.ts';

@@ -5,7 +5,10 @@ import { LANGUAGES, type Catalog, type RecipeFields } from '../i18n/index.ts';
 
 /** Everything that made a result, shown with it so anyone can reproduce it. */
 export interface Recipe {
+  /** The worker's model; `params.model` when the recipe chose another. */
   model: string;
+  /** An ImageNet target's name in the member's language (default: its label). */
+  targetName?: string;
   params: DreamParams & { intensity: Intensity };
   width: number;
   height: number;
@@ -19,6 +22,9 @@ export interface RecipeGuide {
   layer?: string;
 }
 
+/** The Layers field of a class grown alone (no layers): read back as none. */
+const NO_LAYERS = '—';
+
 /**
  * The result's embed, in the requester's language. Values that Dream deeper and Reroll read back (intensity, layers,
  * numbers) are written as the engine spells them, whatever the language.
@@ -27,13 +33,13 @@ export function recipeEmbed(t: Catalog, r: Recipe, sourceUrl: string, imageName:
   const p = r.params;
   const field = t.recipe.fields;
   const embed = new EmbedBuilder()
-    .setTitle(t.recipe.title(p.intensity, p.style ? { name: p.style, target: p.target ?? '' } : undefined))
+    .setTitle(t.recipe.title(p.intensity, p.style ? { name: p.style, target: p.target ?? '' } : p.target ? { name: t.imageNetClass, target: r.targetName ?? p.target } : undefined))
     .setURL(sourceUrl)
     .setImage(`attachment://${imageName}`)
     .setColor(0x7b2fbe)
     .addFields(
-      { name: field.model, value: r.model, inline: true },
-      { name: field.layers, value: p.layers.join(', '), inline: true },
+      { name: field.model, value: p.model ?? r.model, inline: true },
+      { name: field.layers, value: p.layers.join(', ') || NO_LAYERS, inline: true },
       { name: field.intensity, value: p.intensity, inline: true },
       { name: field.octaves, value: `${p.octaves} × ${p.steps}`, inline: true },
       { name: field.stepSize, value: String(p.stepSize), inline: true },
@@ -42,7 +48,9 @@ export function recipeEmbed(t: Catalog, r: Recipe, sourceUrl: string, imageName:
       { name: field.size, value: `${r.width}×${r.height}`, inline: true },
       { name: field.backend, value: r.backend, inline: true },
       { name: field.time, value: t.recipe.seconds(r.seconds), inline: true },
-      ...(p.style ? [{ name: field.style, value: p.style, inline: true }, { name: field.target, value: p.target ?? '', inline: true }] : []),
+      ...(p.style ? [{ name: field.style, value: p.style, inline: true }] : []),
+      ...(p.target ? [{ name: field.target, value: p.target, inline: true }] : []),
+      { name: field.soft, value: p.soft ? 'on' : 'off', inline: true },
       // The guide's link is its field (read back by Dream deeper / Reroll); the thumbnail shows it.
       ...(guide ? [{ name: field.guide, value: `[${t.recipe.guideLink}](${guide.url})`, inline: true }, ...(guide.layer ? [{ name: field.guideLayer, value: guide.layer, inline: true }] : [])] : []),
     )
@@ -68,9 +76,11 @@ export function recipeFromEmbed(embed: Embed | undefined): { overrides: RecipeOv
   };
   const [octaves, steps] = (get('octaves') ?? '').split('×').map((s) => Number(s.trim()));
   const intensity = get('intensity') ?? '';
+  const layers = get('layers');
+  const soft = get('soft');
   const overrides: RecipeOverrides = {
     intensity: isIntensity(intensity) ? intensity : undefined,
-    layers: get('layers')?.split(',').map((s) => s.trim()),
+    layers: layers === NO_LAYERS ? [] : layers?.split(',').map((s) => s.trim()),
     octaves: Number.isInteger(octaves) ? octaves : undefined,
     steps: Number.isInteger(steps) ? steps : undefined,
     stepSize: Number(get('stepSize')) || undefined,
@@ -78,6 +88,8 @@ export function recipeFromEmbed(embed: Embed | undefined): { overrides: RecipeOv
     seed: Number.isInteger(Number(get('seed'))) ? Number(get('seed')) : undefined,
     style: get('style'),
     target: get('target'),
+    model: get('model'),
+    soft: soft === 'on' ? true : soft === 'off' ? false : undefined,
   };
   const guideField = get('guide');
   const guideUrl = guideField ? (guideUrlOf(guideField) ?? embed.thumbnail?.url) : undefined;

@@ -79,6 +79,9 @@ function zoomEmbed(t: Catalog, data: ZoomJob, gif: FittedAnimation, made: { fram
       { name: field.seed, value: String(p.seed), inline: true },
       { name: field.size, value: `${gif.width}×${gif.height}`, inline: true },
       { name: field.time, value: t.recipe.seconds(seconds), inline: true },
+      ...(p.target ? [{ name: t.recipe.fields.target, value: p.target, inline: true }] : []),
+      ...(p.layers.some((l) => l.includes(':')) ? [{ name: t.recipe.fields.layers, value: p.layers.join(', '), inline: true }] : []),
+      ...(p.soft ? [{ name: t.recipe.fields.soft, value: 'on', inline: true }] : []),
       ...(fitted.length ? [{ name: field.fitted, value: t.list(fitted), inline: false }] : []),
     )
     .setFooter({ text: t.zoom.footer })

@@ -43,9 +43,10 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
     return;
   }
   if (interaction.customId === CustomId.animate && dream) {
-    // The dream's result, animated at the dream's intensity and seed.
-    const { intensity, seed } = recipe.overrides;
-    await ctx.dreams.zoom({ userId: interaction.user.id, source: dream, overrides: { intensity, seed }, reply: interactionAddress(interaction) });
+    // The dream's result, animated at the dream's intensity and seed, growing what it grew (layers, channels, class,
+    // soft, model); a zoom's frames take their own step size and octaves.
+    const { intensity, seed, layers, style, target, soft, model } = recipe.overrides;
+    await ctx.dreams.zoom({ userId: interaction.user.id, source: dream, overrides: { intensity, seed, layers, style, target, soft, model }, reply: interactionAddress(interaction) });
     return;
   }
   const deeper = interaction.customId === CustomId.deeper;

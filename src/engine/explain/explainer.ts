@@ -11,9 +11,9 @@ import { gradCam, logitsOf, softmax, topIndices } from './cam.ts';
 import { loadClassifier, loadLabelSet, type Classifier } from './classifier.ts';
 import { resolveTarget, type LabelSet } from './labels.ts';
 import { squashToFloat } from './squash.ts';
+import { DEFAULT_EXPLAIN_MODEL } from '../class-model.ts';
 
-/** The classifier explained when none is named. */
-export const DEFAULT_EXPLAIN_MODEL = 'darknet_tiny';
+export { DEFAULT_EXPLAIN_MODEL };
 
 export interface ExplainerOptions extends ModelDirs {
   /** An explainable model (default darknet_tiny) or a trained style, by name or folder. */
