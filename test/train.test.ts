@@ -172,7 +172,8 @@ describe('custom nightmare styles', () => {
       expect(tf.memory().numTensors).toBe(tensors);
       const plain = await stock.dream(photo, { ...params, target: undefined });
       expect(Buffer.from(plain.data).equals(Buffer.from(own.data))).toBe(false);
-      await expect(stock.dream(photo, params)).rejects.toThrow('Model inception_v3 is not a style, so it has no class to target.');
+      // Without a style, a target on the stock model is an ImageNet class (grown by the classifier): a style's class is not one.
+      await expect(stock.dream(photo, params)).rejects.toThrow('Unknown class "stripes" for darknet_tiny. No class has a similar name.');
       await expect(stock.dream(photo, { ...params, style: trained.dir, target: 'cats' })).rejects.toThrow('Unknown class "cats" for style patterns. Classes: dots, stripes.');
     } finally {
       stock.dispose();
