@@ -14,15 +14,18 @@ const FAKE_SYNSETS: Record<string, string> = {
   cliff: 'n09246464',
 };
 
+/** How a job goes on from the gate: to its end, or dying as a crashed worker thread would. */
+export type GateOutcome = 'finish' | 'crash';
+
 /**
- * Holds dreams until a test lets them go: `wait` resolves once a permit is there (taken by `release`, or always once
- * `open`), and rejects with CancelledError when the dream is cancelled first. Permits given before a dream arrives
- * are kept for it, so a test never races the dream to the gate.
+ * Holds jobs until a test lets them go: `wait` resolves once a permit is there (taken by `release`, or always once
+ * `open`), and rejects with CancelledError when the job is cancelled first. Permits given before a job arrives
+ * are kept for it, so a test never races the job to the gate.
  */
 export class Gate {
   private permits = 0;
-  private opened = false;
-  private readonly waiting: (() => void)[] = [];
+  private opened: GateOutcome | null = null;
+  private readonly waiting: ((outcome: GateOutcome) => void)[] = [];
   /** Dreams waiting at the gate now. */
   held = 0;
   /** Called whenever a dream arrives at the gate (e.g. to log it). */
@@ -33,33 +36,36 @@ export class Gate {
     this.permits += n;
     while (this.permits > 0 && this.waiting.length) {
       this.permits--;
-      this.waiting.shift()!();
+      this.waiting.shift()!('finish');
     }
   }
 
-  /** Lets every dream through from now on. */
-  open(): void {
-    this.opened = true;
-    for (const go of this.waiting.splice(0)) go();
+  /** Lets every job through from now on (with `crash`, to die as a crashed worker thread would). */
+  open(outcome: GateOutcome = 'finish'): void {
+    this.opened = outcome;
+    for (const go of this.waiting.splice(0)) go(outcome);
   }
 
-  /** Holds every dream from now on again (permits not used yet are dropped). */
+  /** Holds every job from now on again (permits not used yet are dropped). */
   close(): void {
-    this.opened = false;
+    this.opened = null;
     this.permits = 0;
   }
 
-  async wait(signal?: AbortSignal): Promise<void> {
-    if (this.opened) return;
-    if (this.permits > 0) return void this.permits--;
+  async wait(signal?: AbortSignal): Promise<GateOutcome> {
+    if (this.opened) return this.opened;
+    if (this.permits > 0) {
+      this.permits--;
+      return 'finish';
+    }
     if (signal?.aborted) throw new CancelledError();
     this.held++;
     this.onHeld?.();
     try {
-      await new Promise<void>((resolve, reject) => {
-        const go = () => {
+      return await new Promise<GateOutcome>((resolve, reject) => {
+        const go = (outcome: GateOutcome) => {
           signal?.removeEventListener('abort', cancel);
-          resolve();
+          resolve(outcome);
         };
         const cancel = () => {
           const i = this.waiting.indexOf(go);
@@ -96,8 +102,12 @@ export class FakeRunner implements DreamRunner {
     this.msPerFrame = timing.msPerFrame ?? this.msPerFrame;
   }
 
-  /** When set, every dream stops at this gate after its first step (progress reported) until the test lets it go. */
+  /**
+   * When set, every dream and zoom stops at this gate once, until the test lets it go: after its first step or frame
+   * (progress reported), or at its end (every step and preview reported, the result not yet returned): `gateAt`.
+   */
   gate?: Gate;
+  gateAt: 'start' | 'end' = 'start';
   private readonly failures: ('backend' | 'crash')[] = [];
 
   /** The next run fails: `backend` as an out-of-memory error would, `crash` as a dead worker thread would. */
@@ -105,40 +115,29 @@ export class FakeRunner implements DreamRunner {
     this.failures.push(kind);
   }
 
-  private holding: { at: 'start' | 'end'; opened: Promise<'finish' | 'crash'>; open: (outcome: 'finish' | 'crash') => void } | null = null;
-
   /**
-   * From now on every dream and zoom stops, until `release()` or a cancel: after its first step (or frame), progress
-   * reported, or at the `end`, every step and preview reported but the result not yet returned. A test, not the
-   * clock, decides how long a job runs and when it ends.
+   * From now on every dream and zoom stops at a gate of its own (see `gate`), until `release()` or a cancel. A test,
+   * not the clock, decides how long a job runs and when it ends.
    */
   hold(at: 'start' | 'end' = 'start'): void {
-    if (this.holding) return;
-    let open!: (outcome: 'finish' | 'crash') => void;
-    const opened = new Promise<'finish' | 'crash'>((resolve) => (open = resolve));
-    this.holding = { at, opened, open };
+    if (this.gate) return;
+    this.gate = new Gate();
+    this.gateAt = at;
   }
 
-  /** Lets held jobs go on to their end; with `crash`, a held dream dies as a crashed worker thread would. */
-  release(outcome: 'finish' | 'crash' = 'finish'): void {
-    const holding = this.holding;
-    this.holding = null;
-    holding?.open(outcome);
+  /** Lets held jobs go on to their end, and holds no more; with `crash`, a held job dies as a crashed worker would. */
+  release(outcome: GateOutcome = 'finish'): void {
+    const gate = this.gate;
+    this.gate = undefined;
+    this.gateAt = 'start';
+    gate?.open(outcome);
   }
 
-  /** While held at `at`: waits for `release()` (its outcome) or for the job's cancel; at once otherwise. */
-  private async held(at: 'start' | 'end', signal?: AbortSignal): Promise<'finish' | 'crash'> {
-    const holding = this.holding;
-    if (holding?.at !== at) return 'finish';
-    if (!signal) return holding.opened;
-    if (signal.aborted) return 'finish';
-    let onAbort!: () => void;
-    const aborted = new Promise<'finish'>((resolve) => signal.addEventListener('abort', (onAbort = () => resolve('finish')), { once: true }));
-    try {
-      return await Promise.race([holding.opened, aborted]);
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
+  /** Stops at the gate if there is one at `at`; a crash outcome throws as a dead worker thread would. */
+  private async pass(at: 'start' | 'end', signal?: AbortSignal): Promise<boolean> {
+    if (!this.gate || this.gateAt !== at) return false;
+    if ((await this.gate.wait(signal)) === 'crash') throw new WorkerCrashedError(7);
+    return true;
   }
 
   async run(input: DreamInput, { signal, onProgress }: DreamRunCallbacks = {}): Promise<RgbImage> {
@@ -150,6 +149,7 @@ export class FakeRunner implements DreamRunner {
     const out: RgbImage = { data: image.data.map((v) => 255 - v), width: image.width, height: image.height };
     const total = params.octaves * params.steps;
     const started = Date.now();
+    let gated = false; // a job passes the start gate once (a test may hold after the first step)
     for (let o = 1; o <= params.octaves; o++) {
       for (let s = 1; s <= params.steps; s++) {
         await new Promise((resolve) => setTimeout(resolve, stepMs));
@@ -160,14 +160,10 @@ export class FakeRunner implements DreamRunner {
         const elapsedMs = Date.now() - started;
         const progress: DreamProgress = { octave: o, octaves: params.octaves, step: s, steps: params.steps, fraction, elapsedMs, etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction };
         onProgress?.(s === params.steps && input.previews ? { ...progress, preview: out } : progress);
-        if (o === 1 && s === 1 && this.gate) await this.gate.wait(signal);
-        if ((await this.held('start', signal)) === 'crash') throw new WorkerCrashedError(7);
+        if (!gated) gated = await this.pass('start', signal);
       }
     }
-    if (this.holding?.at === 'end') {
-      if ((await this.held('end', signal)) === 'crash') throw new WorkerCrashedError(7);
-      if (signal?.aborted) throw new CancelledError();
-    }
+    await this.pass('end', signal);
     return out;
   }
 
@@ -186,6 +182,7 @@ export class FakeRunner implements DreamRunner {
     const frames: RgbImage[] = [image];
     const made = params.frames - 1;
     const started = Date.now();
+    let gated = false;
     for (let i = 1; i < params.frames; i++) {
       await new Promise((resolve) => setTimeout(resolve, this.msPerFrame));
       if (signal?.aborted) throw new CancelledError();
@@ -200,12 +197,9 @@ export class FakeRunner implements DreamRunner {
         preview: due ? frame : undefined,
       };
       onProgress?.(progress);
-      await this.held('start', signal);
+      if (!gated) gated = await this.pass('start', signal);
     }
-    if (this.holding?.at === 'end') {
-      await this.held('end', signal);
-      if (signal?.aborted) throw new CancelledError();
-    }
+    await this.pass('end', signal);
     return frames;
   }
 
