@@ -35,6 +35,12 @@ async function printInfo(dreamer: Dreamer, maxSide: number): Promise<void> {
       ? [
           `style:     classes ${m.style.classes.join(', ')}; validation accuracy ${m.style.valAccuracy.toFixed(3)}; trunk ${m.style.trunk}; ` +
             `class weight ${m.style.objective.classWeight}; trained ${m.style.date}`,
+          ...(m.style.fineTune
+            ? [
+                `fine-tuned: ${m.style.fineTune.blocks.join(', ')} (on its own trunk, trunk weights ${m.style.fineTune.trunkDigest}); ` +
+                  m.style.fineTune.stages.map((s) => `stage ${s.stage}: ${s.trains}, lr ${s.learningRate}, ${s.epochs} epochs`).join('; '),
+              ]
+            : []),
         ]
       : []),
     `max side:  ${maxSide} px`,

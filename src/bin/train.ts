@@ -8,7 +8,7 @@ import { runMain, UsageError } from './exit.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 const PROG = 'train';
-const usage = ({ TRAIN_DEFAULTS, BACKEND_CHOICES }: typeof import('../engine/index.ts')) => `Usage: npm run train -- --data <dir> --name <style> [options]
+const usage = ({ TRAIN_DEFAULTS, FINE_TUNE_DEFAULTS, BACKEND_CHOICES }: typeof import('../engine/index.ts')) => `Usage: npm run train -- --data <dir> --name <style> [options]
 
 Trains a custom nightmare style: a classifier on the frozen ImageNet InceptionV3 (layers up to mixed5) that
 tells your classes apart. Dream with it: npm run dream -- <image> --model <style> --target <class>.
@@ -21,6 +21,10 @@ Options:
   --seed N            seed of the split, augmentation and order; the same seed gives the same style (default random)
   --size N            side of the square training images in px (default ${TRAIN_DEFAULTS.inputSize})
   --views N           augmented copies of each image (random crop, flip, brightness; default ${TRAIN_DEFAULTS.views})
+  --fine-tune BLOCK   also train the trunk's BLOCK (a dream layer, e.g. mixed5) and the blocks above it, in a second
+                      stage after the head alone; the style then dreams on its own trunk (default: head only)
+  --fine-tune-epochs N  epochs of the second stage (default ${FINE_TUNE_DEFAULTS.epochs})
+  --fine-tune-lr X    Adam's learning rate in the second stage (default ${FINE_TUNE_DEFAULTS.learningRate}; the head's is ${TRAIN_DEFAULTS.learningRate})
   --backend B         ${BACKEND_CHOICES.join(' | ')} (default: DREAM_BACKEND or auto)
   --models-dir DIR    where to save the style (default: DREAM_STYLES_DIR, else the project's models/)
   -h, --help          this text`;
@@ -37,6 +41,9 @@ function parse(argv: string[]) {
       seed: { type: 'string' },
       size: { type: 'string' },
       views: { type: 'string' },
+      'fine-tune': { type: 'string' },
+      'fine-tune-epochs': { type: 'string' },
+      'fine-tune-lr': { type: 'string' },
       backend: { type: 'string' },
       'models-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -49,12 +56,14 @@ const fixed = (x: number) => x.toFixed(3);
 /** One line per epoch, as Keras prints them; `*` marks the best epoch so far (the one that is kept). */
 function epochLine(e: EpochStats): string {
   const width = String(e.epochs).length;
-  return `epoch ${String(e.epoch).padStart(width)}/${e.epochs}  loss ${fixed(e.loss)}  acc ${fixed(e.accuracy)}  val_loss ${fixed(e.valLoss)}  val_acc ${fixed(e.valAccuracy)}${e.best ? '  *' : ''}`;
+  const stage = e.stage ? `stage ${e.stage}  ` : '';
+  return `${stage}epoch ${String(e.epoch).padStart(width)}/${e.epochs}  loss ${fixed(e.loss)}  acc ${fixed(e.accuracy)}  val_loss ${fixed(e.valLoss)}  val_acc ${fixed(e.valAccuracy)}${e.best ? '  *' : ''}`;
 }
 
 /** The training's progress line under the epoch lines: phase, epoch, last epoch's numbers, time left. */
 function trainText(p: TrainProgress, last?: EpochStats): string {
-  const what = p.phase === 'reading' ? 'reading images' : p.epoch === undefined ? 'validation features' : `epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
+  const stage = p.stage === 1 ? 'stage 1/2 (head) ' : p.stage === 2 ? 'stage 2/2 (fine-tuning) ' : '';
+  const what = p.phase === 'reading' ? 'reading images' : p.epoch === undefined ? 'validation features' : `${stage}epoch ${p.epoch}/${p.epochs} ${p.phase === 'features' ? 'features' : 'training'}`;
   const stats = last ? `  loss ${fixed(last.loss)}  acc ${fixed(last.accuracy)}  val_acc ${fixed(last.valAccuracy)}` : '';
   return `${what}${stats}${p.phase === 'reading' ? '' : `  ETA ${englishFormat.duration(p.etaSeconds)}`}`;
 }
@@ -79,7 +88,12 @@ async function main(argv: string[]): Promise<number> {
     seed: numberFlag(v.seed, 'seed', true),
     inputSize: numberFlag(v.size, 'size', true),
     views: numberFlag(v.views, 'views', true),
+    fineTuneEpochs: numberFlag(v['fine-tune-epochs'], 'fine-tune-epochs', true),
+    fineTuneLearningRate: numberFlag(v['fine-tune-lr'], 'fine-tune-lr', false),
   };
+  if (v['fine-tune'] === undefined && (numbers.fineTuneEpochs !== undefined || numbers.fineTuneLearningRate !== undefined)) {
+    throw new UsageError('--fine-tune-epochs and --fine-tune-lr need --fine-tune BLOCK (see --help).');
+  }
   const [{ engineConfig }, { BACKEND_CHOICES, trainStyle }] = await Promise.all([import('../config.ts'), engine()]);
   const config = engineConfig();
   const backend = v.backend ?? config.backend;
@@ -95,6 +109,7 @@ async function main(argv: string[]): Promise<number> {
       data: v.data,
       name: v.name,
       ...numbers,
+      ...(v['fine-tune'] !== undefined ? { fineTune: v['fine-tune'] } : {}),
       modelsDir: v['models-dir'] ?? config.stylesDir,
       backend: backend as BackendChoice,
       threads: config.threads,
@@ -116,7 +131,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(
       `Saved style ${r.manifest.name} to ${shown(r.dir)} (classes: ${r.classes.join(', ')}): validation accuracy ${fixed(r.valAccuracy)} on ${r.images.val} images ` +
         `(best epoch ${r.bestEpoch}/${r.history.length}), ${r.images.train} training images${skipped}; ${englishFormat.duration(r.seconds)}, backend ${r.backend}, seed ${r.seed}\n` +
-        `Dream with it: npm run dream -- <image> --model ${v['models-dir'] ? shown(r.dir) : r.manifest.name} --target ${r.classes[0]}\n`,
+        (r.fineTune
+          ? `Fine-tuned ${r.fineTune.blocks.join(', ')}: ${r.fineTune.stages.map((s) => `stage ${s.stage} (${s.trains}, lr ${s.learningRate}) best epoch ${s.bestEpoch}/${s.epochs} val_acc ${fixed(s.valAccuracy)}`).join('; ')}; style ${(r.fineTune.bytes / 1e6).toFixed(1)} MB\n`
+          : '') +
+        `Dream with it: npm run dream -- <image> --model ${v['models-dir'] ? shown(r.dir) : r.manifest.name} ${r.fineTune ? `(its ${r.fineTune.blocks.join(', ')}; add --target ${r.classes[0]} to grow a class)` : `--target ${r.classes[0]}`}\n`,
     );
     return 0;
   } finally {

@@ -112,3 +112,12 @@ async function start(choice: BackendChoice, threads: number): Promise<BackendInf
   await tf.setBackend('cpu');
   return { name: 'cpu', detail: `cpu (pure JavaScript, slowest)${why()}`, threads: 1 };
 }
+
+/**
+ * Where tfjs ops run while a style's blocks train (autodiff): beside onnx, the wasm backend if it starts (several
+ * times faster than the cpu backend onnx leaves tfjs on); otherwise the running backend. Returns its name.
+ */
+export async function tfjsForTraining(backend: BackendInfo): Promise<string> {
+  if (backend.name === 'onnx' && tf.getBackend() !== 'wasm') await tryWasm();
+  return tf.getBackend();
+}

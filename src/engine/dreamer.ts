@@ -145,6 +145,8 @@ class ModelDreamer implements Dreamer {
   private async styleObjective(params: DreamParams, model: ModelManifest): Promise<LayerTerm[]> {
     const style = params.style ?? this.ownStyle();
     if (style === undefined) return [];
+    // A fine-tuned style without a target dreams its own layers alone.
+    if (params.style === undefined && params.target === undefined && this.manifest.style?.fineTune) return [];
     if (model !== this.manifest) checkStyleFits(model, await loadManifest(style, this.dirs));
     const head = await this.styleHead(style);
     return [classObjective(head, params.target ?? head.classes[0], params.classWeight)];

@@ -23,6 +23,7 @@ export {
   resolveStyle,
   StyleDataError,
   TRAIN_DEFAULTS,
+  FINE_TUNE_DEFAULTS,
   trainStyle,
   type EpochStats,
   type StyleSummary,

@@ -78,7 +78,8 @@ export function isIntensity(v: string): v is Intensity {
 export function resolveParams(manifest: ModelManifest, o: RecipeOverrides = {}): DreamParams & { intensity: Intensity } {
   const intensity = o.intensity ?? 'medium';
   const preset = PRESETS[intensity];
-  const presetLayers = preset.layers.every((l) => manifest.dreamLayers.includes(l)) ? preset.layers : manifest.defaultLayers;
+  // A fine-tuned style dreams its own blocks' layers (the seed's recipe) unless layers are asked for.
+  const presetLayers = !manifest.style?.fineTune && preset.layers.every((l) => manifest.dreamLayers.includes(l)) ? preset.layers : manifest.defaultLayers;
   // An ImageNet class (a target without a style) grows alone unless layers are asked for.
   const imageNetClass = o.target !== undefined && !o.style && !manifest.style;
   const classAlone = imageNetClass && o.layers === undefined && !o.guide;

@@ -6,6 +6,7 @@ import { compileKeras } from './compile.ts';
 import type { CompiledGraph, GraphNode } from './graph.ts';
 import { loadManifest, MODELS_DIR, type ModelDirs, type ModelManifest } from './manifest.ts';
 import { loadStyleHead, type StyleHead } from '../style/head.ts';
+import { fineTunedGraph } from '../style/own-trunk.ts';
 
 /** Bump when the compiled format or the folding changes, so stale caches are ignored. */
 const COMPILER_VERSION = 2;
@@ -79,7 +80,10 @@ export async function loadCompiledModel(
   if (manifest.style) {
     // A style is its trunk's compiled graph (shared cache) plus a small head.
     const trunk = await loadCompiledModel(manifest.style.trunkDir, opts);
-    return { ...trunk, manifest, head: await loadStyleHead(manifest) };
+    const head = await loadStyleHead(manifest);
+    // A fine-tuned style runs on its own trunk (its blocks' weights in place), with a cache of its own.
+    if (manifest.style.fineTune) return { ...trunk, ...(await fineTunedGraph(manifest, trunk.graph, opts.cacheDir ?? DEFAULT_CACHE_DIR)), manifest, head };
+    return { ...trunk, manifest, head };
   }
   const dir = path.join(opts.cacheDir ?? DEFAULT_CACHE_DIR, `${manifest.name}-${await cacheKey(manifest)}`);
   const cached = await readCache(dir);

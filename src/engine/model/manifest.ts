@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../errors.ts';
-import { isStyleJson, parseStyleFile, type StyleHeadSpec, type StyleObjective } from '../style/spec.ts';
+import { isStyleJson, parseStyleFile, type FineTuneSpec, type StyleHeadSpec, type StyleObjective } from '../style/spec.ts';
 
 /** Where the weights come from: the nsfwjs package's bundled Keras model, or a tfjs LayersModel folder. */
 export type ModelSource =
@@ -92,6 +92,8 @@ export interface StyleInfo {
   date: string;
   head: StyleHeadSpec;
   objective: StyleObjective;
+  /** Set when the style's top blocks were fine-tuned: its dreams run on its own trunk. */
+  fineTune?: FineTuneSpec;
   training?: Record<string, unknown>;
 }
 
@@ -180,6 +182,7 @@ async function styleManifest(json: unknown, dir: string, file: string, modelsDir
       date: s.date,
       head: s.head,
       objective: s.objective,
+      ...(s.fineTune ? { fineTune: s.fineTune } : {}),
       training: s.training,
     },
   };

@@ -155,6 +155,8 @@ function styleTarget(style: ModelManifest & { style: NonNullable<ModelManifest['
  */
 export async function resolveStyle(model: ModelManifest, style: string | undefined, target: string | undefined, where: ModelDirs): Promise<{ style?: string; target?: string }> {
   if (style === undefined) {
+    // A fine-tuned style dreams its own trunk's layers; its class logit joins only when a target is asked for.
+    if (model.style?.fineTune && target === undefined) return {};
     if (model.style) return styleTarget({ ...model, style: model.style }, target);
     if (target !== undefined) throw new DreamParamsError({ code: 'style.not-a-style', params: { model: model.name } });
     return {};

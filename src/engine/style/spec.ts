@@ -7,6 +7,8 @@ export const STYLE_KIND = 'style';
 export const HEAD_WEIGHTS_FILE = 'head.bin';
 export const HEAD_KERNEL = 'head/kernel';
 export const HEAD_BIAS = 'head/bias';
+/** Where `npm run train --fine-tune` writes the fine-tuned blocks' convolutions, beside head.bin. */
+export const BLOCK_WEIGHTS_FILE = 'blocks.bin';
 
 /** A style name: a folder name under models/ and a Discord option value. */
 export const STYLE_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
@@ -30,6 +32,34 @@ export interface StyleObjective {
   rule: string;
 }
 
+/** One training stage of a fine-tuned style: what it trained, how, and its best epoch. */
+export interface FineTuneStage {
+  stage: number;
+  /** In words: "head", or "mixed5 + head". */
+  trains: string;
+  optimizer: string;
+  learningRate: number;
+  epochs: number;
+  bestEpoch: number;
+  valAccuracy: number;
+}
+
+/**
+ * A style whose top blocks were trained too (`npm run train -- --fine-tune BLOCK`): its trunk is the stock trunk
+ * with these blocks' convolutions replaced by the weights in `weightsManifest` (BatchNorm folded, as compiled).
+ */
+export interface FineTuneSpec {
+  /** The fine-tuned dream layers (blocks), lowest first, up to the trunk's cut. */
+  blocks: string[];
+  /** The frozen layer that feeds them. */
+  from: string;
+  /** Digest of the compiled trunk they were trained from (model/blocks.ts graphDigest): a style only runs on it. */
+  trunkDigest: string;
+  /** tfjs weights manifest of `blocks.bin`: `<conv>/kernel` and `<conv>/bias`, float32. */
+  weightsManifest: io.WeightsManifestConfig;
+  stages: FineTuneStage[];
+}
+
 /** The JSON file as stored. */
 export interface StyleFile {
   kind: typeof STYLE_KIND;
@@ -50,6 +80,8 @@ export interface StyleFile {
   date: string;
   head: StyleHeadSpec;
   objective: StyleObjective;
+  /** Set when the trunk's top blocks were fine-tuned too. */
+  fineTune?: FineTuneSpec;
   /** What the training run did (seed, epochs, image counts, ...), for reproducing it. */
   training?: Record<string, unknown>;
 }
@@ -82,6 +114,14 @@ export function parseStyleFile(json: unknown, bad: (what: string) => never): Sty
   if (!Array.isArray(h!.weightsManifest) || h!.weightsManifest.length === 0) bad('"head.weightsManifest" must describe the head\'s weight files');
   const w = s.objective?.classWeight;
   if (typeof w !== 'number' || !(w >= 0) || !Number.isFinite(w)) bad('"objective.classWeight" must be a number ≥ 0');
+  const f = s.fineTune;
+  if (f !== undefined) {
+    if (!isStringList(f.blocks) || f.blocks.some((b) => !s.dreamLayers!.includes(b))) bad('"fineTune.blocks" must list some of "dreamLayers"');
+    if (typeof f.from !== 'string' || !f.from) bad('"fineTune.from" must name the layer that feeds the blocks');
+    if (typeof f.trunkDigest !== 'string' || !/^[0-9a-f]{16}$/.test(f.trunkDigest)) bad('"fineTune.trunkDigest" must be 16 hex digits');
+    if (!Array.isArray(f.weightsManifest) || f.weightsManifest.length === 0) bad('"fineTune.weightsManifest" must describe the blocks\' weight files');
+    if (!Array.isArray(f.stages)) bad('"fineTune.stages" must list the training stages');
+  }
   return {
     kind: STYLE_KIND,
     name: s.name!,
@@ -96,6 +136,7 @@ export function parseStyleFile(json: unknown, bad: (what: string) => never): Sty
     date: s.date!,
     head: h!,
     objective: { classWeight: w!, rule: s.objective?.rule ?? '' },
+    ...(f ? { fineTune: f } : {}),
     training: s.training,
   };
 }

@@ -2,13 +2,14 @@
 // The trunk only runs forward (the network's pooled features), so training needs no convolution filter gradients
 // and works on every backend; the head's gradient is written out by hand and applied with tf.train.adam.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendChoice } from '../backend.ts';
+import { initBackend, tfjsForTraining, type BackendChoice } from '../backend.ts';
 import { CancelledError } from '../../errors.ts';
 import type { GradientNetwork } from '../gradient-network.ts';
-import { loadCompiledModel } from '../model/load.ts';
+import { biasName, graphDigest, kernelName, readBlockWeights, withBlockWeights, type BlockPlan, type BlockWeights } from '../model/blocks.ts';
+import { DEFAULT_CACHE_DIR, loadCompiledModel } from '../model/load.ts';
 import { MODELS_DIR, type ModelManifest, loadManifest } from '../model/manifest.ts';
 import { createGradientNetwork } from '../networks.ts';
 import { meanTerm } from '../objective.ts';
@@ -16,7 +17,11 @@ import { randomSeed, seededRandom } from '../random.ts';
 import { readDataset, scanDataset, shuffle, splitDataset, StyleDataError, type DatasetImage, type SkippedFile } from './dataset.ts';
 import { augmentedInput, headInput, randomAugmentation } from './features.ts';
 import { encodeHeadWeights, headLogits, softmaxRows, type StyleHead } from './head.ts';
-import { HEAD_WEIGHTS_FILE, STYLE_KIND, STYLE_NAME, type StyleFile } from './spec.ts';
+import { BLOCK_WEIGHTS_FILE, HEAD_WEIGHTS_FILE, STYLE_KIND, STYLE_NAME, type FineTuneStage, type StyleFile } from './spec.ts';
+import { BlockModel, registerGradients } from './block-model.ts';
+import { checkBlock, checkFineTuneData, FINE_TUNE_DEFAULTS, fineTunePlan, trainStageTwo, type StageTwoResult } from './fine-tune.ts';
+import { ownTrunkCacheDir } from './own-trunk.ts';
+import { encodeWeights } from './weights-file.ts';
 
 export const TRAIN_DEFAULTS = {
   epochs: 20,
@@ -56,6 +61,15 @@ export interface TrainOptions {
   views?: number;
   batchSize?: number;
   learningRate?: number;
+  /**
+   * A dream layer (block) of the trunk: that block and every one above it up to the cut are fine-tuned in a second
+   * stage, after the head alone (TensorFlow's transfer-learning recipe). Default: the head only.
+   */
+  fineTune?: string;
+  /** Epochs of the second stage (default FINE_TUNE_DEFAULTS.epochs). */
+  fineTuneEpochs?: number;
+  /** Adam's learning rate in the second stage (default FINE_TUNE_DEFAULTS.learningRate). */
+  fineTuneLearningRate?: number;
   /** Where the style is saved (default: the project's models/). */
   modelsDir?: string;
   backend?: BackendChoice;
@@ -71,6 +85,8 @@ export interface TrainOptions {
 
 export interface TrainProgress {
   phase: 'reading' | 'features' | 'training';
+  /** With fine-tuning: 1 (the head alone) or 2 (blocks + head); `epoch` and `epochs` count within the stage. */
+  stage?: 1 | 2;
   /** 1-based epoch, while features or training run. */
   epoch?: number;
   epochs: number;
@@ -89,6 +105,8 @@ export interface EpochStats {
   valAccuracy: number;
   /** This epoch is the best so far on the validation images (its weights are the ones kept). */
   best: boolean;
+  /** With fine-tuning: the stage (1: head alone, 2: blocks + head); `best` is within the stage. */
+  stage?: 1 | 2;
 }
 
 export interface TrainResult {
@@ -108,6 +126,8 @@ export interface TrainResult {
   seed: number;
   backend: string;
   seconds: number;
+  /** Set when blocks were fine-tuned: which, each stage's summary, and the saved style's size in bytes. */
+  fineTune?: { blocks: string[]; stages: FineTuneStage[]; bytes: number };
 }
 
 function checkOptions(o: TrainOptions) {
@@ -129,7 +149,11 @@ function checkOptions(o: TrainOptions) {
   if (!Number.isInteger(batchSize) || batchSize < 1) bad('The batch size must be a whole number of at least 1.');
   const learningRate = o.learningRate ?? TRAIN_DEFAULTS.learningRate;
   if (!(learningRate > 0 && learningRate < 1)) bad('The learning rate must be above 0 and below 1.');
-  return { epochs, valSplit, seed, inputSize, views, batchSize, learningRate };
+  const fineTuneEpochs = o.fineTuneEpochs ?? FINE_TUNE_DEFAULTS.epochs;
+  if (!Number.isInteger(fineTuneEpochs) || fineTuneEpochs < 1 || fineTuneEpochs > 1000) bad('Fine-tuning epochs must be a whole number from 1 to 1000.');
+  const fineTuneLearningRate = o.fineTuneLearningRate ?? FINE_TUNE_DEFAULTS.learningRate;
+  if (!(fineTuneLearningRate > 0 && fineTuneLearningRate < 1)) bad('The fine-tuning learning rate must be above 0 and below 1.');
+  return { epochs, valSplit, seed, inputSize, views, batchSize, learningRate, fineTuneEpochs, fineTuneLearningRate };
 }
 
 /** A generator per (seed, stream, index), so each view's augmentation is the same whenever it is computed. */
@@ -161,12 +185,19 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     if (opts.signal?.aborted) throw new CancelledError();
   };
 
+  const trunkRef = existsSync(path.join(modelsDir, TRAIN_DEFAULTS.trunk, 'manifest.json')) ? path.join(modelsDir, TRAIN_DEFAULTS.trunk) : path.join(MODELS_DIR, TRAIN_DEFAULTS.trunk);
+  const fineTuning = opts.fineTune !== undefined;
+  if (opts.fineTune !== undefined) await checkBlock(await loadManifest(trunkRef), opts.fineTune);
+
   // Data first: bad data is reported before the (slower) model load.
   const scan = await scanDataset(opts.data);
+  /** The stage running (fine-tuning only); progress and epochs count within it. */
+  let stage: 1 | 2 | undefined = fineTuning ? 1 : undefined;
   const report = (phase: TrainProgress['phase'], fraction: number, epoch?: number) => {
     const elapsedMs = Date.now() - started;
     const eta = fraction > 0 ? ((elapsedMs / fraction) * (1 - fraction)) / 1000 : 0;
-    opts.onProgress?.({ phase, epoch, epochs: o.epochs, fraction, elapsedMs, etaSeconds: eta });
+    const epochs = stage === 2 ? o.fineTuneEpochs : o.epochs;
+    opts.onProgress?.({ phase, epoch, epochs, fraction, elapsedMs, etaSeconds: eta, ...(stage ? { stage } : {}) });
   };
   const { images, skipped } = await readDataset(scan, {
     inputSize: o.inputSize,
@@ -176,28 +207,80 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
   });
   cancelled();
   const { train, val } = splitDataset(images, scan.classes.length, o.valSplit, o.seed);
+  const perClass = Object.fromEntries(scan.classes.map((c, k) => [c, images.filter((im) => im.label === k).length]));
+  if (fineTuning) checkFineTuneData(perClass);
 
   const backend = await initBackend(opts.backend ?? 'auto', opts.threads);
-  const trunkRef = existsSync(path.join(modelsDir, TRAIN_DEFAULTS.trunk, 'manifest.json')) ? path.join(modelsDir, TRAIN_DEFAULTS.trunk) : path.join(MODELS_DIR, TRAIN_DEFAULTS.trunk);
   const trunk = await loadCompiledModel(trunkRef, { cacheDir: opts.cacheDir, onWarning: opts.onWarning });
   const layer = TRAIN_DEFAULTS.featureLayer;
   if (trunk.manifest.style || !trunk.manifest.dreamLayers.includes(layer)) throw new StyleDataError(`The trunk model ${trunk.manifest.name} has no layer ${layer}.`);
+  const plan: BlockPlan | undefined = opts.fineTune !== undefined ? fineTunePlan(trunk.graph, trunk.manifest, opts.fineTune) : undefined;
   const net = await createGradientNetwork(backend, trunk);
   const classes = scan.classes;
   const C = classes.length;
+  const uid = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
+  let block: BlockModel | undefined;
+  if (plan) {
+    await registerGradients();
+    // The blocks train as tfjs ops: on wasm where it starts (also beside onnx, which runs the frozen part).
+    await tfjsForTraining(backend);
+    block = new BlockModel(plan, readBlockWeights(trunk.graph, plan.convs), uid);
+  }
 
-  // Work units for the progress bar: one per forward pass, and a little per epoch of head training.
-  const forwards = val.length + train.length * Math.min(o.views, o.epochs);
+  // Work units for the progress bar: one per forward pass, a little per epoch of head training, and (fine-tuning)
+  // about two forward passes' worth per image per second-stage epoch.
+  const views = plan ? Math.min(o.views, o.epochs + o.fineTuneEpochs) : Math.min(o.views, o.epochs);
+  const forwards = val.length + train.length * views;
   const epochUnits = 1 + 0.01 * train.length;
-  const totalUnits = forwards + o.epochs * epochUnits;
+  const stageTwoUnits = plan ? 2 * train.length + 0.5 * val.length : 0;
+  const totalUnits = forwards + o.epochs * epochUnits + (plan ? o.fineTuneEpochs * stageTwoUnits : 0);
   let unitsDone = 0;
   const advance = (units: number, phase: TrainProgress['phase'], epoch?: number) => {
     unitsDone += units;
     report(phase, 0.05 + 0.95 * Math.min(1, unitsDone / totalUnits), epoch);
   };
 
+  /** Block inputs (fine-tuning) by 'val' or view number: the frozen part's output, computed once per image. */
+  const blockInputs = new Map<string, Float32Array[]>();
+  let blockInputShape: [number, number, number] = [0, 0, 0];
+  /** With fine-tuning: the frozen part runs to the blocks' input on the backend, then the blocks (tfjs) pool. */
+  const blockFeaturesOf = async (key: string, items: DatasetImage[], input: (it: DatasetImage, i: number) => tf.Tensor4D, epoch?: number): Promise<Float32Array> => {
+    const p = plan!;
+    const inputs: Float32Array[] = [];
+    const [lo, hi] = trunk.manifest.input.range;
+    for (const [i, it] of items.entries()) {
+      cancelled();
+      const x = input(it, i);
+      const pixels = (await x.data()) as Float32Array;
+      x.dispose();
+      if (p.fromNode === trunk.graph.nodes[0].name) {
+        inputs.push(Float32Array.from(pixels, (v) => lo + (hi - lo) * v));
+        blockInputShape = [o.inputSize, o.inputSize, 3];
+      } else {
+        const acts = await net.activations({ data: pixels, width: o.inputSize, height: o.inputSize }, p.from);
+        inputs.push(acts.data);
+        blockInputShape = [acts.height, acts.width, acts.channels];
+      }
+      advance(1, 'features', epoch);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    blockInputs.set(key, inputs);
+    const [h, w, c] = blockInputShape;
+    const out: Float32Array[] = [];
+    for (let i = 0; i < inputs.length; i += o.batchSize) {
+      const part = inputs.slice(i, i + o.batchSize);
+      const data = new Float32Array(part.length * h * w * c);
+      part.forEach((a, j) => data.set(a, j * h * w * c));
+      const pooled = tf.tidy(() => block!.pooled(tf.tensor4d(data, [part.length, h, w, c])));
+      out.push((await pooled.data()) as Float32Array);
+      pooled.dispose();
+    }
+    return concatRows(out);
+  };
+
   /** Pooled features of many images, a few per forward pass. */
-  const featuresOf = async (items: DatasetImage[], input: (it: DatasetImage, i: number) => tf.Tensor4D, epoch?: number): Promise<Float32Array> => {
+  const featuresOf = async (key: string, items: DatasetImage[], input: (it: DatasetImage, i: number) => tf.Tensor4D, epoch?: number): Promise<Float32Array> => {
+    if (plan) return blockFeaturesOf(key, items, input, epoch);
     const out: Float32Array[] = [];
     for (let i = 0; i < items.length; i += 8) {
       cancelled();
@@ -211,13 +294,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
       advance(part.length, 'features', epoch);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    const all = new Float32Array(out.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of out) {
-      all.set(p, at);
-      at += p.length;
-    }
-    return all;
+    return concatRows(out);
   };
 
   /** Tensors that live for the whole training, disposed at the end whatever happens. */
@@ -228,11 +305,11 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
   };
   const optimizer = tf.train.adam(o.learningRate);
   try {
-    const valFeatures = await featuresOf(val, (it) => headInput(it.image, o.inputSize));
+    const valFeatures = await featuresOf('val', val, (it) => headInput(it.image, o.inputSize));
     const F = valFeatures.length / val.length;
     const viewFeatures: Float32Array[] = [];
     const viewOf = async (v: number, epoch: number) => {
-      viewFeatures[v] ??= await featuresOf(train, (it, i) => augmentedInput(it.image, o.inputSize, randomAugmentation(streamRandom(o.seed, v, i))), epoch);
+      viewFeatures[v] ??= await featuresOf(`view${v}`, train, (it, i) => augmentedInput(it.image, o.inputSize, randomAugmentation(streamRandom(o.seed, v, i))), epoch);
       return viewFeatures[v];
     };
 
@@ -249,7 +326,6 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     const eps = TRAIN_DEFAULTS.labelSmoothing;
     const oneHot = (labels: number[]) => tf.tidy(() => tf.add(tf.mul(tf.oneHot(tf.tensor1d(labels, 'int32'), C), 1 - eps), eps / C) as tf.Tensor2D);
 
-    const uid = `${process.pid}-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
     const W = keep(tf.tidy(() => tf.variable(tf.zeros([F, C]), true, `style-head-kernel-${uid}`)));
     const b = keep(tf.tidy(() => tf.variable(tf.zeros([C]), true, `style-head-bias-${uid}`)));
     const xVal = keep(standardise(valFeatures, val.length));
@@ -301,6 +377,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
         valLoss,
         valAccuracy: valRight / val.length,
         best: false,
+        ...(stage ? { stage } : {}),
       };
       if (stats.valAccuracy > best.valAccuracy || (stats.valAccuracy === best.valAccuracy && valLoss < best.valLoss)) {
         stats.best = true;
@@ -311,41 +388,115 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
       opts.onEpoch?.(stats);
     }
 
-    const { kernel, bias } = foldHead(best.kernel, best.bias, mean, std, C);
+    // Stage 2 (fine-tuning): the blocks and the head from stage 1's best epoch, at the lower learning rate.
+    let two: StageTwoResult | undefined;
+    if (plan && block) {
+      stage = 2;
+      W.assign(tf.tensor2d(best.kernel, [F, C]));
+      b.assign(tf.tensor1d(best.bias));
+      two = await trainStageTwo({
+        block,
+        kernel: W,
+        bias: b,
+        mean: meanT,
+        std: stdT,
+        trainInput: async (epoch) => {
+          const v = (o.epochs + epoch - 1) % o.views;
+          await viewOf(v, epoch);
+          return blockInputs.get(`view${v}`)!;
+        },
+        labels: train.map((it) => it.label),
+        valInputs: blockInputs.get('val')!,
+        valLabels: val.map((it) => it.label),
+        inputShape: blockInputShape,
+        classes: C,
+        epochs: o.fineTuneEpochs,
+        learningRate: o.fineTuneLearningRate,
+        batchSize: o.batchSize,
+        l2: TRAIN_DEFAULTS.l2,
+        labelSmoothing: eps,
+        random: (stream, index) => streamRandom(o.seed, stream, index),
+        cancelled,
+        onEpoch: (e) => {
+          const stats: EpochStats = { ...e, epochs: o.fineTuneEpochs, stage: 2 };
+          history.push(stats);
+          advance(stageTwoUnits, 'training', e.epoch);
+          opts.onEpoch?.(stats);
+        },
+      });
+    }
+
+    const { kernel, bias } = foldHead(two?.kernel ?? best.kernel, two?.bias ?? best.bias, mean, std, C);
     const head: StyleHead = { name: opts.name, classes, featureLayer: layer, inputSize: o.inputSize, features: F, kernel, bias, classWeight: 0 };
-    const valProbs = softmaxRows(headLogits(head, valFeatures, val.length), C);
+    const valProbs = softmaxRows(headLogits(head, two?.valFeatures ?? valFeatures, val.length), C);
     const validation = val.map((it, r) => ({ file: it.file, label: it.label, probabilities: Array.from(valProbs.subarray(r * C, (r + 1) * C)) }));
     const valAccuracy = validation.filter((v) => argmax(v.probabilities) === v.label).length / val.length;
     // Up to 4 validation images, spread over the (class-ordered) list so that every class is seen.
     const probes = Array.from({ length: Math.min(4, val.length) }, (_, k) => val[Math.floor((k * val.length) / Math.min(4, val.length))].image);
-    head.classWeight = await calibrateClassWeight(net, head, probes, trunk.manifest.defaultLayers);
+    // A fine-tuned style's class term is weighed against its own blocks' layers, on its own trunk (whose ONNX models
+    // are emitted into the cache folder its dreams will read).
+    const trunkDigest = plan ? graphDigest(trunk.graph) : '';
+    const dreamDefaults = plan ? plan.blocks : trunk.manifest.defaultLayers;
+    if (two) {
+      const cacheDir = ownTrunkCacheDir(opts.cacheDir ?? DEFAULT_CACHE_DIR, trunk.manifest.name, trunkDigest, two.weights);
+      const own = await createGradientNetwork(backend, { ...trunk, graph: withBlockWeights(trunk.graph, two.weights), cacheDir });
+      try {
+        head.classWeight = await calibrateClassWeight(own, head, probes, dreamDefaults);
+      } finally {
+        await own.dispose();
+      }
+    } else {
+      head.classWeight = await calibrateClassWeight(net, head, probes, dreamDefaults);
+    }
 
-    const perClass = Object.fromEntries(classes.map((c, k) => [c, images.filter((im) => im.label === k).length]));
     const seconds = (Date.now() - started) / 1000;
+    const stages: FineTuneStage[] = [];
+    let blocksFile: { data: Buffer; weightsManifest: ReturnType<typeof encodeWeights>['weightsManifest'] } | undefined;
+    if (plan && two) {
+      const stageOne = history.filter((h) => h.stage === 1);
+      stages.push(
+        { stage: 1, trains: 'head', optimizer: 'adam', learningRate: o.learningRate, epochs: o.epochs, bestEpoch: best.epoch, valAccuracy: round(stageOne[best.epoch - 1]?.valAccuracy ?? best.valAccuracy) },
+        { stage: 2, trains: `${plan.blocks.join(' + ')} + head`, optimizer: 'adam', learningRate: o.fineTuneLearningRate, epochs: o.fineTuneEpochs, bestEpoch: two.bestEpoch, valAccuracy: round(two.valAccuracy) },
+      );
+      blocksFile = encodeWeights(BLOCK_WEIGHTS_FILE, blockWeightList(plan, two.weights));
+    }
     const file: StyleFile = {
       kind: STYLE_KIND,
       name: opts.name,
       title: `Style ${opts.name}: ${classes.join(', ')}`,
-      description: `A ${C}-class head (global average pooling of ${layer}, then dense) trained with npm run train on the frozen ${trunk.manifest.name} trunk.`,
+      description: plan
+        ? `A ${C}-class head (global average pooling of ${layer}, then dense) and ${trunk.manifest.name}'s ${plan.blocks.join(', ')} fine-tuned with npm run train --fine-tune ${opts.fineTune}.`
+        : `A ${C}-class head (global average pooling of ${layer}, then dense) trained with npm run train on the frozen ${trunk.manifest.name} trunk.`,
       trunk: trunk.manifest.name,
       classes,
       input: trunk.manifest.input,
       valAccuracy,
       dreamLayers: trunk.manifest.dreamLayers,
-      defaultLayers: trunk.manifest.defaultLayers,
+      defaultLayers: dreamDefaults,
       date: new Date().toISOString(),
       head: { featureLayer: layer, pooling: 'global-average', inputSize: o.inputSize, features: F, weightsManifest: [] },
       objective: {
         classWeight: head.classWeight,
         rule:
           `loss = Σ mean(layer activations) + classWeight · logit_target(GAP(${layer})); classWeight gives the class term's image gradient ` +
-          `${CLASS_GRADIENT_RATIO}× the norm of the layers' (${trunk.manifest.defaultLayers.join('+')}), averaged over ${Math.min(4, val.length)} validation images and all classes`,
+          `${CLASS_GRADIENT_RATIO}× the norm of the layers' (${dreamDefaults.join('+')}), averaged over ${Math.min(4, val.length)} validation images and all classes`,
       },
+      ...(plan && blocksFile
+        ? {
+            fineTune: {
+              blocks: plan.blocks,
+              from: plan.from,
+              trunkDigest,
+              weightsManifest: blocksFile.weightsManifest,
+              stages,
+            },
+          }
+        : {}),
       training: {
         data: path.resolve(opts.data),
         seed: o.seed,
         epochs: o.epochs,
-        bestEpoch: best.epoch,
+        bestEpoch: two?.bestEpoch ?? best.epoch,
         valSplit: o.valSplit,
         images: { train: train.length, val: val.length, perClass },
         skipped: skipped.length,
@@ -354,10 +505,11 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
         optimizer: `adam, learning rate ${o.learningRate}, batch ${o.batchSize}, L2 ${TRAIN_DEFAULTS.l2}, label smoothing ${eps}, features standardised (folded into the kernel)`,
         backend: backend.name,
         seconds: Math.round(seconds * 10) / 10,
-        history: history.map((h) => ({ epoch: h.epoch, loss: round(h.loss), accuracy: round(h.accuracy), valLoss: round(h.valLoss), valAccuracy: round(h.valAccuracy) })),
+        history: history.map((h) => ({ ...(h.stage ? { stage: h.stage } : {}), epoch: h.epoch, loss: round(h.loss), accuracy: round(h.accuracy), valLoss: round(h.valLoss), valAccuracy: round(h.valAccuracy) })),
+        ...(plan ? { batchNorm: 'frozen: folded into the convolutions as a fixed affine (moving statistics, gamma and beta)' } : {}),
       },
     };
-    const manifest = await saveStyle(outDir, file, head);
+    const manifest = await saveStyle(outDir, file, head, blocksFile?.data);
     return {
       manifest,
       dir: outDir,
@@ -373,12 +525,40 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
       seed: o.seed,
       backend: backend.name,
       seconds,
+      ...(plan ? { fineTune: { blocks: plan.blocks, stages, bytes: await styleBytes(outDir) } } : {}),
     };
   } finally {
     tf.dispose(owned);
     optimizer.dispose();
-    net.dispose();
+    block?.dispose();
+    await net.dispose();
   }
+}
+
+/** Rows of several batches, one after the other. */
+function concatRows(parts: Float32Array[]): Float32Array {
+  const all = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  return all;
+}
+
+/** The fine-tuned convolutions' weights in graph order, as saved in blocks.bin. */
+function blockWeightList(plan: BlockPlan, weights: BlockWeights) {
+  return plan.convs.flatMap((c) => [
+    { name: kernelName(c.name), shape: c.kernel.shape, data: weights.get(kernelName(c.name))! },
+    { name: biasName(c.name), shape: c.bias.shape, data: weights.get(biasName(c.name))! },
+  ]);
+}
+
+/** Bytes of the files in a saved style's folder. */
+async function styleBytes(dir: string): Promise<number> {
+  const names = await readdir(dir);
+  const sizes = await Promise.all(names.map(async (n) => (await stat(path.join(dir, n))).size));
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 const round = (x: number) => Math.round(x * 1e4) / 1e4;
@@ -432,13 +612,14 @@ export async function calibrateClassWeight(net: GradientNetwork, head: StyleHead
 }
 
 /** Writes manifest.json and head.bin to a fresh folder, then swaps it in place of any older version. */
-async function saveStyle(outDir: string, file: StyleFile, head: StyleHead): Promise<ModelManifest> {
+async function saveStyle(outDir: string, file: StyleFile, head: StyleHead, blocks?: Buffer): Promise<ModelManifest> {
   const { weightsManifest, data } = encodeHeadWeights(head.kernel, head.bias, head.features);
   const tmp = `${outDir}.tmp-${process.pid}`;
   const old = `${outDir}.old-${process.pid}`;
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   await writeFile(path.join(tmp, HEAD_WEIGHTS_FILE), data);
+  if (blocks) await writeFile(path.join(tmp, BLOCK_WEIGHTS_FILE), blocks);
   await writeFile(path.join(tmp, 'manifest.json'), `${prettyJson({ ...file, head: { ...file.head, weightsManifest } })}\n`);
   const had = existsSync(outDir);
   if (had) await rename(outDir, old);

@@ -1,0 +1,185 @@
+// Fine-tuning a style's top block (`npm run train -- --fine-tune mixed5`): tiny images and one epoch per stage, so
+// the checks are about what the run changes and saves, not how well it learns (the README's recipe measures that).
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDreamer } from '../src/engine/index.ts';
+import { initBackend } from '../src/engine/backend.ts';
+import { planBlocks, type BlockPlan, type ConvNode } from '../src/engine/model/blocks.ts';
+import { weightView, type GraphNode } from '../src/engine/model/graph.ts';
+import { loadCompiledModel } from '../src/engine/model/load.ts';
+import { createOnnxNetwork } from '../src/engine/onnx/index.ts';
+import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
+import { readTrainingImage, StyleDataError, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
+import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
+import { toFloatImage } from '../src/engine/float-image.ts';
+import { makePatternDataset } from './helpers/dataset.ts';
+import { relativeError } from './helpers/model.ts';
+
+const run = promisify(execFile);
+const SIZE = 96;
+
+describe('fine-tuning a style (--fine-tune)', () => {
+  let root: string;
+  let data: string;
+  let models: string;
+  let trained: TrainResult;
+  const quick = () => ({ data, modelsDir: models, seed: 5, epochs: 2, views: 1, inputSize: SIZE, fineTune: 'mixed5', fineTuneEpochs: 1, fineTuneLearningRate: 1e-3 });
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'dream-finetune-'));
+    data = path.join(root, 'patterns');
+    models = path.join(root, 'models');
+    await makePatternDataset(data, { perClass: 8, seed: 21 });
+    const stages: string[] = [];
+    trained = await trainStyle({ ...quick(), name: 'tuned', onEpoch: (e) => stages.push(`${e.stage}:${e.epoch}/${e.epochs}`) });
+    expect(stages).toEqual(['1:1/2', '1:2/2', '2:1/1']);
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('changes the chosen block only, and saves just that block beside the head', async () => {
+    const stock = await loadCompiledModel('inception_v3');
+    const own = await loadCompiledModel(trained.dir);
+    expect(own.manifest.style?.fineTune).toMatchObject({ blocks: ['mixed5'], from: 'mixed4', stages: [{ stage: 1, trains: 'head' }, { stage: 2, trains: 'mixed5 + head', learningRate: 1e-3 }] });
+    expect(own.manifest.defaultLayers).toEqual(['mixed5']);
+    const plan = planBlocks(stock.graph, stock.manifest.dreamLayers, 'mixed5') as BlockPlan;
+    const inBlock = new Set(plan.nodes.map((n) => n.name));
+    const changed: string[] = [];
+    for (const node of stock.graph.nodes) {
+      if (node.op !== 'conv') continue;
+      const same = equal(weightView(stock.graph, node.kernel), weightView(own.graph, node.kernel)) && equal(weightView(stock.graph, node.bias), weightView(own.graph, node.bias));
+      if (!same) changed.push(node.name);
+    }
+    expect(changed.length).toBeGreaterThan(0);
+    expect(changed.every((n) => inBlock.has(n))).toBe(true);
+    expect(changed).toEqual(plan.convs.map((c) => c.name).filter((n) => changed.includes(n)));
+    // Everything else (the graph and the frozen weights) is the stock trunk's.
+    expect(own.graph.nodes).toEqual(stock.graph.nodes);
+    const manifest = JSON.parse(await readFile(path.join(trained.dir, 'manifest.json'), 'utf8'));
+    const saved = manifest.fineTune.weightsManifest[0].weights.map((w: { name: string }) => w.name.replace(/\/(kernel|bias)$/, ''));
+    expect(new Set(saved)).toEqual(new Set(plan.convs.map((c) => c.name)));
+    expect(trained.fineTune?.bytes).toBeGreaterThan(4 * 1_600_000);
+    expect(trained.fineTune?.bytes).toBeLessThan(4 * 1_800_000);
+  });
+
+  it('reloads to the same activations on onnx and wasm, and the same predictions as training saved', async () => {
+    const own = await loadCompiledModel(trained.dir);
+    const stock = await loadCompiledModel('inception_v3');
+    const image = toFloatImage(await readTrainingImage(path.join(data, trained.validation[0].file), SIZE));
+    const onnx = await createOnnxNetwork(own.graph, { inputRange: [0, 1], threads: 1, cacheDir: own.cacheDir, cacheKey: path.basename(own.cacheDir) });
+    await initBackend('wasm');
+    const wasm = new TfjsGradientNetwork(own.graph, [0, 1]);
+    const stockWasm = new TfjsGradientNetwork(stock.graph, [0, 1]);
+    try {
+      const a = await onnx.activations(image, 'mixed5');
+      const b = await wasm.activations(image, 'mixed5');
+      expect(relativeError(a.data, b.data)).toBeLessThan(1e-4);
+      expect(relativeError((await stockWasm.activations(image, 'mixed5')).data, b.data)).toBeGreaterThan(1e-3);
+    } finally {
+      await Promise.all([onnx.dispose(), wasm.dispose(), stockWasm.dispose()]);
+    }
+    const dreamer = await createDreamer({ model: trained.dir, backend: 'onnx' });
+    try {
+      for (const v of trained.validation) {
+        const { probabilities } = await dreamer.classify(await readTrainingImage(path.join(data, v.file), SIZE));
+        for (let k = 0; k < 2; k++) expect(probabilities[k]).toBeCloseTo(v.probabilities[k], 3);
+      }
+    } finally {
+      await dreamer.dispose();
+    }
+  });
+
+  it('gives the same weights when trained again with the same seed', async () => {
+    const again = await trainStyle({ ...quick(), name: 'tuned-again' });
+    for (const file of ['blocks.bin', 'head.bin']) {
+      expect((await readFile(path.join(again.dir, file))).equals(await readFile(path.join(trained.dir, file)))).toBe(true);
+    }
+  });
+
+  it('trains the blocks with the gradients tfjs itself computes (filter gradients on cpu)', async () => {
+    await registerGradients();
+    // A little block shaped like Inception's: 1×1, 1×3 and 3×1 'same' convolutions, a strided one, a 'same' average pool.
+    const conv = (name: string, input: string, kh: number, kw: number, ci: number, co: number, s: number, padding: 'same' | 'valid', relu = true): ConvNode => ({
+      op: 'conv',
+      name,
+      input,
+      kernel: { offset: 0, shape: [kh, kw, ci, co] },
+      bias: { offset: 0, shape: [co] },
+      strides: [s, s],
+      padding,
+      relu,
+    });
+    const convs = [conv('a', 'x', 1, 3, 4, 5, 1, 'same'), conv('b', 'a', 3, 3, 5, 6, 2, 'valid'), conv('c', 'b', 3, 1, 6, 3, 1, 'same'), conv('d', 'c', 1, 1, 3, 4, 1, 'same', false)];
+    const nodes: GraphNode[] = [...convs, { op: 'avgPool', name: 'p', input: 'd', size: [3, 3], strides: [1, 1], padding: 'same' }];
+    const plan: BlockPlan = { blocks: ['p'], from: 'x', fromNode: 'x', nodes: [...nodes], convs: [...convs], outputNode: 'p' };
+    const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+    const weights = new Map<string, Float32Array>();
+    for (const c of convs) {
+      weights.set(`${c.name}/kernel`, wave(c.kernel.shape.reduce((x, y) => x * y, 1), 1));
+      weights.set(`${c.name}/bias`, wave(c.kernel.shape[3], 2));
+    }
+    const x = wave(2 * 11 * 11 * 4, 3);
+    const grads = async (backend: string, f: (v: Map<string, tf.Variable>) => tf.Scalar, vars: () => Map<string, tf.Variable>) => {
+      await tf.setBackend(backend);
+      const v = vars();
+      const g = tf.variableGrads(() => f(v));
+      const out = new Map([...v].map(([name, variable]) => [name, g.grads[variable.name].dataSync() as Float32Array]));
+      tf.dispose([g.value, ...Object.values(g.grads)]);
+      v.forEach((variable) => variable.dispose());
+      return out;
+    };
+    const probe = (y: tf.Tensor4D) => tf.sum(tf.mul(y, tf.tensor4d(wave(y.size, 4), y.shape))) as tf.Scalar;
+    let model: BlockModel | undefined;
+    const mine = await grads('wasm', () => probe(model!.forward(tf.tensor4d(x, [2, 11, 11, 4]))), () => (model = new BlockModel(plan, weights, 'test')).variables);
+    // The reference: plain tf ops and tfjs's own gradients on cpu (which has Conv2DBackpropFilter). The pool's
+    // border windows count their inputs as tf.avgPool does: no padding in the divisor (AvgPoolGrad would be wrong).
+    const reference = await grads(
+      'cpu',
+      (v) => {
+        let y = tf.tensor4d(x, [2, 11, 11, 4]);
+        for (const c of convs) {
+          y = tf.add(tf.conv2d(y, v.get(`${c.name}/kernel`) as tf.Tensor4D, c.strides, c.padding), v.get(`${c.name}/bias`)!);
+          if (c.relu) y = tf.relu(y);
+        }
+        const ones = tf.onesLike(y);
+        return probe(tf.div(tf.depthwiseConv2d(y, tf.ones([3, 3, y.shape[3], 1]), 1, 'same'), tf.depthwiseConv2d(ones, tf.ones([3, 3, y.shape[3], 1]), 1, 'same')) as tf.Tensor4D);
+      },
+      () => new Map([...weights].map(([name, w]) => [name, tf.variable(tf.tensor(w, name.endsWith('kernel') ? convs.find((c) => name.startsWith(`${c.name}/`))!.kernel.shape : undefined), true, `ref-${name}`)])),
+    );
+    await tf.setBackend('wasm');
+    for (const [name, g] of reference) expect(relativeError(mine.get(name)!, g), name).toBeLessThan(1e-5);
+  });
+
+  it('refuses, in one line: an unknown block, one above the cut, too few images, a style fine-tuned on another trunk', async () => {
+    const refusal = (p: Promise<unknown>) => p.then(() => '', (err: Error) => (err instanceof StyleDataError || err.name === 'ModelError' ? err.message : `unexpected ${err.stack}`));
+    const unknown = await refusal(trainStyle({ ...quick(), name: 'x', fineTune: 'mixed9x' }));
+    expect(unknown).toMatch(/^Unknown block "mixed9x" for --fine-tune: valid blocks are mixed0, mixed1, mixed2, mixed3, mixed4, mixed5 /);
+    expect(await refusal(trainStyle({ ...quick(), name: 'x', fineTune: 'mixed7' }))).toMatch(/^Block mixed7 is above inception_v3's cut \(mixed5\).*mixed0, .*mixed5\.$/);
+    const few = path.join(root, 'few');
+    await makePatternDataset(few, { perClass: 5, seed: 22 });
+    expect(await refusal(trainStyle({ ...quick(), data: few, name: 'x' }))).toMatch(/^Too few images for a second stage: class "dots" has 5, fine-tuning needs at least 8 per class/);
+
+    const other = path.join(models, 'other');
+    await cp(trained.dir, other, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(other, 'manifest.json'), 'utf8'));
+    await writeFile(path.join(other, 'manifest.json'), JSON.stringify({ ...manifest, name: 'other', fineTune: { ...manifest.fineTune, trunkDigest: '0123456789abcdef' } }));
+    expect(await refusal(loadCompiledModel(other))).toMatch(/^Style other was fine-tuned on another inception_v3 \(weights 0123456789abcdef, installed [0-9a-f]{16}\): train it again\.$/);
+    // The command line says it in one line and fails.
+    const cli = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/dream.ts'), '--info', '--model', other], { env: { ...process.env, DEBUG: '' } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => err,
+    );
+    expect(cli.code).not.toBe(0);
+    expect(cli.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^dream: Style other was fine-tuned on another inception_v3/)]);
+  });
+});
+
+function equal(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
