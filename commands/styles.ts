@@ -20,6 +20,6 @@ export async function execute(interaction: ChatInputCommandInteraction, ctx: Bot
     .setTitle(t.title)
     .setDescription(t.description)
     .setColor(0x7b2fbe)
-    .addFields(styles.slice(0, 25).map((s) => ({ name: s.name, value: t.entry({ classes: s.classes, accuracy: s.valAccuracy, trained: validDate(s.date) }) })));
+    .addFields(styles.slice(0, 25).map((s) => ({ name: s.name, value: t.entry({ classes: s.classes, accuracy: s.valAccuracy, trained: validDate(s.date), fineTuned: s.fineTuned }) })));
   await interaction.reply({ embeds: [embed] });
 }

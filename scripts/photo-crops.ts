@@ -1,7 +1,7 @@
 // Two class folders of crops of real photos, for trying `npm run train -- --fine-tune` (README, "Fine-tune the trunk").
 // Usage: node --import tsx scripts/photo-crops.ts OUT_DIR [PER_CLASS] [PHOTOS_DIR]
 // OUT_DIR/cat/*.jpg: crops of Chelsea the cat; OUT_DIR/portrait/*.jpg: crops of the astronaut's portrait. Each crop is a
-// seeded random square of 35–65% of the photo's shorter side, saved at 192 px: the same files every run.
+// seeded random square of 10–20% of the photo's shorter side, saved at 192 px: the same files every run.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -17,7 +17,7 @@ for (const [k, [name, file]] of Object.entries(classes).entries()) {
   const random = seededRandom(2026 + k);
   await mkdir(path.join(out, name), { recursive: true });
   for (let i = 0; i < perClass; i++) {
-    const side = Math.round(Math.min(width, height) * (0.35 + 0.3 * random()));
+    const side = Math.round(Math.min(width, height) * (0.1 + 0.1 * random()));
     const left = Math.floor(random() * (width - side));
     const top = Math.floor(random() * (height - side));
     await sharp(src).extract({ left, top, width: side, height: side }).resize(192, 192).jpeg({ quality: 90 }).toFile(path.join(out, name, `${String(i).padStart(3, '0')}.jpg`));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDreamer } from '../src/engine/index.ts';
+import { createDreamer, loadManifest, resolveClass, resolveParams } from '../src/engine/index.ts';
 import { initBackend } from '../src/engine/backend.ts';
 import { planBlocks, type BlockPlan, type ConvNode } from '../src/engine/model/blocks.ts';
 import { weightView, type GraphNode } from '../src/engine/model/graph.ts';
@@ -95,6 +95,29 @@ describe('fine-tuning a style (--fine-tune)', () => {
     }
   });
 
+  it('dreams its own block by default, on its own trunk, as a model or as /dream style: does', async () => {
+    const own = await loadManifest(trained.dir);
+    const image = { data: new Uint8Array(96 * 96 * 3).map((_, i) => (i * 37) % 251), width: 96, height: 96 };
+    const fixed = { octaves: 1, steps: 2, seed: 3 };
+    expect(resolveParams(own, fixed).layers).toEqual(['mixed5']);
+    const stock = await createDreamer({ stylesDir: models });
+    const asModel = await createDreamer({ model: trained.dir });
+    try {
+      // What the bot does with style:tuned and no target: the style alone, its class left out.
+      expect(await resolveClass(stock.manifest, 'tuned', undefined, { stylesDir: models })).toEqual({ style: 'tuned' });
+      const viaStyle = await stock.dream(image, resolveParams(own, { ...fixed, style: 'tuned' }));
+      const viaModel = await asModel.dream(image, resolveParams(own, fixed));
+      const plain = await stock.dream(image, resolveParams(stock.manifest, { ...fixed, layers: ['mixed5'] }));
+      expect(Buffer.from(viaStyle.data).equals(Buffer.from(viaModel.data))).toBe(true);
+      expect(meanAbsDiff(viaModel.data, plain.data)).toBeGreaterThan(0.5);
+      // A target adds the class logit: another picture.
+      const grown = await asModel.dream(image, resolveParams(own, { ...fixed, ...(await resolveClass(own, undefined, 'dots', {})) }));
+      expect(meanAbsDiff(grown.data, viaModel.data)).toBeGreaterThan(0.1);
+    } finally {
+      await Promise.all([stock.dispose(), asModel.dispose()]);
+    }
+  });
+
   it('gives the same weights when trained again with the same seed', async () => {
     const again = await trainStyle({ ...quick(), name: 'tuned-again' });
     for (const file of ['blocks.bin', 'head.bin']) {
@@ -179,6 +202,12 @@ describe('fine-tuning a style (--fine-tune)', () => {
     expect(cli.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^dream: Style other was fine-tuned on another inception_v3/)]);
   });
 });
+
+function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += Math.abs(a[i] - b[i]);
+  return sum / a.length;
+}
 
 function equal(a: Float32Array, b: Float32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));

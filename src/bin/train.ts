@@ -130,7 +130,7 @@ async function main(argv: string[]): Promise<number> {
       : '; no unreadable files';
     process.stdout.write(
       `Saved style ${r.manifest.name} to ${shown(r.dir)} (classes: ${r.classes.join(', ')}): validation accuracy ${fixed(r.valAccuracy)} on ${r.images.val} images ` +
-        `(best epoch ${r.bestEpoch}/${r.history.length}), ${r.images.train} training images${skipped}; ${englishFormat.duration(r.seconds)}, backend ${r.backend}, seed ${r.seed}\n` +
+        `(best epoch ${r.bestEpoch}/${r.fineTune ? `${r.fineTune.stages[1].epochs} of stage 2` : r.history.length}), ${r.images.train} training images${skipped}; ${englishFormat.duration(r.seconds)}, backend ${r.backend}, seed ${r.seed}\n` +
         (r.fineTune
           ? `Fine-tuned ${r.fineTune.blocks.join(', ')}: ${r.fineTune.stages.map((s) => `stage ${s.stage} (${s.trains}, lr ${s.learningRate}) best epoch ${s.bestEpoch}/${s.epochs} val_acc ${fixed(s.valAccuracy)}`).join('; ')}; style ${(r.fineTune.bytes / 1e6).toFixed(1)} MB\n`
           : '') +

@@ -7,6 +7,7 @@ import {
   checkExplainTarget,
   GUIDE_MAX_SIDE,
   guideLayerFor,
+  loadManifest,
   resolveClass,
   resolveDreamModel,
   resolveParams,
@@ -130,7 +131,13 @@ export class DreamRequests {
   private async growth(o: Pick<RecipeOverrides, 'model' | 'style' | 'target'>): Promise<{ manifest: ModelManifest; grows: { style?: string; target?: string } }> {
     const { stylesDir } = this.deps.config;
     const manifest = o.model !== undefined && o.model !== this.deps.manifest.name ? await resolveDreamModel(o.model) : this.deps.manifest;
-    return { manifest, grows: await resolveClass(manifest, o.style, o.target, { stylesDir }) };
+    const grows = await resolveClass(manifest, o.style, o.target, { stylesDir });
+    // A fine-tuned style dreams on its own trunk: its layers (by default its blocks') are checked against it.
+    if (grows.style !== undefined && o.model === undefined) {
+      const style = await loadManifest(grows.style, { stylesDir });
+      if (style.style?.fineTune) return { manifest: style, grows };
+    }
+    return { manifest, grows };
   }
 
   /** Resolves when every request being taken in has been queued or refused (used at shutdown). */

@@ -78,7 +78,8 @@ class ModelDreamer implements Dreamer {
   }
 
   async dream(image: RgbImage, params: DreamParams, opts: DreamRunOptions = {}): Promise<RgbImage> {
-    const main = await this.networkOf(params.model);
+    // A fine-tuned style (`params.style`) dreams on its own trunk, not on this dreamer's.
+    const main = (params.model === undefined && params.style !== undefined && (await this.ownTrunkOf(params.style))) || (await this.networkOf(params.model));
     const p = this.withGuideLayer(params, main.manifest);
     const run = { minSide: main.manifest.input.minSide, ...opts };
     if ((p.style ?? this.ownStyle()) === undefined && p.target !== undefined) {
@@ -90,8 +91,11 @@ class ModelDreamer implements Dreamer {
       const minSide = Math.max(run.minSide, cls.net.manifest.input.minSide);
       return dream(main.network, image, p, { ...run, minSide, parts: [...(opts.parts ?? []), part] });
     }
-    const extra = [...(opts.extra ?? []), ...(await this.styleObjective(p, main.manifest))];
-    return dream(main.network, image, p, { ...run, extra });
+    const terms = await this.styleObjective(p, main.manifest);
+    // A fine-tuned style without a target grows no class: the dream is its own trunk's layers alone.
+    const { style, ...unstyled } = p;
+    const q = style !== undefined && terms.length === 0 ? unstyled : p;
+    return dream(main.network, image, q, { ...run, extra: [...(opts.extra ?? []), ...terms] });
   }
 
   /** The dreamer's own network, or another dream model's, loaded once. */
@@ -106,6 +110,22 @@ class ModelDreamer implements Dreamer {
       })();
       this.others.set(model, loaded);
       loaded.catch(() => this.others.delete(model));
+    }
+    return loaded;
+  }
+
+  /** A fine-tuned style's own network (loaded once, like another model); undefined for any other style. */
+  private async ownTrunkOf(style: string): Promise<LoadedNetwork | undefined> {
+    if (style === this.manifest.name) return undefined;
+    const key = `style:${style}`;
+    let loaded = this.others.get(key);
+    if (!loaded) {
+      const manifest = await loadManifest(style, this.dirs);
+      if (!manifest.style?.fineTune) return undefined;
+      checkStyleFits(this.manifest, manifest);
+      loaded = (async () => ({ manifest, network: await createGradientNetwork(this.backend, await loadCompiledModel(manifest.dir, this.dirs)) }))();
+      this.others.set(key, loaded);
+      loaded.catch(() => this.others.delete(key));
     }
     return loaded;
   }
@@ -145,9 +165,10 @@ class ModelDreamer implements Dreamer {
   private async styleObjective(params: DreamParams, model: ModelManifest): Promise<LayerTerm[]> {
     const style = params.style ?? this.ownStyle();
     if (style === undefined) return [];
+    const manifest = style === this.manifest.name ? this.manifest : await loadManifest(style, this.dirs);
     // A fine-tuned style without a target dreams its own layers alone.
-    if (params.style === undefined && params.target === undefined && this.manifest.style?.fineTune) return [];
-    if (model !== this.manifest) checkStyleFits(model, await loadManifest(style, this.dirs));
+    if (manifest.style?.fineTune && params.target === undefined) return [];
+    if (model !== this.manifest) checkStyleFits(model, manifest);
     const head = await this.styleHead(style);
     return [classObjective(head, params.target ?? head.classes[0], params.classWeight)];
   }

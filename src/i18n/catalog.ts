@@ -136,7 +136,8 @@ export interface Catalog {
     title: string;
     description: string;
     /** `trained` is absent when the style's manifest has no valid date. */
-    entry(p: { classes: string[]; accuracy: number; trained?: Date }): string;
+    /** `fineTuned`: the trunk blocks the style fine-tuned (it dreams on its own trunk). */
+    entry(p: { classes: string[]; accuracy: number; trained?: Date; fineTuned?: string[] }): string;
   };
   /**
    * ImageNet's classes in this language, by WordNet id (Explain's labels); absent: the classifier's own (English)

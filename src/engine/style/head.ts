@@ -170,5 +170,7 @@ export async function resolveStyle(model: ModelManifest, style: string | undefin
     throw err;
   }
   checkStyleFits(model, manifest);
+  // A fine-tuned style dreams its own trunk's layers; its class logit joins only when a target is asked for.
+  if (manifest.style?.fineTune && target === undefined) return { style: manifest.name };
   return styleTarget({ ...manifest, style: manifest.style! }, target);
 }

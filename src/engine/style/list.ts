@@ -12,6 +12,8 @@ export interface StyleSummary {
   trunk: string;
   /** ISO 8601 time it was trained. */
   date: string;
+  /** The trunk blocks it fine-tuned (`npm run train -- --fine-tune`): it dreams on its own trunk. */
+  fineTuned?: string[];
 }
 
 /**
@@ -30,7 +32,7 @@ export async function listStyles(modelsDir: string): Promise<StyleSummary[]> {
         throw new Error(what);
       });
       if (s.name !== entry.name) continue; // a copied folder: its name is how --model finds it
-      styles.push({ name: s.name, classes: s.classes, valAccuracy: s.valAccuracy, trunk: s.trunk, date: s.date });
+      styles.push({ name: s.name, classes: s.classes, valAccuracy: s.valAccuracy, trunk: s.trunk, date: s.date, ...(s.fineTune ? { fineTuned: s.fineTune.blocks } : {}) });
     } catch {
       // not a style, or a broken one: not listed
     }

@@ -516,7 +516,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
       head,
       classes,
       valAccuracy,
-      bestEpoch: best.epoch,
+      bestEpoch: two?.bestEpoch ?? best.epoch,
       history,
       images: { train: train.length, val: val.length, perClass },
       skipped,

@@ -137,7 +137,9 @@ const en: Language = {
       none: 'No custom styles yet. Whoever runs the bot can train one on a folder of photos with `npm run train` (see the README).',
       title: 'Nightmare styles',
       description: 'Use one with `/dream image:… style:<name> target:<class>`.',
-      entry: (s) => `classes: ${s.classes.join(', ')}\nvalidation accuracy: ${f.percent(s.accuracy)}${s.trained ? ` · trained ${f.date(s.trained)}` : ''}`,
+      entry: (s) =>
+        `classes: ${s.classes.join(', ')}\nvalidation accuracy: ${f.percent(s.accuracy)}${s.trained ? ` · trained ${f.date(s.trained)}` : ''}` +
+        (s.fineTuned?.length ? `\nfine-tuned: ${s.fineTuned.join(', ')} (dreams its own ${s.fineTuned.join(', ')}; add target:<class> to grow a class)` : ''),
     },
     errors: {
       'image.not-on-discord': () => 'I only dream images uploaded to Discord, and that one lives somewhere else.',

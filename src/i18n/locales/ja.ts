@@ -144,7 +144,9 @@ const ja: Language = {
       none: 'カスタムスタイルはまだありません。ボットの運営者が、写真を集めたフォルダを使って `npm run train` で学習させられます（詳しくは README を参照）。',
       title: '悪夢スタイル一覧',
       description: '`/ドリーム 画像:… スタイル:<名前> ターゲット:<クラス>` で使えます。',
-      entry: (s) => `クラス：${s.classes.join('、')}\n検証精度：${f.percent(s.accuracy)}${s.trained ? `・学習日：${f.date(s.trained)}` : ''}`,
+      entry: (s) =>
+        `クラス：${s.classes.join('、')}\n検証精度：${f.percent(s.accuracy)}${s.trained ? `・学習日：${f.date(s.trained)}` : ''}` +
+        (s.fineTuned?.length ? `\n微調整済み：${s.fineTuned.join('、')}（自身の ${s.fineTuned.join('、')} でドリーム。クラスを育てるには ターゲット:<クラス> を追加）` : ''),
     },
     errors: {
       'image.not-on-discord': () => '使えるのは Discord にアップロードされた画像だけです。この画像は Discord の外にあります。',
