@@ -136,6 +136,8 @@ export const DEFAULT_DATABASE_PATH = 'data/deepdream.sqlite';
 export function databaseTarget(env: Env): DatabaseTarget {
   const raw = env.DATABASE_URL?.trim();
   if (!raw) return { kind: 'sqlite', path: path.resolve(DEFAULT_DATABASE_PATH) };
+  // A database that lives as long as the process (tests).
+  if (raw === 'sqlite::memory:') return { kind: 'sqlite', path: ':memory:' };
   if (/^postgres(ql)?:\/\/[^/]/.test(raw)) return { kind: 'postgres', url: raw };
   const file = /^sqlite:(.+)$/.exec(raw)?.[1].replace(/^\/\/(?=\/)/, '');
   if (file) return { kind: 'sqlite', path: path.resolve(file) };

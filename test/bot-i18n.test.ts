@@ -177,6 +177,8 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     expect(Object.fromEntries(commands.map((c) => [c.name, c.name_localizations?.ja]))).toEqual({
       dream: 'ドリーム',
       explain: '解説',
+      quota: '残り回数',
+      settings: '設定',
       styles: 'スタイル一覧',
       zoom: 'ズーム',
       Dream: 'ドリーム',

@@ -281,7 +281,7 @@ describe('the Discord bot against a fake Discord', () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
       env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
     });
-    expect(stdout).toMatch(/Registered dream, explain, styles, zoom, Dream, Explain in guild/);
+    expect(stdout).toMatch(/Registered dream, explain, quota, settings, styles, zoom, Dream, Explain in guild/);
     const commands = fake.registeredCommands(fake.guildId);
     const dream = commands.find((c) => c.name === 'dream')!;
     expect(dream.options?.map((o) => [o.name, o.type, o.required ?? false])).toEqual([

@@ -43,7 +43,7 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenOptions = {
   let db: Db | undefined;
   try {
     if (target.kind === 'sqlite') {
-      mkdirSync(path.dirname(path.resolve(target.path)), { recursive: true });
+      if (target.path !== ':memory:') mkdirSync(path.dirname(path.resolve(target.path)), { recursive: true });
       // libsql speaks better-sqlite3's API, which Kysely's SQLite dialect drives; its binary ships in an npm package.
       const file = new Sqlite(target.path, { timeout: 5000 });
       db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file as unknown as SqliteDatabase }) });

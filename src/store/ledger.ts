@@ -105,9 +105,8 @@ export interface Ending {
 
 /** Ends an admitted request's row, once; the first ending wins. Whether this call was the one that ended it. */
 export async function end(db: Kysely<Database>, historyId: string, ending: Ending, now = Date.now()): Promise<boolean> {
+  // The write comes first: on SQLite a transaction that reads before it writes can be refused the upgrade.
   return db.transaction().execute(async (tx) => {
-    const row = await tx.selectFrom('job_history').select(['guild_id', 'user_id', 'cost', 'counted_day']).where('id', '=', historyId).where('outcome', '=', 'queued').executeTakeFirst();
-    if (!row) return false;
     const updated = await tx
       .updateTable('job_history')
       .set({ outcome: ending.outcome, reason: ending.reason ?? null, seconds: ending.seconds ?? null, message_link: ending.messageLink ?? null, ended_at: now })
@@ -115,6 +114,7 @@ export async function end(db: Kysely<Database>, historyId: string, ending: Endin
       .where('outcome', '=', 'queued')
       .executeTakeFirst();
     if (updated.numUpdatedRows === 0n) return false;
+    const row = await tx.selectFrom('job_history').select(['guild_id', 'user_id', 'cost', 'counted_day']).where('id', '=', historyId).executeTakeFirstOrThrow();
     if (ending.refund && row.guild_id && row.counted_day) {
       await tx
         .updateTable('daily_usage')
