@@ -100,7 +100,16 @@ describe.each(['sqlite', 'postgres'] as const)('server settings kept in %s', (ki
     expect(await command('settings', { sub: 'daily-limit', options: { dreams: -1 } })).toBe(words.negativeLimit);
     expect(await command('settings', { sub: 'daily-limit', options: { dreams: 1 } })).toBe(words.saved.dailyLimit(1));
     const alice = member('alice');
-    await result(dream(alice));
+    const first = dream(alice);
+    await result(first);
+    // Its history: who, where, what, how it ended, and the link to the posted result (never the picture).
+    // (written once the result is posted)
+    await expect.poll(async () => (await bot.ctx.community.store.history(fake.guildId, 1))[0]?.outcome, { timeout: 10_000, interval: 20 }).toBe('done');
+    const [row] = await bot.ctx.community.store.history(fake.guildId, 1);
+    expect(row).toMatchObject({ guild_id: fake.guildId, channel_id: fake.channelId, user_id: alice.id, kind: 'dream', cost: 1, outcome: 'done', counted_day: new Date().toISOString().slice(0, 10) });
+    expect(row.message_link).toBe(`https://discord.com/channels/${fake.guildId}/${fake.channelId}/${fake.originalMessage(first.id)!.id}`);
+    expect(row.recipe).toMatchObject({ params: { intensity: 'medium' } });
+    expect(row.seconds).toBeGreaterThan(0);
     const midnight = Math.floor(nextUtcMidnight(Date.now()) / 1000);
     const second = await refusal(dream(alice));
     expect(second).toEqual({ content: `You've used 1 of your 1 dream for today; the day starts over at 00:00 UTC (<t:${midnight}:R>).`, flags: 64 });

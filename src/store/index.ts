@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { openDatabase, describeTarget, type DatabaseTarget, type Db, type OpenOptions } from './database.ts';
 import { DAY_MS } from './days.ts';
-import { admit, end, prune, quotaOf, recordRefusal, statsSince, type Admission, type Ending, type Quota, type RequestFacts } from './ledger.ts';
+import { admit, end, latest, prune, quotaOf, recordRefusal, statsSince, type Admission, type Ending, type Quota, type RequestFacts } from './ledger.ts';
 import { changeSettings, readSettings, setChannel, type ServerSettings, type SettingsChange } from './settings.ts';
 
 export { DatabaseStartError, describeTarget, type DatabaseTarget } from './database.ts';
@@ -61,6 +61,11 @@ export class Store {
   /** The server's last `days` days. */
   recent(guildId: string, days: number): Promise<{ dreams: number; members: number; refusals: number }> {
     return statsSince(this.db, guildId, Date.now() - days * DAY_MS);
+  }
+
+  /** The server's latest `limit` history rows, newest first. */
+  history(guildId: string, limit = 20): ReturnType<typeof latest> {
+    return latest(this.db, guildId, limit);
   }
 
   /** Deletes history older than `days` days; rows deleted. */

@@ -148,6 +148,12 @@ export async function statsSince(db: Kysely<Database>, guildId: string, since: n
   return { dreams: Number(row?.dreams ?? 0), members: Number(row?.members ?? 0), refusals: Number(row?.refusals ?? 0) };
 }
 
+/** A server's latest history rows, newest first (for moderators, and tests). */
+export async function latest(db: Kysely<Database>, guildId: string, limit: number) {
+  const rows = await db.selectFrom('job_history').selectAll().where('guild_id', '=', guildId).orderBy('queued_at', 'desc').limit(limit).execute();
+  return rows.map((r) => ({ ...r, queued_at: Number(r.queued_at), ended_at: r.ended_at === null ? null : Number(r.ended_at), recipe: JSON.parse(r.recipe) as unknown }));
+}
+
 /** Deletes history (and daily counts) older than `before`; the pictures were never kept. Rows deleted. */
 export async function prune(db: Kysely<Database>, before: number): Promise<number> {
   return db.transaction().execute(async (tx) => {
