@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ApplicationCommandOptionType, PermissionFlagsBits, type APIApplicationCommandInteractionDataOption, type APIInteraction } from 'discord.js';
+import { ApplicationCommandOptionType, Locale, PermissionFlagsBits, type APIApplicationCommandInteractionDataOption, type APIInteraction } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { english } from '../src/i18n/index.ts';
@@ -117,7 +117,13 @@ describe.each(['sqlite', 'postgres'] as const)('server settings kept in %s', (ki
     // Another member has a day of their own.
     const bob = member('bob');
     expect(await command('quota', { user: bob })).toMatch(/^You have 1 dream left today/);
-    expect(await command('settings', { sub: 'show' })).toMatch(/\*\*Daily limit:\*\* 1 dream per member[^]*\*\*Last 7 days:\*\* 1 dream posted, 1 member, 1 refusal/);
+    const inJapanese = asAdmin(fake.chatInput({ name: 'quota', user: bob }));
+    inJapanese.locale = Locale.Japanese;
+    expect(await answer(fake.dispatchInteraction(inJapanese))).toMatch(/^今日はあと 1 回ドリームできます（1 回中 0 回使用）。日付は UTC 0 時/);
+    // A zoom counts its cost: 40 frames are ceil(40 / 8) = 5 dreams, more than bob's day has.
+    const zoom = fake.dispatchInteraction(fake.chatInput({ name: 'zoom', user: bob, options: { frames: 40 }, attachments: { image: { filename: 'p.png', bytes: photo } } }));
+    expect((await refusal(zoom)).content).toBe(`That costs 5 dreams and you have 1 left today; the day starts over at 00:00 UTC (<t:${midnight}:R>).`);
+    expect(await command('settings', { sub: 'show' })).toMatch(/\*\*Daily limit:\*\* 1 dream per member[^]*\*\*Last 7 days:\*\* 1 dream posted, 2 members, 2 refusals/);
     expect(await command('settings', { sub: 'daily-limit', options: { dreams: 0 } })).toBe(words.saved.dailyLimit(0));
     await result(dream(alice));
   });

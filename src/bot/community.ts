@@ -43,7 +43,7 @@ export class Community {
     try {
       const admission = await this.store.admit(facts, settings?.dailyLimit ?? 0);
       if (!admission.ok) {
-        const sentence = t.community.dailyLimitReached({ used: admission.used, limit: admission.limit, resetsAt: new Date(admission.resetsAt) });
+        const sentence = t.community.dailyLimitReached({ used: admission.used, limit: admission.limit, cost: facts.cost, resetsAt: new Date(admission.resetsAt) });
         return { ok: false, sentence, outcome: 'refused' };
       }
       return { ok: true, terms: { historyId: admission.historyId, nsfwPolicy: settings?.nsfwPolicy } };

@@ -199,7 +199,8 @@ export interface CommunityWords {
   unavailable: string;
   /** Asked in a channel that is not open here; names the open ones (Discord channel mentions). */
   channelClosed(channels: string[]): string;
-  dailyLimitReached(p: { used: number; limit: number; resetsAt: Date }): string;
+  /** `cost`: what the refused request would have taken (a zoom costs several dreams). */
+  dailyLimitReached(p: { used: number; limit: number; cost: number; resetsAt: Date }): string;
   negativeLimit: string;
   /** A channel that is not one of this server's. */
   foreignChannel: string;

@@ -237,8 +237,8 @@ const en: Language = {
       unavailable: "I can't reach my settings database right now; try again in a minute.",
       channelClosed: (channels) =>
         channels.length ? `I don't dream in this channel; try ${f.list(channels, 'or')}.` : "I don't dream in any channel of this server yet; an admin can open one with /settings channel.",
-      dailyLimitReached: ({ used, limit, resetsAt }) =>
-        `You've used ${f.number(used)} of your ${plural(limit, 'dream')} for today; the day starts over at 00:00 UTC (<t:${Math.floor(resetsAt.getTime() / 1000)}:R>).`,
+      dailyLimitReached: ({ used, limit, cost, resetsAt }) =>
+        `${used >= limit ? `You've used ${f.number(used)} of your ${plural(limit, 'dream')} for today` : `That costs ${plural(cost, 'dream')} and you have ${f.number(limit - used)} left today`}; the day starts over at 00:00 UTC (<t:${Math.floor(resetsAt.getTime() / 1000)}:R>).`,
       negativeLimit: 'The daily limit must be 0 (no limit) or more.',
       foreignChannel: "That channel isn't one of this server's.",
       saved: {

@@ -244,8 +244,8 @@ const ja: Language = {
       unavailable: '設定データベースに今つながりません。少ししてからもう一度お試しください。',
       channelClosed: (channels) =>
         channels.length ? `このチャンネルではドリームしません。${f.list(channels, 'or')}でお試しください。` : 'このサーバーにはまだドリームできるチャンネルがありません。管理者が /設定 チャンネル で開けます。',
-      dailyLimitReached: ({ used, limit, resetsAt }) =>
-        `今日のドリームは ${f.number(limit)} 回中 ${f.number(used)} 回使いました。日付は UTC 0 時（<t:${Math.floor(resetsAt.getTime() / 1000)}:R>）に切り替わります。`,
+      dailyLimitReached: ({ used, limit, cost, resetsAt }) =>
+        `${used >= limit ? `今日のドリームは ${f.number(limit)} 回中 ${f.number(used)} 回使いました。` : `これには ${f.number(cost)} 回分が必要ですが、今日の残りは ${f.number(limit - used)} 回です。`}日付は UTC 0 時（<t:${Math.floor(resetsAt.getTime() / 1000)}:R>）に切り替わります。`,
       negativeLimit: '1 日の上限は 0（無制限）以上にしてください。',
       foreignChannel: 'そのチャンネルはこのサーバーのものではありません。',
       saved: {
