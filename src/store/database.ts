@@ -35,6 +35,26 @@ export interface OpenOptions {
   onIdleError?: (err: Error) => void;
 }
 
+const SQLITE_BUSY = /SQLITE_BUSY|database is locked/i;
+
+/**
+ * Applies the migrations not yet applied. Processes that share one SQLite file and start together (a bot and its
+ * workers on one machine) may find it busy for a moment: they try again, briefly, instead of failing.
+ */
+async function migrate(db: Db, target: DatabaseTarget): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (target.kind === 'sqlite') await sqlitePragmas(db);
+      const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+      if (error) throw error;
+      return;
+    } catch (err) {
+      if (target.kind !== 'sqlite' || !SQLITE_BUSY.test(String(err)) || attempt === 20) throw err;
+      await new Promise((r) => setTimeout(r, 25 * attempt));
+    }
+  }
+}
+
 /**
  * Opens the database and brings its schema up to date (created on first use). SQLite runs in WAL mode in this
  * process; Postgres through a small pool. Throws DatabaseStartError with one readable sentence.
@@ -47,14 +67,12 @@ export async function openDatabase(target: DatabaseTarget, opts: OpenOptions = {
       // libsql speaks better-sqlite3's API, which Kysely's SQLite dialect drives; its binary ships in an npm package.
       const file = new Sqlite(target.path, { timeout: 5000 });
       db = new Kysely<Database>({ dialect: new SqliteDialect({ database: file as unknown as SqliteDatabase }) });
-      await sqlitePragmas(db);
     } else {
       const pool = new pg.Pool({ connectionString: target.url, max: 4, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000 });
       pool.on('error', (err) => opts.onIdleError?.(err));
       db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     }
-    const { error } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
-    if (error) throw error;
+    await migrate(db, target);
     return db;
   } catch (err) {
     await db?.destroy().catch(() => undefined);

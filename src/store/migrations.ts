@@ -66,7 +66,7 @@ export const migrationProvider: MigrationProvider = { getMigrations: async () =>
 
 /** SQLite: write-ahead log (readers never wait for the writer) and a busy wait instead of an instant "locked". */
 export async function sqlitePragmas<T>(db: Kysely<T>): Promise<void> {
-  await sql`PRAGMA journal_mode = WAL`.execute(db);
   await sql`PRAGMA busy_timeout = 5000`.execute(db);
+  await sql`PRAGMA journal_mode = WAL`.execute(db);
   await sql`PRAGMA synchronous = NORMAL`.execute(db);
 }
