@@ -1,4 +1,4 @@
-import { MessageFlags, PermissionFlagsBits, type ButtonInteraction } from 'discord.js';
+import { DiscordAPIError, MessageFlags, PermissionFlagsBits, RESTJSONErrorCodes, type ButtonInteraction } from 'discord.js';
 import type { Catalog } from '../../i18n/index.ts';
 
 /**
@@ -13,5 +13,9 @@ export async function deleteResult(interaction: ButtonInteraction, requesterId: 
     return;
   }
   await interaction.deferUpdate();
-  await interaction.deleteReply();
+  await interaction.deleteReply().catch((err: unknown) => {
+    // Two clicks at once (or a moderator just before): the message is gone already, which is what was asked.
+    if (err instanceof DiscordAPIError && err.code === RESTJSONErrorCodes.UnknownMessage) return;
+    throw err;
+  });
 }
