@@ -16,6 +16,6 @@ export function parseCancel(customId: string): string | null {
 
 /** The requester named on a result's Delete button, or null for any other button. */
 export function parseDelete(customId: string): string | null {
-  const m = /^dream:delete:(\d+)$/.exec(customId);
+  const m = /^dream:delete:(.+)$/.exec(customId);
   return m ? m[1] : null;
 }

@@ -6,8 +6,9 @@ import type { BotContext } from '../context.ts';
 import { deleteResult } from './delete-result.ts';
 
 /**
- * Cancel (owner only), Delete (the requester or a moderator, see delete-result.ts), Dream deeper (dream the result again), Reroll (same input, new seed), Explain (the original
- * and the dream side by side, with what the classifier sees in each) and Animate (an endless zoom of the result).
+ * Cancel (owner only), Delete (the requester or a moderator, see delete-result.ts), Dream deeper (dream the result
+ * again), Reroll (same input, new seed), Explain (the original and the dream side by side, with what the classifier
+ * sees in each) and Animate (an endless zoom of the result).
  */
 export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
   const t = messagesFor(interaction.locale).refusals;
