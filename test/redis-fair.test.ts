@@ -105,7 +105,15 @@ describe('fair turns on the Redis queue (BullMQ priorities)', () => {
       await bot.refresh();
       expect(['b1', 'a2', 'a3'].map((n) => bot.told.get(n))).toEqual([1, 2, 3]);
       const promised = bot.toldOrder(['a2', 'a3', 'b1']);
-      for (let n = 2; n <= 4; n++) {
+      gate.release();
+      await until(() => started.length === 2 && bot.ended.includes('a1'), 'a1 to end and b1 to start');
+      // a1's end (heard by the bot, which lets go of its reservation) moved A's waiting jobs up a turn.
+      const waiting = await inspect.getPrioritized();
+      expect(waiting.map((j) => [(j.data as { data: Data }).data.name, j.priority])).toEqual([
+        ['a2', 1],
+        ['a3', 2],
+      ]);
+      for (let n = 3; n <= 4; n++) {
         gate.release();
         await until(() => started.length === n, `job ${n} to start`);
       }
