@@ -50,7 +50,10 @@ describe('fair turns on the Redis queue (BullMQ priorities)', () => {
     const told = new Map<string, number>();
     const ended: string[] = [];
     const hooks: QueueHooks<Data, unknown> = {
-      onPosition: (job, position) => void told.set(job.data.name, position),
+      onPosition: (job, position) => {
+        told.set(job.data.name, position);
+        changed();
+      },
       onEnd: (job) => {
         ended.push(job.data.name);
         changed();
@@ -102,7 +105,8 @@ describe('fair turns on the Redis queue (BullMQ priorities)', () => {
       const b1 = await bot.submit('B', 'b1');
       // Told at once: B's first job goes ahead of A's second and third.
       expect([a2.ok && a2.position, a3.ok && a3.position, b1.ok && b1.position]).toEqual([1, 2, 1]);
-      await bot.refresh();
+      // The jobs it went ahead of hear their new places (the submit reads the line again at once).
+      await until(() => bot.told.get('a2') === 2 && bot.told.get('a3') === 3, 'a2 and a3 to hear they moved back');
       expect(['b1', 'a2', 'a3'].map((n) => bot.told.get(n))).toEqual([1, 2, 3]);
       const promised = bot.toldOrder(['a2', 'a3', 'b1']);
       gate.release();

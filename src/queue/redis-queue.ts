@@ -183,6 +183,8 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     // If this fails, the next reservation made by any bot confirms it (its job exists).
     await this.slots.confirm(userId, jobId).catch((err: unknown) => this.link.report(err, 'confirm reservation'));
     this.shownPosition.set(jobId, position);
+    // It went ahead of jobs in later turns: they hear their new places now rather than at the next refresh.
+    if (reservation.ahead < reservation.waiting) void this.refreshPositions();
     return { ok: true, jobId, position };
   }
 
