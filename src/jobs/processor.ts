@@ -10,7 +10,7 @@ import { downloadImage, type DownloadRules, type ImageRef } from './image-source
 import { decodeSidesOf, sourcesOf, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
 import type { JobMessages } from './job-messages.ts';
 import type { JobView } from './reply-target.ts';
-import { endView, wordsFor } from './views.ts';
+import { endView, withDelete, wordsFor } from './views.ts';
 import { zoomView } from './zoom-job.ts';
 
 export interface JobProcessorDeps {
@@ -76,7 +76,8 @@ export class JobProcessor {
             : await dreamView(this, { ...job, data }, inputs[0], signal, log, inputs[1]);
       retried = body.retried ?? false;
       const seconds = (Date.now() - started) / 1000;
-      await this.deps.messages.finish(job, body.view);
+      // Every result, whatever its kind, can be deleted by its requester (or a moderator).
+      await this.deps.messages.finish(job, withDelete(t, body.view, job.userId));
       log.info({ seconds, outcome: 'done' }, 'job posted');
       return { outcome: 'done', seconds, retried };
     } catch (err) {
