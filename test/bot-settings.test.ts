@@ -128,6 +128,21 @@ describe.each(['sqlite', 'postgres'] as const)('server settings kept in %s', (ki
     await result(dream(alice));
   });
 
+  it('a dream the queue refuses (too many of yours waiting) is not counted against the day', async () => {
+    await command('settings', { sub: 'daily-limit', options: { dreams: 5 } });
+    const dana = member('dana');
+    runner.hold();
+    try {
+      const asks = [dream(dana), dream(dana)];
+      await fake.waitForRequest((r) => isOriginalEdit(asks[1])(r), { fromIndex: 0 }); // both accepted (MAX_JOBS_PER_USER=2)
+      expect((await refusal(dream(dana))).content).toBe(english.refusals.userLimit(2));
+      expect(await command('quota', { user: dana })).toMatch(/^You have 3 dreams left today \(2 of 5 used\)/);
+    } finally {
+      runner.release();
+    }
+    await command('settings', { sub: 'daily-limit', options: { dreams: 0 } });
+  });
+
   it('safety policy:spoiler posts an explicit input as a spoiler where NSFW_POLICY would block it', async () => {
     runner.explicitScore = 0.9;
     try {

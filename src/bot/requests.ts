@@ -185,6 +185,10 @@ export class DreamRequests {
     const jobLog = log.child({ user: req.userId, kind: what });
     const facts = (recipe: unknown = null, cost = 1): RequestFacts => ({ guildId: req.reply.guildId ?? null, channelId: req.reply.channelId, userId: req.userId, kind: what, recipe, cost });
     let recorded: RequestFacts = facts();
+    // An admitted request that is not queued after all is ended in its history and given back to the member's day.
+    let unqueued: string | undefined;
+    const giveBack = (reason: string) =>
+      unqueued && community.store.end(unqueued, { outcome: 'refused', reason, refund: true }).catch((err: Error) => jobLog.warn({ err }, 'could not record a refusal'));
     try {
       const rules = await community.rulesFor(req.reply, t);
       if (!rules.ok) {
@@ -201,11 +205,13 @@ export class DreamRequests {
       const admitted = await community.admit(recorded, rules.settings, t);
       if (!admitted.ok) return await refuse(admitted.sentence, admitted.outcome);
       data.reply.terms = admitted.terms;
+      unqueued = admitted.terms.historyId;
       const result = await queue.submit({ userId: req.userId, data, local: images, cost: costOf(data) });
       if (!result.ok) {
-        if (admitted.terms.historyId) await community.store.end(admitted.terms.historyId, { outcome: 'refused', reason: result.refusal.kind, refund: true }).catch((err: Error) => jobLog.warn({ err }, 'could not record a refusal'));
+        await giveBack(result.refusal.kind);
         return await refuse(refusalText(t, result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
       }
+      unqueued = undefined;
       jobLog.info({ job: result.jobId, ...details, sizes: images.map((im) => `${im.width}x${im.height}`), position: result.position, queue: queue.name, locale: req.reply.locale }, `${what} queued`);
     } catch (err) {
       if (isUserError(err)) {
@@ -214,6 +220,7 @@ export class DreamRequests {
         return;
       }
       jobLog.error({ err }, `${what} request failed`);
+      await giveBack('request failed');
       metrics?.count('failed');
       await target.refuse(t.refusals.requestFailed).catch(() => undefined);
     }
