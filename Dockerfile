@@ -42,8 +42,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 dream \
     && useradd --uid 10001 --gid dream --create-home --shell /usr/sbin/nologin dream \
-    && mkdir -p /var/cache/deepdream/models /var/lib/deepdream/styles \
-    && chown dream:dream /var/cache/deepdream/models /var/lib/deepdream/styles
+    && mkdir -p /var/cache/deepdream/models /var/lib/deepdream/styles /var/lib/deepdream/data \
+    && chown dream:dream /var/cache/deepdream/models /var/lib/deepdream/styles /var/lib/deepdream/data
 WORKDIR /app
 COPY --from=cpu-deps /app/node_modules ./node_modules
 COPY --from=app /app ./
@@ -52,8 +52,9 @@ ENV NODE_ENV=production \
     DREAM_BACKEND=onnx \
     DREAM_MODEL_CACHE=/var/cache/deepdream/models \
     DREAM_STYLES_DIR=/var/lib/deepdream/styles \
+    DATABASE_URL=sqlite:/var/lib/deepdream/data/deepdream.sqlite \
     HEALTH_PORT=8080
-VOLUME ["/var/cache/deepdream/models", "/var/lib/deepdream/styles"]
+VOLUME ["/var/cache/deepdream/models", "/var/lib/deepdream/styles", "/var/lib/deepdream/data"]
 EXPOSE 8080
 USER dream
 # 200 from /healthz once the bot is connected and its workers are up; 503 (unhealthy) otherwise.
@@ -81,8 +82,8 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 dream \
     && useradd --uid 10001 --gid dream --create-home --shell /usr/sbin/nologin dream \
-    && mkdir -p /var/cache/deepdream/models /var/lib/deepdream/styles /var/cache/cuda \
-    && chown dream:dream /var/cache/deepdream/models /var/lib/deepdream/styles /var/cache/cuda
+    && mkdir -p /var/cache/deepdream/models /var/lib/deepdream/styles /var/cache/cuda /var/lib/deepdream/data \
+    && chown dream:dream /var/cache/deepdream/models /var/lib/deepdream/styles /var/cache/cuda /var/lib/deepdream/data
 
 FROM gpu-base AS gpu-deps
 ARG DEBIAN_FRONTEND=noninteractive
@@ -115,11 +116,12 @@ ENV NODE_ENV=production \
     DREAM_BACKEND=tensorflow \
     DREAM_MODEL_CACHE=/var/cache/deepdream/models \
     DREAM_STYLES_DIR=/var/lib/deepdream/styles \
+    DATABASE_URL=sqlite:/var/lib/deepdream/data/deepdream.sqlite \
     TF_FORCE_GPU_ALLOW_GROWTH=true \
     CUDA_CACHE_PATH=/var/cache/cuda \
     CUDA_CACHE_MAXSIZE=4294967296 \
     HEALTH_PORT=8080
-VOLUME ["/var/cache/deepdream/models", "/var/lib/deepdream/styles", "/var/cache/cuda"]
+VOLUME ["/var/cache/deepdream/models", "/var/lib/deepdream/styles", "/var/cache/cuda", "/var/lib/deepdream/data"]
 EXPOSE 8080
 USER dream
 # 200 from /healthz once the bot is connected and its workers are up; 503 (unhealthy) otherwise. The long

@@ -2,6 +2,7 @@ import 'dotenv/config';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.ts';
+import type { DatabaseTarget } from './store/index.ts';
 import { BACKEND_CHOICES, DEFAULT_NSFW_THRESHOLD, MODELS_DIR, type BackendChoice } from './engine/index.ts';
 
 /** A setting that is missing or malformed; the message names the variable and what it accepts. */
@@ -123,6 +124,24 @@ export interface BotConfig extends EngineConfig {
   mentions: boolean;
   /** How long a held shard may be down before /healthz turns 503 (a routine resume takes well under a second). */
   gatewayGraceMs: number;
+  /** Where settings, daily counts and history live: embedded SQLite (default) or a Postgres shared by every process. */
+  database: DatabaseTarget;
+  /** Job history is deleted after this many days (the pictures are never kept). */
+  historyDays: number;
+}
+
+export const DEFAULT_DATABASE_PATH = 'data/deepdream.sqlite';
+
+/** DATABASE_URL: unset = sqlite:data/deepdream.sqlite; `sqlite:PATH`; or `postgres://…` (postgresql:// too). */
+export function databaseTarget(env: Env): DatabaseTarget {
+  const raw = env.DATABASE_URL?.trim();
+  if (!raw) return { kind: 'sqlite', path: path.resolve(DEFAULT_DATABASE_PATH) };
+  // A database that lives as long as the process (tests).
+  if (raw === 'sqlite::memory:') return { kind: 'sqlite', path: ':memory:' };
+  if (/^postgres(ql)?:\/\/[^/]/.test(raw)) return { kind: 'postgres', url: raw };
+  const file = /^sqlite:(.+)$/.exec(raw)?.[1].replace(/^\/\/(?=\/)/, '');
+  if (file) return { kind: 'sqlite', path: path.resolve(file) };
+  throw new ConfigError(`DATABASE_URL must be sqlite:PATH (e.g. sqlite:${DEFAULT_DATABASE_PATH}) or postgres://user:password@host/db, not "${raw.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')}".`);
 }
 
 /**
@@ -233,6 +252,8 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     shards: shardPlan(env),
     mentions: oneOf(env, 'MENTIONS', ['on', 'off'] as const, 'on') === 'on',
     gatewayGraceMs: int(env, 'HEALTH_GATEWAY_GRACE_MS', DEFAULT_GATEWAY_GRACE_MS, 0, 600_000)!,
+    database: databaseTarget(env),
+    historyDays: int(env, 'HISTORY_DAYS', 30, 1, 3650)!,
   };
 }
 

@@ -66,3 +66,25 @@ describe('engine configuration', () => {
     }
   });
 });
+
+describe('database configuration (DATABASE_URL, HISTORY_DAYS)', () => {
+  const base = { DISCORD_TOKEN: 't', DISCORD_CLIENT_ID: '123456789012345678' };
+
+  it('defaults to an embedded SQLite file under data/ and 30 days of history', () => {
+    expect(botConfig(base)).toMatchObject({ database: { kind: 'sqlite', path: path.resolve('data/deepdream.sqlite') }, historyDays: 30 });
+  });
+
+  it('reads sqlite:PATH and postgres:// URLs', () => {
+    expect(botConfig({ ...base, DATABASE_URL: 'sqlite:/var/lib/dream/db.sqlite' }).database).toEqual({ kind: 'sqlite', path: '/var/lib/dream/db.sqlite' });
+    expect(botConfig({ ...base, DATABASE_URL: 'sqlite:rel/x.sqlite' }).database).toEqual({ kind: 'sqlite', path: path.resolve('rel/x.sqlite') });
+    expect(botConfig({ ...base, DATABASE_URL: 'postgres://u:p@db:5432/dream', HISTORY_DAYS: '7' })).toMatchObject({ database: { kind: 'postgres', url: 'postgres://u:p@db:5432/dream' }, historyDays: 7 });
+    expect(botConfig({ ...base, DATABASE_URL: 'postgresql://db/dream' }).database.kind).toBe('postgres');
+  });
+
+  it('refuses anything else in one sentence, without repeating a password', () => {
+    expect(() => botConfig({ ...base, DATABASE_URL: 'mysql://u:secret@db/dream' })).toThrow(
+      new ConfigError('DATABASE_URL must be sqlite:PATH (e.g. sqlite:data/deepdream.sqlite) or postgres://user:password@host/db, not "mysql://u:***@db/dream".'),
+    );
+    expect(() => botConfig({ ...base, HISTORY_DAYS: '0' })).toThrow(new ConfigError('HISTORY_DAYS must be a whole number from 1 to 3650, not "0".'));
+  });
+});

@@ -6,9 +6,11 @@ import { BotMetrics } from '../bot/metrics.ts';
 import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
-import { JobMessages, JobProcessor, type JobData, type JobResult, type StatusTiming } from '../jobs/index.ts';
+import { Community } from '../bot/community.ts';
+import { JobMessages, JobProcessor, messageLink, type JobData, type JobResult, type RunnableJob, type StatusTiming } from '../jobs/index.ts';
 import { MemoryQueue, RedisQueue, startRedisWorker, type JobQueue, type QueueHooks, type RedisTurns } from '../queue/index.ts';
 import { DreamWorkerPool, type DreamRunner } from '../runner/index.ts';
+import { Store } from '../store/index.ts';
 
 /** What a test may put in place of the real thing. */
 export interface Overrides {
@@ -35,7 +37,23 @@ function restClient(config: BotConfig): REST {
   return new REST(config.discordApi ? { api: config.discordApi } : {}).setToken(config.token);
 }
 
-function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessages, log: Logger, minSide: number, metrics?: BotMetrics): JobProcessor {
+/** The database every process of a deployment shares (settings, daily counts, history); one line if it cannot open. */
+async function openStore(config: BotConfig, log: Logger): Promise<Store> {
+  const store = await Store.open(config.database, { onIdleError: (err) => log.warn({ err }, 'database connection lost') });
+  log.info({ database: store.description }, 'database ready');
+  return store;
+}
+
+/** Writes a job's end into its history row, in the process that ran it: outcome, time, the result's link. */
+function recordEnd(store: Store) {
+  return async (job: RunnableJob, result: JobResult): Promise<void> => {
+    const id = job.data.reply.terms?.historyId;
+    // A dream that failed on our side is given back to the member's day.
+    if (id) await store.end(id, { outcome: result.outcome, reason: result.reason, seconds: result.seconds, messageLink: messageLink(job.data.reply), refund: result.outcome === 'failed' });
+  };
+}
+
+function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessages, log: Logger, minSide: number, store: Store, metrics?: BotMetrics): JobProcessor {
   return new JobProcessor({
     messages,
     runner,
@@ -45,6 +63,7 @@ function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessa
     input: { ...config, maxSide: maxSideFor(config, runner.backend.name) },
     onStep: metrics && ((s) => metrics.stepSeconds.observe(s)),
     safety: { policy: config.nsfwPolicy, threshold: config.nsfwThreshold },
+    onEnded: recordEnd(store),
   });
 }
 
@@ -52,13 +71,20 @@ const statusTiming = (config: BotConfig): StatusTiming => ({ editIntervalMs: con
 
 const maxSideFor = (config: BotConfig, backend: BackendName) => config.maxSide ?? DEFAULT_MAX_SIDE[backend];
 
-/** Queue endings are counted once, here, and shown when the processor could not show them itself. */
-function queueHooks(messages: JobMessages, metrics: BotMetrics): QueueHooks<JobData, JobResult> {
+/**
+ * Queue endings are counted once, here, and shown when the processor could not show them itself; a job that never
+ * ran (or whose workers died) is written to its history and given back to its member's day (once, however many bot
+ * processes hear it).
+ */
+function queueHooks(messages: JobMessages, metrics: BotMetrics, store: Store, log: Logger): QueueHooks<JobData, JobResult> {
   return {
     onPosition: messages.showPosition,
     onEnd: async (job, ending) => {
       metrics.recordEnding(ending);
-      if (ending.kind !== 'completed') await messages.showEnd(job, ending.kind);
+      if (ending.kind === 'completed') return;
+      const id = job.data.reply.terms?.historyId;
+      if (id) await store.end(id, { outcome: ending.kind, reason: ending.kind === 'failed' ? 'worker died twice' : undefined, refund: true }).catch((err: Error) => log.warn({ err, job: job.id }, 'could not record how a job ended'));
+      await messages.showEnd(job, ending.kind);
     },
   };
 }
@@ -66,6 +92,16 @@ function queueHooks(messages: JobMessages, metrics: BotMetrics): QueueHooks<JobD
 /** `npm start`: the bot with a memory queue and local workers, or in front of a Redis queue. */
 export async function startBot(config: BotConfig, log: Logger, overrides: Overrides = {}): Promise<DreamBot> {
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
+  const store = await openStore(config, log);
+  try {
+    return await startBotWith(config, log, overrides, manifest, store);
+  } catch (err) {
+    await store.close().catch(() => undefined); // closed by the bot once it has started, else here
+    throw err;
+  }
+}
+
+async function startBotWith(config: BotConfig, log: Logger, overrides: Overrides, manifest: Awaited<ReturnType<typeof loadManifest>>, store: Store): Promise<DreamBot> {
   const rest = restClient(config);
   const messages = new JobMessages(rest, log, statusTiming(config));
   let queue: JobQueue<JobData, RgbImage[]> | undefined;
@@ -80,34 +116,38 @@ export async function startBot(config: BotConfig, log: Logger, overrides: Overri
   });
   const limits = { concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser };
   if (config.queueDriver === 'redis') {
-    const redisQueue = await RedisQueue.start(config.redisUrl, limits, queueHooks(messages, metrics), log, { commandTimeoutMs: config.redisCommandTimeoutMs });
+    const redisQueue = await RedisQueue.start(config.redisUrl, limits, queueHooks(messages, metrics, store, log), log, { commandTimeoutMs: config.redisCommandTimeoutMs });
     queue = redisQueue;
     identifyTurns = redisQueue.turns;
     log.info({ redis: masked(config.redisUrl) }, 'queueing dreams in Redis for `npm run worker` processes');
   } else {
     runner = overrides.runner ?? (await startPool(config, log));
     log.info({ backend: runner.backend.detail, workers: config.concurrency, model: manifest.name }, 'dream workers ready');
-    const jobs = jobProcessor(config, runner, messages, log, manifest.input.minSide, metrics);
-    queue = new MemoryQueue(limits, jobs.process, queueHooks(messages, metrics));
+    const jobs = jobProcessor(config, runner, messages, log, manifest.input.minSide, store, metrics);
+    queue = new MemoryQueue(limits, jobs.process, queueHooks(messages, metrics, store, log));
   }
   // Inputs are checked at the size the engine will use; with Redis, workers shrink further if their backend wants.
   const maxSide = maxSideFor(config, runner?.backend.name ?? 'tensorflow');
   // The bot owns the queue and runner from here: it closes them when it stops, or when it cannot start.
-  bot = await DreamBot.start({ config, log, rest, queue, metrics, manifest, maxSide, runner, identifyTurns });
+  const community = new Community(store, log);
+  bot = await DreamBot.start({ config, log, rest, queue, metrics, manifest, maxSide, runner, identifyTurns, community });
+  community.startPruning(config.historyDays);
   return bot;
 }
 
 /** `npm run worker`: takes dreams from Redis and runs them on this machine's workers, posting over REST. */
 export async function startWorker(config: BotConfig, log: Logger, overrides: Overrides = {}): Promise<{ close(): Promise<void> }> {
   const manifest = await loadManifest(config.model, { stylesDir: config.stylesDir });
+  const store = await openStore(config, log);
   const runner = overrides.runner ?? (await startPool(config, log));
-  const jobs = jobProcessor(config, runner, new JobMessages(restClient(config), log, statusTiming(config)), log, manifest.input.minSide);
+  const jobs = jobProcessor(config, runner, new JobMessages(restClient(config), log, statusTiming(config)), log, manifest.input.minSide, store);
   const worker = await startRedisWorker({ url: config.redisUrl, processor: jobs.process, concurrency: config.concurrency, lockMs: config.queueLockMs, log });
   log.info({ backend: runner.backend.detail, threads: config.concurrency, redis: masked(config.redisUrl) }, 'worker ready');
   return {
     async close() {
       await worker.close();
       await runner.close();
+      await store.close();
     },
   };
 }

@@ -10,6 +10,7 @@ import type { JobQueue, RedisTurns } from '../queue/index.ts';
 import type { DreamRunner } from '../runner/index.ts';
 import { createClient } from './client-options.ts';
 import { loadCommands, type Commands } from './command-loader.ts';
+import type { Community } from './community.ts';
 import type { BotContext } from './context.ts';
 import { failSafe, routeInteraction } from './events/interaction-create.ts';
 import { handleMention } from './events/message-create.ts';
@@ -50,6 +51,8 @@ export interface BotDeps {
   runner?: DreamRunner;
   /** With Redis: shards identify in turns shared by every bot process. */
   identifyTurns?: RedisTurns;
+  /** Server settings, daily limits and history, in the database; closed when the bot stops. */
+  community: Community;
 }
 
 /** The running bot: the Discord client, its event handlers and health server, in front of a queue. */
@@ -177,8 +180,9 @@ export class DreamBot {
     const { config, log } = deps;
     const client = createClient(config, deps.identifyTurns);
     client.rest.setToken(config.token);
-    const dreams = new DreamRequests({ config, queue: deps.queue, manifest: deps.manifest, log, metrics: deps.metrics, rest: deps.rest, maxSide: deps.maxSide });
-    const bot = new DreamBot(client, deps, { config, dreams, log }, await loadCommands());
+    const { community } = deps;
+    const dreams = new DreamRequests({ config, queue: deps.queue, manifest: deps.manifest, log, metrics: deps.metrics, rest: deps.rest, maxSide: deps.maxSide, community });
+    const bot = new DreamBot(client, deps, { config, dreams, log, community }, await loadCommands());
     bot.wire();
     bot.watchGateway();
     try {
@@ -231,6 +235,7 @@ export class DreamBot {
   private async close(graceMs: number): Promise<void> {
     await this.deps.queue.shutdown(graceMs);
     await this.deps.runner?.close();
+    await this.deps.community.close().catch((err: Error) => this.ctx.log.warn({ err }, 'could not close the database'));
     await this.client.destroy();
     await new Promise((resolve) => (this.health ? this.health.close(resolve) : resolve(undefined)));
     this.deps.metrics.close();

@@ -1,6 +1,7 @@
 import type { AutocompleteInteraction, ChatInputCommandInteraction, MessageContextMenuCommandInteraction, RESTPostAPIApplicationCommandsJSONBody } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
+import type { Community } from './community.ts';
 import type { DreamRequests } from './requests.ts';
 
 /** What command handlers get: the dream requests and settings, nothing of the client's internals. */
@@ -8,6 +9,8 @@ export interface BotContext {
   config: BotConfig;
   dreams: DreamRequests;
   log: Logger;
+  /** Server settings (/settings), daily limits (/quota) and history. */
+  community: Community;
 }
 
 export interface SlashCommand {

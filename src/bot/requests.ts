@@ -7,12 +7,14 @@ import {
   checkExplainTarget,
   GUIDE_MAX_SIDE,
   guideLayerFor,
+  isIntensity,
   loadManifest,
   resolveClass,
   resolveDreamModel,
   resolveParams,
   resolveStyle,
   resolveZoomParams,
+  type Intensity,
   type ModelManifest,
   type RecipeOverrides,
   type ZoomOverrides,
@@ -20,6 +22,8 @@ import {
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { costOf, decodeSidesOf, downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
 import type { JobQueue, Refusal } from '../queue/index.ts';
+import type { RequestFacts } from '../store/index.ts';
+import type { Community } from './community.ts';
 import type { BotMetrics } from './metrics.ts';
 
 export interface DreamRequest {
@@ -59,6 +63,8 @@ export interface DreamRequestsDeps {
   metrics?: BotMetrics;
   /** Longest side the input is decoded at (the engine's default for the runner's backend). */
   maxSide: number;
+  /** The server's rules (/settings), daily counts and history. */
+  community: Community;
 }
 
 /** Why the queue said no, in the member's words; `unavailable`: the queue (Redis) cannot be reached right now. */
@@ -84,9 +90,10 @@ export class DreamRequests {
   /** Handles a dream request whose interaction (if any) is already acknowledged. Never throws. */
   handle(req: DreamRequest): Promise<void> {
     return this.track(
-      this.intake(req, 'dream', async () => {
+      this.intake(req, 'dream', async (defaults) => {
         const { manifest, grows } = await this.growth(req.overrides);
-        const { guideLayer, ...overrides } = req.overrides;
+        const { guideLayer, ...chosen } = req.overrides;
+        const overrides = { ...chosen, intensity: chosen.intensity ?? defaults.intensity };
         // The guide's pixels join the params on the worker; the job keeps its reference and its layer.
         const guide = req.guide ? { guide: req.guide, guideLayer: guideLayerFor(manifest, guideLayer) } : {};
         // Without a guide, a guide layer is passed on so that it is refused with the engine's sentence.
@@ -102,9 +109,9 @@ export class DreamRequests {
   /** Handles a zoom (endless-zoom animation) request the same way: recipe checked, picture decoded, then queued. */
   zoom(req: ZoomRequest): Promise<void> {
     return this.track(
-      this.intake(req, 'zoom', async () => {
+      this.intake(req, 'zoom', async (defaults) => {
         const { manifest, grows } = await this.growth(req.overrides);
-        const params = resolveZoomParams(manifest, { ...req.overrides, ...grows });
+        const params = resolveZoomParams(manifest, { ...req.overrides, intensity: req.overrides.intensity ?? defaults.intensity, ...grows });
         const data: JobData = { kind: 'zoom', source: req.source, params, reply: req.reply };
         return { data, sources: [req.source], details: { params, cost: costOf(data) } };
       }),
@@ -164,16 +171,17 @@ export class DreamRequests {
   }
 
   /**
-   * The intake every request shares: `prepare` checks it and says what to queue; the inputs are downloaded and
-   * decoded (a bad file is refused at once, and in memory mode the worker gets the pixels), then submitted.
-   * Every refusal is one private sentence, counted.
+   * The intake every request shares: the server's rules first (is this channel open?); `prepare` checks the request
+   * and says what to queue (with the server's default intensity); the inputs are downloaded and decoded (a bad file
+   * is refused at once, and in memory mode the worker gets the pixels); the member's day is counted (the daily
+   * limit) and the request recorded; then it is submitted. Every refusal is one private sentence, counted.
    */
   private async intake(
     req: { userId: string; reply: ReplyAddress },
     what: 'dream' | 'explain' | 'zoom',
-    prepare: () => Promise<{ data: JobData; sources: ImageRef[]; details: Record<string, unknown> }>,
+    prepare: (defaults: { intensity?: Intensity }) => Promise<{ data: JobData; sources: ImageRef[]; details: Record<string, unknown> }>,
   ): Promise<void> {
-    const { config, queue, log, metrics } = this.deps;
+    const { config, queue, log, metrics, community } = this.deps;
     const target = new RestReplyTarget(this.deps.rest, req.reply);
     const t = messagesFor(req.reply.locale);
     // `unavailable` (the queue could not be reached) is counted apart from refusals of the request itself.
@@ -182,21 +190,44 @@ export class DreamRequests {
       return target.refuse(sentence);
     };
     const jobLog = log.child({ user: req.userId, kind: what });
+    const facts = (recipe: unknown = null, cost = 1): RequestFacts => ({ guildId: req.reply.guildId ?? null, channelId: req.reply.channelId, userId: req.userId, kind: what, recipe, cost });
+    let recorded: RequestFacts = facts();
+    // An admitted request that is not queued after all is ended in its history and given back to the member's day.
+    let unqueued: string | undefined;
+    const giveBack = (reason: string) =>
+      unqueued && community.store.end(unqueued, { outcome: 'refused', reason, refund: true }).catch((err: Error) => jobLog.warn({ err }, 'could not record a refusal'));
     try {
-      const { data, sources, details } = await prepare();
+      const rules = await community.rulesFor(req.reply, t);
+      if (!rules.ok) {
+        if (rules.outcome === 'refused') community.refused(recorded, 'channel');
+        return await refuse(rules.sentence, rules.outcome);
+      }
+      const intensity = rules.settings?.intensity;
+      const { data, sources, details } = await prepare({ intensity: intensity && isIntensity(intensity) ? intensity : undefined });
+      recorded = facts(details, costOf(data));
       // The download checks the host, announced size and type before fetching a byte.
       // A guide is read at GUIDE_MAX_SIDE, every other picture at the dream's size.
       const sides = decodeSidesOf(data, this.deps.maxSide, GUIDE_MAX_SIDE);
       const images = await Promise.all(sources.map(async (s, i) => readImage(await downloadImage(s, config), { maxSide: sides[i], maxInputPixels: config.maxInputPixels })));
+      const admitted = await community.admit(recorded, rules.settings, t);
+      if (!admitted.ok) return await refuse(admitted.sentence, admitted.outcome);
+      data.reply.terms = admitted.terms;
+      unqueued = admitted.terms.historyId;
       const result = await queue.submit({ userId: req.userId, data, local: images, cost: costOf(data) });
-      if (!result.ok) return await refuse(refusalText(t, result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
+      if (!result.ok) {
+        await giveBack(result.refusal.kind);
+        return await refuse(refusalText(t, result.refusal), result.refusal.kind === 'unavailable' ? 'unavailable' : 'refused');
+      }
+      unqueued = undefined;
       jobLog.info({ job: result.jobId, ...details, sizes: images.map((im) => `${im.width}x${im.height}`), position: result.position, queue: queue.name, locale: req.reply.locale }, `${what} queued`);
     } catch (err) {
       if (isUserError(err)) {
+        community.refused(recorded, err.detail?.code ?? err.kind);
         await refuse(errorText(t, err)).catch((e: Error) => jobLog.warn({ err: e }, 'could not send a refusal'));
         return;
       }
       jobLog.error({ err }, `${what} request failed`);
+      await giveBack('request failed');
       metrics?.count('failed');
       await target.refuse(t.refusals.requestFailed).catch(() => undefined);
     }

@@ -60,7 +60,7 @@ export interface Catalog {
     /** `etaSeconds` undefined until there is a first frame to time. */
     animating(p: { frame: number; frames: number; fraction: number; etaSeconds?: number }): string;
   };
-  buttons: { cancel: string; deeper: string; reroll: string; explain: string; animate: string };
+  buttons: { cancel: string; deeper: string; reroll: string; explain: string; animate: string; delete: string };
   /** How a job ended without a result. */
   end: { cancelled: string; crashed: string; failed: string; notRun: string; diedTwice: string };
   /** Short phrases listed in a sentence ("a, b, and c"). */
@@ -121,6 +121,8 @@ export interface Catalog {
     handlerFailed: string;
     restarting: string;
     notOwner: string;
+    /** Delete pressed by someone who is neither the requester nor allowed to manage messages. */
+    notYourResult: string;
     alreadyFinished: string;
     oldButton: string;
     lostRecipe: string;
@@ -159,7 +161,62 @@ export interface Catalog {
     explainMenu: string;
     /** Choice names of /zoom's intensity. */
     zoomIntensity(intensity: IntensityId, octaves: number, steps: number): string;
+  };  /** Server settings (/settings), daily limits (/quota) and where the bot works: every word of them. */
+  community: CommunityWords;
+}
+
+/** A server's settings as /settings show words them. */
+export interface SettingsView {
+  /** The policy in force, and whether it is this server's own or the deployment's (NSFW_POLICY). */
+  policy: 'block' | 'spoiler' | 'off';
+  policyOwn: boolean;
+  dailyLimit: number;
+  intensity?: IntensityId;
+  mentions: boolean;
+  channelMode: 'everywhere' | 'listed';
+  channels: string[];
+  recent: { dreams: number; members: number; refusals: number };
+}
+
+export interface CommunityWords {
+  commands: {
+    settings: Words & {
+      show: Words;
+      safety: Words & { policy: Words };
+      dailyLimit: Words & { dreams: Words };
+      intensity: Words & { default: Words };
+      mentions: Words & { enabled: Words };
+      channels: Words & { mode: Words };
+      channel: Words & { channel: Words; allowed: Words };
+    };
+    quota: Words;
+    /** Choice names. */
+    policies: Record<'block' | 'spoiler' | 'off', string>;
+    modes: Record<'everywhere' | 'listed', string>;
   };
+  /** A member without Manage Server. */
+  notManager: string;
+  /** /settings or /quota outside a server (a DM). */
+  serversOnly: string;
+  /** The database cannot be reached. */
+  unavailable: string;
+  /** Asked in a channel that is not open here; names the open ones (Discord channel mentions). */
+  channelClosed(channels: string[]): string;
+  /** `cost`: what the refused request would have taken (a zoom costs several dreams). */
+  dailyLimitReached(p: { used: number; limit: number; cost: number; resetsAt: Date }): string;
+  negativeLimit: string;
+  /** A channel that is not one of this server's. */
+  foreignChannel: string;
+  saved: {
+    safety(policy: 'block' | 'spoiler' | 'off'): string;
+    dailyLimit(dreams: number): string;
+    intensity(intensity: IntensityId): string;
+    mentions(enabled: boolean): string;
+    channels(mode: 'everywhere' | 'listed', channels: string[]): string;
+    channel(channel: string, allowed: boolean, mode: 'everywhere' | 'listed'): string;
+  };
+  show(v: SettingsView): string;
+  quota(p: { used: number; limit: number; left?: number; resetsAt: Date }): string;
 }
 
 /** A language: its catalog and the Discord locales it answers (`ja`, or `en-US` and `en-GB`). */

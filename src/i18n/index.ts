@@ -5,7 +5,7 @@ import type { ErrorDetail } from '../errors.ts';
 import type { Catalog, Language } from './catalog.ts';
 import en from './locales/en.ts';
 
-export type { Catalog, ChannelId, DreamModelId, IntensityId, Language, LayerPresetId, RecipeFields, Words } from './catalog.ts';
+export type { Catalog, ChannelId, CommunityWords, DreamModelId, IntensityId, Language, LayerPresetId, RecipeFields, SettingsView, Words } from './catalog.ts';
 export { CHANNEL_IDS } from './catalog.ts';
 export type { Formatters } from './format.ts';
 

@@ -10,7 +10,7 @@ import { downloadImage, type DownloadRules, type ImageRef } from './image-source
 import { decodeSidesOf, sourcesOf, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
 import type { JobMessages } from './job-messages.ts';
 import type { JobView } from './reply-target.ts';
-import { endView, wordsFor } from './views.ts';
+import { endView, withDelete, wordsFor } from './views.ts';
 import { zoomView } from './zoom-job.ts';
 
 export interface JobProcessorDeps {
@@ -27,6 +27,8 @@ export interface JobProcessorDeps {
   onStep?: (seconds: number) => void;
   /** What to do with inputs screened as explicit outside age-restricted channels (NSFW_POLICY, NSFW_THRESHOLD). */
   safety: { policy: 'block' | 'spoiler' | 'off'; threshold: number };
+  /** Told once a job has ended and its ending is shown (the history); its failure is logged, never the job's. */
+  onEnded?: (job: RunnableJob, result: JobResult) => Promise<void>;
 }
 
 /** What a job's body gives back: its final view, and whether a dream was retried smaller. */
@@ -42,8 +44,14 @@ export interface JobBody {
 export class JobProcessor {
   constructor(readonly deps: JobProcessorDeps) {}
 
-  /** Runs a job and shows every ending on its message. Never throws. */
+  /** Runs a job and shows every ending on its message, then reports it (onEnded). Never throws. */
   process = async (job: RunnableJob, signal: AbortSignal): Promise<JobResult> => {
+    const result = await this.run(job, signal);
+    await this.deps.onEnded?.(job, result).catch((err: Error) => this.deps.log.warn({ err, job: job.id }, 'could not record how a job ended'));
+    return result;
+  };
+
+  private run = async (job: RunnableJob, signal: AbortSignal): Promise<JobResult> => {
     const log = this.deps.log.child({ job: job.id, user: job.userId, kind: job.data.kind ?? 'dream' });
     const started = Date.now();
     const t = wordsFor(job.data.reply);
@@ -68,7 +76,8 @@ export class JobProcessor {
             : await dreamView(this, { ...job, data }, inputs[0], signal, log, inputs[1]);
       retried = body.retried ?? false;
       const seconds = (Date.now() - started) / 1000;
-      await this.deps.messages.finish(job, body.view);
+      // Every result, whatever its kind, can be deleted by its requester (or a moderator).
+      await this.deps.messages.finish(job, withDelete(t, body.view, job.userId));
       log.info({ seconds, outcome: 'done' }, 'job posted');
       return { outcome: 'done', seconds, retried };
     } catch (err) {
@@ -86,7 +95,9 @@ export class JobProcessor {
    * nsfwjs scores at or above the threshold. Only the scores are logged, never the picture.
    */
   private async screen(job: RunnableJob, inputs: RgbImage[], signal: AbortSignal, log: Logger): Promise<'pass' | 'refuse' | 'spoiler'> {
-    const { policy, threshold } = this.deps.safety;
+    // The server's /settings policy, fixed when the job was accepted, else the deployment's.
+    const policy = job.data.reply.terms?.nsfwPolicy ?? this.deps.safety.policy;
+    const { threshold } = this.deps.safety;
     if (policy === 'off' || job.data.reply.ageRestricted) return 'pass';
     const results = await this.deps.runner.screen(inputs, { signal });
     const explicit = Math.max(...results.map((r) => r.explicit));

@@ -15,33 +15,57 @@ export interface JobView {
   clearFiles?: boolean;
 }
 
+/** What a server's /settings decided for one job, fixed when it was accepted (so every worker obeys the same). */
+export interface JobTerms {
+  /** The job's history row (its end is written there, by whichever process runs it). */
+  historyId?: string;
+  /** This server's safety policy, overriding NSFW_POLICY. */
+  nsfwPolicy?: 'block' | 'spoiler' | 'off';
+}
+
+/** The server a job was asked in (absent in DMs), and its terms; shared by both kinds of address. */
+export interface ReplyPlace {
+  guildId?: string;
+  terms?: JobTerms;
+}
+
 /** Where a job answers, as data that survives a trip through Redis. */
-export type ReplyAddress =
-  | {
-      kind: 'interaction';
-      applicationId: string;
-      token: string;
-      /** Interaction creation time (ms): its token lasts 15 minutes from then. */
-      createdAt: number;
-      channelId: string;
-      userId: string;
-      uploadLimit: number;
-      /** The channel is age-restricted: inputs are not screened there. */
-      ageRestricted?: boolean;
-      /** The member's Discord locale (`interaction.locale`): the job answers in its language. */
-      locale?: string;
-    }
-  | {
-      kind: 'message';
-      channelId: string;
-      /** The message that asked (mentioned the bot). */
-      requestMessageId: string;
-      /** The bot's reply that shows the job, once it exists. */
-      statusMessageId?: string;
-      ageRestricted?: boolean;
-      /** The language the message was written in, else the server's preferred locale: the job answers in it. */
-      locale?: string;
-    };
+export type ReplyAddress = ReplyPlace &
+  (
+    | {
+        kind: 'interaction';
+        applicationId: string;
+        token: string;
+        /** Interaction creation time (ms): its token lasts 15 minutes from then. */
+        createdAt: number;
+        channelId: string;
+        userId: string;
+        uploadLimit: number;
+        /** The channel is age-restricted: inputs are not screened there. */
+        ageRestricted?: boolean;
+        /** The member's Discord locale (`interaction.locale`): the job answers in its language. */
+        locale?: string;
+        /** The message that shows the job, once Discord has said its id (its link goes in the history). */
+        messageId?: string;
+      }
+    | {
+        kind: 'message';
+        channelId: string;
+        /** The message that asked (mentioned the bot). */
+        requestMessageId: string;
+        /** The bot's reply that shows the job, once it exists. */
+        statusMessageId?: string;
+        ageRestricted?: boolean;
+        /** The language the message was written in, else the server's preferred locale: the job answers in it. */
+        locale?: string;
+      }
+  );
+
+/** A link to the message that shows a job (its result), once it exists. */
+export function messageLink(a: ReplyAddress): string | undefined {
+  const id = a.kind === 'message' ? a.statusMessageId : a.messageId;
+  return id && `https://discord.com/channels/${a.guildId ?? '@me'}/${a.channelId}/${id}`;
+}
 
 /** Where a job's status and result go, and how its requester is told "no". */
 export interface ReplyTarget {
@@ -118,12 +142,13 @@ export class RestReplyTarget implements ReplyTarget {
     if (this.tokenAlive()) {
       const edited = (await this.rest.patch(Routes.webhookMessage(a.applicationId, a.token, '@original'), { body: body(view), files: files(view), auth: false })) as APIMessage;
       this.originalId = edited.id;
+      a.messageId = edited.id;
       return;
     }
     // The token is gone: progress can no longer be shown; the outcome becomes a new channel message replying to
     // the job's message, so the requester is notified.
     if (!final) return;
-    await this.rest.post(Routes.channelMessages(a.channelId), {
+    const sent = (await this.rest.post(Routes.channelMessages(a.channelId), {
       body: {
         ...body(view),
         attachments: view.files?.map((f, i) => ({ id: i, filename: f.name })),
@@ -131,7 +156,8 @@ export class RestReplyTarget implements ReplyTarget {
         message_reference: this.originalId ? { message_id: this.originalId, fail_if_not_exists: false } : undefined,
       },
       files: files(view),
-    });
+    })) as APIMessage;
+    a.messageId = sent.id;
   }
 
   async refuse(sentence: string): Promise<void> {
@@ -157,9 +183,11 @@ export function interactionAddress(interaction: {
   user: { id: string };
   attachmentSizeLimit?: number;
   locale?: string;
+  guildId?: string | null;
 }): ReplyAddress {
   return {
     kind: 'interaction',
+    guildId: interaction.guildId ?? undefined,
     applicationId: interaction.applicationId,
     token: interaction.token,
     createdAt: interaction.createdTimestamp,
@@ -172,8 +200,8 @@ export function interactionAddress(interaction: {
 }
 
 /** The address of a reply to a message that mentioned the bot, answered in `locale` (default: the server's). */
-export function messageAddress(message: { channelId: string; id: string; channel?: unknown; guild?: { preferredLocale?: string } | null }, locale = message.guild?.preferredLocale): ReplyAddress {
-  return { kind: 'message', channelId: message.channelId, requestMessageId: message.id, ageRestricted: ageRestricted(message.channel), locale };
+export function messageAddress(message: { channelId: string; id: string; channel?: unknown; guild?: { preferredLocale?: string } | null; guildId?: string | null }, locale = message.guild?.preferredLocale): ReplyAddress {
+  return { kind: 'message', guildId: message.guildId ?? undefined, channelId: message.channelId, requestMessageId: message.id, ageRestricted: ageRestricted(message.channel), locale };
 }
 
 /** Whether a channel is age-restricted (Discord's "NSFW" channel setting); threads take their parent's. */

@@ -8,6 +8,8 @@ export function fakeEnv(fake: FakeDiscord): Record<string, string> {
     DISCORD_CLIENT_ID: fake.applicationId,
     DISCORD_API: fake.apiBase,
     ATTACHMENT_URL_PREFIXES: fake.cdnBase,
+    // Each bot its own database, gone with it (a test that means to share one or keep it sets DATABASE_URL).
+    DATABASE_URL: 'sqlite::memory:',
   };
 }
 

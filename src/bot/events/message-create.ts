@@ -23,6 +23,8 @@ function overridesFrom(content: string): { intensity?: Intensity; seed?: number 
  */
 export async function handleMention(message: Message, ctx: BotContext, botUserId: string): Promise<void> {
   if (message.author.bot || !message.mentions.users.has(botUserId)) return;
+  // A server may turn mention dreams off, or keep the bot to listed channels: then a mention is not answered at all.
+  if (!(await ctx.community.mentionsOpen(message.guildId, message.channelId))) return;
   // A message carries no member language: the one it is written in, else the server's.
   const locale = localeOfText(message.content, message.guild?.preferredLocale);
   const attached: ImageRef | null = firstImageOf(message);

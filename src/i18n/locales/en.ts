@@ -17,7 +17,7 @@ const en: Language = {
       dreaming: (p) => `🌀 Dreaming… octave ${p.octave}/${p.octaves}, step ${p.step}/${p.steps} · ${f.percent(Math.floor(p.fraction * 100) / 100)} · ~${f.duration(p.etaSeconds)} left`,
       animating: (p) => `🎞️ Animating… frame ${p.frame}/${p.frames} · ${f.percent(Math.floor(p.fraction * 100) / 100)}${p.etaSeconds === undefined ? '' : ` · ~${f.duration(p.etaSeconds)} left`}`,
     },
-    buttons: { cancel: 'Cancel', deeper: 'Dream deeper', reroll: 'Reroll', explain: 'Explain', animate: 'Animate' },
+    buttons: { cancel: 'Cancel', deeper: 'Dream deeper', reroll: 'Reroll', explain: 'Explain', animate: 'Animate', delete: 'Delete' },
     end: {
       cancelled: '🚫 Cancelled.',
       crashed: '⚠️ The dream worker stopped unexpectedly while dreaming this image. Please try again.',
@@ -124,6 +124,7 @@ const en: Language = {
       handlerFailed: 'Something went wrong on my side; please try again.',
       restarting: 'I am restarting; try again in a minute.',
       notOwner: "This isn't your dream; only the member who asked for it can cancel it.",
+      notYourResult: 'Only the member who asked for this, or a moderator who can manage messages, can delete it.',
       alreadyFinished: 'That dream has already finished.',
       oldButton: 'That button is from an older version of me; run /dream again.',
       lostRecipe: 'I cannot read the recipe of that dream any more; run /dream again.',
@@ -211,6 +212,61 @@ const en: Language = {
       dreamMenu: 'Dream',
       explainMenu: 'Explain',
       zoomIntensity: (intensity, octaves, steps) => `${intensity}: ${octaves} octaves × ${steps} steps a frame`,
+    },
+    community: {
+      commands: {
+        settings: {
+          name: 'settings',
+          description: "This server's dream settings (Manage Server)",
+          show: { name: 'show', description: "Show this server's settings and its last 7 days" },
+          safety: { name: 'safety', description: 'What to do with explicit pictures here (overrides the bot-wide policy)', policy: { name: 'policy', description: 'block, spoiler or off' } },
+          dailyLimit: { name: 'daily-limit', description: 'Dreams per member per day (a zoom counts its cost)', dreams: { name: 'dreams', description: 'Dreams a day, 0 for no limit' } },
+          intensity: { name: 'intensity', description: 'The intensity dreams take when none is chosen', default: { name: 'default', description: 'The default intensity' } },
+          mentions: { name: 'mentions', description: 'Whether mentioning me on an image dreams it', enabled: { name: 'enabled', description: 'On or off' } },
+          channels: { name: 'channels', description: 'Work everywhere, or only in listed channels', mode: { name: 'mode', description: 'everywhere or listed' } },
+          channel: {
+            name: 'channel',
+            description: 'Open or close one channel for listed mode',
+            channel: { name: 'channel', description: 'The channel' },
+            allowed: { name: 'allowed', description: 'Open (true) or closed (false)' },
+          },
+        },
+        quota: { name: 'quota', description: 'How many dreams you have left today' },
+        policies: { block: 'block: refuse explicit pictures', spoiler: 'spoiler: dream them, post as spoilers', off: 'off: no screening' },
+        modes: { everywhere: 'everywhere', listed: 'listed channels only' },
+      },
+      notManager: 'Only members who can manage this server can change its settings.',
+      serversOnly: 'That only works in a server.',
+      unavailable: "I can't reach my settings database right now; try again in a minute.",
+      channelClosed: (channels) =>
+        channels.length ? `I don't dream in this channel; try ${f.list(channels, 'or')}.` : "I don't dream in any channel of this server yet; an admin can open one with /settings channel.",
+      dailyLimitReached: ({ used, limit, cost, resetsAt }) =>
+        `${used >= limit ? `You've used ${f.number(used)} of your ${plural(limit, 'dream')} for today` : `That costs ${plural(cost, 'dream')} and you have ${f.number(limit - used)} left today`}; the day starts over at 00:00 UTC (<t:${Math.floor(resetsAt.getTime() / 1000)}:R>).`,
+      negativeLimit: 'The daily limit must be 0 (no limit) or more.',
+      foreignChannel: "That channel isn't one of this server's.",
+      saved: {
+        safety: (policy) => `Saved: explicit pictures are now ${policy === 'block' ? 'refused' : policy === 'spoiler' ? 'dreamed and posted as spoilers' : 'not screened'} in this server.`,
+        dailyLimit: (dreams) => (dreams === 0 ? 'Saved: no daily limit.' : `Saved: each member may dream ${plural(dreams, 'time')} a day (a zoom counts its cost).`),
+        intensity: (intensity) => `Saved: dreams here are ${intensity} unless a member chooses.`,
+        mentions: (enabled) => (enabled ? 'Saved: mentioning me on an image dreams it.' : 'Saved: mentions no longer start dreams here.'),
+        channels: (mode, channels) =>
+          mode === 'everywhere' ? 'Saved: I dream in every channel.' : `Saved: I dream only in listed channels: ${channels.length ? f.list(channels) : 'none yet (add one with /settings channel)'}.`,
+        channel: (channel, allowed, mode) =>
+          `Saved: ${channel} is ${allowed ? 'open' : 'closed'}${mode === 'everywhere' ? ' (it matters once /settings channels mode:listed is on)' : ''}.`,
+      },
+      show: (v) =>
+        [
+          `**Safety:** ${v.policy}${v.policyOwn ? '' : ' (the bot-wide default)'}`,
+          `**Daily limit:** ${v.dailyLimit === 0 ? 'none' : `${plural(v.dailyLimit, 'dream')} per member (resets 00:00 UTC)`}`,
+          `**Default intensity:** ${v.intensity ?? 'medium (the bot-wide default)'}`,
+          `**Mentions:** ${v.mentions ? 'on' : 'off'}`,
+          `**Channels:** ${v.channelMode === 'everywhere' ? 'everywhere' : `listed only: ${v.channels.length ? f.list(v.channels) : 'none yet'}`}`,
+          `**Last 7 days:** ${plural(v.recent.dreams, 'dream')} posted, ${plural(v.recent.members, 'member')}, ${plural(v.recent.refusals, 'refusal')}`,
+        ].join('\n'),
+      quota: ({ used, limit, left, resetsAt }) =>
+        left === undefined
+          ? `There's no daily limit here; you've dreamed ${plural(used, 'time')} today.`
+          : `You have ${plural(left, 'dream')} left today (${f.number(used)} of ${f.number(limit)} used); the day starts over at 00:00 UTC (<t:${Math.floor(resetsAt.getTime() / 1000)}:R>).`,
     },
   },
 };

@@ -24,7 +24,7 @@ const ja: Language = {
       dreaming: (p) => `🌀 ドリーム中… オクターブ ${p.octave}/${p.octaves}・ステップ ${p.step}/${p.steps}・${upTo(p.fraction)}・残り約 ${f.duration(p.etaSeconds)}`,
       animating: (p) => `🎞️ アニメーション作成中… フレーム ${p.frame}/${p.frames}・${upTo(p.fraction)}${p.etaSeconds === undefined ? '' : `・残り約 ${f.duration(p.etaSeconds)}`}`,
     },
-    buttons: { cancel: 'キャンセル', deeper: 'もっと深く', reroll: 'リロール', explain: 'AIの視点', animate: 'アニメ化' },
+    buttons: { cancel: 'キャンセル', deeper: 'もっと深く', reroll: 'リロール', explain: 'AIの視点', animate: 'アニメ化', delete: '削除' },
     end: {
       cancelled: '🚫 キャンセルしました。',
       crashed: '⚠️ この画像の処理中にドリームワーカーが止まってしまいました。もう一度お試しください。',
@@ -132,6 +132,7 @@ const ja: Language = {
       handlerFailed: 'ボット側で問題が起きました。もう一度お試しください。',
       restarting: 'ボットが再起動中です。1分ほどしてからもう一度お試しください。',
       notOwner: 'これは他のメンバーのドリームです。キャンセルできるのは依頼した本人だけです。',
+      notYourResult: 'これを削除できるのは、依頼した本人か「メッセージの管理」権限を持つモデレーターだけです。',
       alreadyFinished: 'このドリームはすでに完了しています。',
       oldButton: 'このボタンは古いバージョンのボットのものです。もう一度 /ドリーム を実行してください。',
       lostRecipe: 'このドリームのレシピが読み取れなくなりました。もう一度 /ドリーム を実行してください。',
@@ -218,6 +219,61 @@ const ja: Language = {
       dreamMenu: DREAM_MENU,
       explainMenu: 'AIの視点',
       zoomIntensity: (intensity, octaves, steps) => `${INTENSITY_NAMES[intensity]}：1フレームあたり ${octaves} オクターブ × ${steps} ステップ`,
+    },
+    community: {
+      commands: {
+        settings: {
+          name: '設定',
+          description: 'このサーバーのドリーム設定（サーバー管理権限が必要）',
+          show: { name: '表示', description: 'このサーバーの設定と直近 7 日間の記録を表示します' },
+          safety: { name: '安全', description: '露骨な画像の扱い（ボット全体の設定より優先）', policy: { name: '方針', description: 'ブロック・スポイラー・オフ' } },
+          dailyLimit: { name: '1日の上限', description: 'メンバー 1 人が 1 日にドリームできる回数（ズームはそのコスト分）', dreams: { name: '回数', description: '1 日の回数（0 で無制限）' } },
+          intensity: { name: '強度', description: '指定がないときのドリームの強度', default: { name: '既定', description: '既定の強度' } },
+          mentions: { name: 'メンション', description: '画像にメンションしたらドリームするかどうか', enabled: { name: '有効', description: 'オンかオフ' } },
+          channels: { name: 'チャンネル範囲', description: 'すべてのチャンネルで動くか、登録したチャンネルだけか', mode: { name: 'モード', description: 'すべて・登録のみ' } },
+          channel: {
+            name: 'チャンネル',
+            description: '登録モードで使うチャンネルを開く・閉じる',
+            channel: { name: 'チャンネル', description: '対象のチャンネル' },
+            allowed: { name: '許可', description: '開く（true）か閉じる（false）' },
+          },
+        },
+        quota: { name: '残り回数', description: '今日あと何回ドリームできるかを表示します' },
+        policies: { block: 'ブロック：露骨な画像を断る', spoiler: 'スポイラー：ドリームしてスポイラーで投稿', off: 'オフ：確認しない' },
+        modes: { everywhere: 'すべてのチャンネル', listed: '登録したチャンネルのみ' },
+      },
+      notManager: 'このサーバーの設定を変えられるのは、サーバー管理権限を持つメンバーだけです。',
+      serversOnly: 'これはサーバーの中でだけ使えます。',
+      unavailable: '設定データベースに今つながりません。少ししてからもう一度お試しください。',
+      channelClosed: (channels) =>
+        channels.length ? `このチャンネルではドリームしません。${f.list(channels, 'or')}でお試しください。` : 'このサーバーにはまだドリームできるチャンネルがありません。管理者が /設定 チャンネル で開けます。',
+      dailyLimitReached: ({ used, limit, cost, resetsAt }) =>
+        `${used >= limit ? `今日のドリームは ${f.number(limit)} 回中 ${f.number(used)} 回使いました。` : `これには ${f.number(cost)} 回分が必要ですが、今日の残りは ${f.number(limit - used)} 回です。`}日付は UTC 0 時（<t:${Math.floor(resetsAt.getTime() / 1000)}:R>）に切り替わります。`,
+      negativeLimit: '1 日の上限は 0（無制限）以上にしてください。',
+      foreignChannel: 'そのチャンネルはこのサーバーのものではありません。',
+      saved: {
+        safety: (policy) => `保存しました：このサーバーでは露骨な画像を${policy === 'block' ? '断ります' : policy === 'spoiler' ? 'ドリームしてスポイラーで投稿します' : '確認しません'}。`,
+        dailyLimit: (dreams) => (dreams === 0 ? '保存しました：1 日の上限はありません。' : `保存しました：メンバーは 1 日 ${f.number(dreams)} 回までドリームできます（ズームはそのコスト分）。`),
+        intensity: (intensity) => `保存しました：指定がなければ「${INTENSITY_NAMES[intensity]}」でドリームします。`,
+        mentions: (enabled) => (enabled ? '保存しました：画像にメンションするとドリームします。' : '保存しました：このサーバーではメンションでドリームしません。'),
+        channels: (mode, channels) =>
+          mode === 'everywhere' ? '保存しました：すべてのチャンネルでドリームします。' : `保存しました：登録したチャンネルでだけドリームします：${channels.length ? f.list(channels) : 'まだありません（/設定 チャンネル で追加）'}。`,
+        channel: (channel, allowed, mode) =>
+          `保存しました：${channel} を${allowed ? '開きました' : '閉じました'}${mode === 'everywhere' ? '（/設定 チャンネル範囲 で登録のみにすると効きます）' : ''}。`,
+      },
+      show: (v) =>
+        [
+          `**安全：** ${v.policy}${v.policyOwn ? '' : '（ボット全体の既定）'}`,
+          `**1 日の上限：** ${v.dailyLimit === 0 ? 'なし' : `メンバーごとに ${f.number(v.dailyLimit)} 回（UTC 0 時に切り替え）`}`,
+          `**既定の強度：** ${v.intensity ? INTENSITY_NAMES[v.intensity] : `${INTENSITY_NAMES['medium']}（ボット全体の既定）`}`,
+          `**メンション：** ${v.mentions ? 'オン' : 'オフ'}`,
+          `**チャンネル：** ${v.channelMode === 'everywhere' ? 'すべて' : `登録のみ：${v.channels.length ? f.list(v.channels) : 'まだありません'}`}`,
+          `**直近 7 日間：** 投稿したドリーム ${f.number(v.recent.dreams)} 件、メンバー ${f.number(v.recent.members)} 人、お断り ${f.number(v.recent.refusals)} 件`,
+        ].join('\n'),
+      quota: ({ used, limit, left, resetsAt }) =>
+        left === undefined
+          ? `このサーバーには 1 日の上限がありません。今日は ${f.number(used)} 回ドリームしました。`
+          : `今日はあと ${f.number(left)} 回ドリームできます（${f.number(limit)} 回中 ${f.number(used)} 回使用）。日付は UTC 0 時（<t:${Math.floor(resetsAt.getTime() / 1000)}:R>）に切り替わります。`,
     },
   },
 };

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DatabaseStartError, Store, type DatabaseTarget, type RequestFacts } from '../src/store/index.ts';
+import { TestPostgres } from './helpers/postgres-server.ts';
+
+// The store on both databases: the same migrations, settings, daily counts and history, on a real SQLite file
+// and a real Postgres.
+
+const facts = (userId: string, cost = 1, guildId = 'g1'): RequestFacts => ({ guildId, channelId: 'c1', userId, kind: 'dream', recipe: { intensity: 'low' }, cost });
+
+let pg: TestPostgres;
+let dir: string;
+let dbCount = 0;
+
+beforeAll(async () => {
+  dir = mkdtempSync(path.join(tmpdir(), 'dream-store-'));
+  pg = await TestPostgres.start();
+});
+afterAll(async () => {
+  await pg?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const targets: Record<'sqlite' | 'postgres', () => Promise<DatabaseTarget>> = {
+  sqlite: async () => ({ kind: 'sqlite', path: path.join(dir, `nested/db${++dbCount}.sqlite`) }),
+  postgres: async () => ({ kind: 'postgres', url: await pg.createDatabase(`store${++dbCount}`) }),
+};
+
+describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
+  it('creates and migrates a new database; settings and counts are there after reopening it', async () => {
+    const target = await targets[kind]();
+    const store = await Store.open(target);
+    expect(await store.settings('g1')).toEqual({ dailyLimit: 0, mentions: true, channelMode: 'everywhere', channels: [] });
+    await store.changeSettings('g1', 'admin', { nsfwPolicy: 'spoiler', dailyLimit: 3 });
+    await store.changeSettings('g1', 'admin', { mentions: false, intensity: 'high', channelMode: 'listed' });
+    await store.setChannel('g1', 'c2', true, 'admin');
+    await store.setChannel('g1', 'c3', true, 'admin');
+    await store.setChannel('g1', 'c3', false, 'admin');
+    expect((await store.admit(facts('u1', 2), 3)).ok).toBe(true);
+    await store.close();
+
+    const again = await Store.open(target); // migrations already applied: nothing to do
+    expect(await again.settings('g1')).toEqual({ nsfwPolicy: 'spoiler', dailyLimit: 3, mentions: false, intensity: 'high', channelMode: 'listed', channels: ['c2'] });
+    expect(await again.settings('other')).toEqual({ dailyLimit: 0, mentions: true, channelMode: 'everywhere', channels: [] });
+    const quota = await again.quota('g1', 'u1', 3);
+    expect(quota).toMatchObject({ used: 2, left: 1 });
+    expect(quota.resetsAt % 86_400_000).toBe(0);
+    expect(quota.resetsAt).toBeGreaterThan(Date.now());
+    await again.close();
+  });
+
+  it('counts a day against the limit, refuses past it, gives back once, and never lets two admissions pass the last unit', async () => {
+    const store = await Store.open(await targets[kind]());
+    try {
+      const first = await store.admit(facts('u1'), 2);
+      expect(first.ok).toBe(true);
+      expect((await store.admit(facts('u1'), 2)).ok).toBe(true);
+      const refused = await store.admit(facts('u1'), 2);
+      expect(refused).toMatchObject({ ok: false, used: 2, limit: 2 });
+      expect((await store.admit(facts('u1', 5), 4)).ok).toBe(false); // a zoom dearer than the whole limit
+      expect((await store.admit(facts('u2'), 2)).ok).toBe(true); // another member's own day
+      expect((await store.admit(facts('u1', 1, 'g2'), 2)).ok).toBe(true); // the same member in another server
+      // A job that never ran is given back, once, however many processes report its end.
+      if (!first.ok) throw new Error('admitted');
+      expect(await store.end(first.historyId, { outcome: 'not_run', refund: true })).toBe(true);
+      expect(await store.end(first.historyId, { outcome: 'not_run', refund: true })).toBe(false);
+      expect((await store.quota('g1', 'u1', 2)).used).toBe(1);
+      // Ten at once for the last units of a limit of 4: exactly 3 more pass.
+      const burst = await Promise.all(Array.from({ length: 10 }, () => store.admit(facts('u1'), 4)));
+      expect(burst.filter((a) => a.ok)).toHaveLength(3);
+      expect((await store.quota('g1', 'u1', 4)).used).toBe(4);
+      // No limit: counted, never refused.
+      expect((await store.admit(facts('u1'), 0)).ok).toBe(true);
+      const stats = await store.recent('g1', 7);
+      expect(stats).toEqual({ dreams: 0, members: 2, refusals: 2 + 7 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('ends a row with its outcome and link, and prunes old history', async () => {
+    const store = await Store.open(await targets[kind]());
+    try {
+      const a = await store.admit(facts('u1'), 0);
+      if (!a.ok) throw new Error('admitted');
+      await store.end(a.historyId, { outcome: 'done', seconds: 1.5, messageLink: 'https://discord.com/channels/g1/c1/m1', refund: false });
+      await store.recordRefusal(facts('u2'), 'channel');
+      expect(await store.recent('g1', 7)).toEqual({ dreams: 1, members: 2, refusals: 1 });
+      expect(await store.prune(30)).toBe(0);
+      expect(await store.prune(-1)).toBe(2); // everything is older than tomorrow
+      expect(await store.recent('g1', 7)).toEqual({ dreams: 0, members: 0, refusals: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a database that cannot be opened', () => {
+  it('an unwritable SQLite path is one sentence naming it', async () => {
+    const file = path.join(dir, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const err = await Store.open({ kind: 'sqlite', path: path.join(file, 'deepdream.sqlite') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatabaseStartError);
+    expect((err as Error).message).toMatch(/^Could not open the database sqlite:.*a-file\/deepdream\.sqlite: .+ \(check DATABASE_URL/);
+  });
+
+  it('a Postgres that is down is one sentence, with the password masked', async () => {
+    const err = await Store.open({ kind: 'postgres', url: `postgres://dream:secret@127.0.0.1:${pg.port + 1}/x` }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DatabaseStartError);
+    expect((err as Error).message).toMatch(/^Could not open the database postgres:\/\/dream:\*\*\*@127\.0\.0\.1:\d+\/x: /);
+    expect((err as Error).message).not.toContain('secret');
+  });
+});
