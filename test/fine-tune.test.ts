@@ -14,7 +14,8 @@ import { weightView, type GraphNode } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { createOnnxNetwork } from '../src/engine/onnx/index.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
-import { readTrainingImage, StyleDataError, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
+import { listStyles, readTrainingImage, StyleDataError, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
+import { messagesFor } from '../src/i18n/index.ts';
 import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
 import { toFloatImage } from '../src/engine/float-image.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
@@ -66,6 +67,12 @@ describe('fine-tuning a style (--fine-tune)', () => {
     expect(new Set(saved)).toEqual(new Set(plan.convs.map((c) => c.name)));
     expect(trained.fineTune?.bytes).toBeGreaterThan(4 * 1_600_000);
     expect(trained.fineTune?.bytes).toBeLessThan(4 * 1_800_000);
+    // /styles says so, in both languages.
+    const listed = (await listStyles(models)).find((s) => s.name === 'tuned');
+    expect(listed?.fineTuned).toEqual(['mixed5']);
+    const entry = { classes: listed!.classes, accuracy: listed!.valAccuracy, fineTuned: listed!.fineTuned };
+    expect(messagesFor('en-US').styles.entry(entry)).toMatch(/\nfine-tuned: mixed5 /);
+    expect(messagesFor('ja').styles.entry(entry)).toMatch(/\n微調整済み：mixed5/);
   });
 
   it('reloads to the same activations on onnx and wasm, and the same predictions as training saved', async () => {
