@@ -33,6 +33,10 @@ export interface ErrorParams {
   /** Channels that never fire on the picture: nothing to grow, only roll seams. */
   'channel.silent': { channels: string[] };
   'model.unknown': { model: string; installed: string[] };
+  /** A style given with a model it was not trained on (e.g. `model: darknet_tiny`). */
+  'style.wrong-trunk': { style: string; trunk: string; model: string };
+  /** A model's name given as a style. */
+  'style.is-a-model': { style: string };
 }
 export type ErrorCode = keyof ErrorParams;
 /** An error's code and values: plain data, so it crosses worker threads and Redis. */

@@ -41,6 +41,9 @@ type Result =
       plain_cpu_s: number;
       class_cpu_ratio: number;
       hybrid_cpu_ratio: number;
+      /** With --rounds N: each round's wall ratios (plain, class, hybrid back to back); the fields above are medians. */
+      class_ratios?: number[];
+      hybrid_ratios?: number[];
       backend: string;
     }
   | {
@@ -99,10 +102,11 @@ async function stepTimes(dreamer: Dreamer, image: RgbImage, params: DreamParams)
  * Growing anything, timed in one window: a class dream (the ImageNet classifier alone, soft as by default) and the
  * hybrid (InceptionV3's layers + the class, two networks) against a plain dream of the same picture and intensity.
  */
-async function benchGrow(dreamer: Dreamer, side: number): Promise<Result> {
+async function benchGrow(dreamer: Dreamer, side: number, rounds: number): Promise<Result> {
   const image = await readImage(await readFile(SAMPLE), { maxSide: side, maxInputPixels: 1e8 });
   const intensity: Intensity = 'medium';
-  const time = async (o: RecipeOverrides) => {
+  type Timing = { wall: number; cpu: number };
+  const time = async (o: RecipeOverrides): Promise<Timing> => {
     const t = performance.now();
     const cpu = process.cpuUsage();
     await dreamer.dream(image, resolveParams(dreamer.manifest, { intensity, seed: 1, ...o }));
@@ -112,22 +116,29 @@ async function benchGrow(dreamer: Dreamer, side: number): Promise<Result> {
   // outside the timings.
   await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { intensity, target: 'goldfish', seed: 1 }), steps: 1 });
   await dreamer.dream(image, { ...resolveParams(dreamer.manifest, { intensity, target: 'goldfish', layers: [...PRESETS[intensity].layers], seed: 1 }), steps: 1 });
-  const plain = await time({});
-  const alone = await time({ target: 'goldfish' });
-  const hybrid = await time({ target: 'goldfish', layers: [...PRESETS[intensity].layers] });
+  // Each round runs the three back to back, so a round's ratios share one state of the machine.
+  const runs: { plain: Timing; alone: Timing; hybrid: Timing }[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const plain = await time({});
+    const alone = await time({ target: 'goldfish' });
+    const hybrid = await time({ target: 'goldfish', layers: [...PRESETS[intensity].layers] });
+    runs.push({ plain, alone, hybrid });
+  }
   const r = (x: number) => Math.round(x * 100) / 100;
+  const mid = (f: (run: (typeof runs)[number]) => number) => r(median(runs.map(f)));
   return {
     case: 'grow',
     side: Math.max(image.width, image.height),
     intensity,
-    plain_s: r(plain.wall),
-    class_s: r(alone.wall),
-    class_ratio: r(alone.wall / plain.wall),
-    hybrid_s: r(hybrid.wall),
-    hybrid_ratio: r(hybrid.wall / plain.wall),
-    plain_cpu_s: r(plain.cpu),
-    class_cpu_ratio: r(alone.cpu / plain.cpu),
-    hybrid_cpu_ratio: r(hybrid.cpu / plain.cpu),
+    plain_s: mid((x) => x.plain.wall),
+    class_s: mid((x) => x.alone.wall),
+    class_ratio: mid((x) => x.alone.wall / x.plain.wall),
+    hybrid_s: mid((x) => x.hybrid.wall),
+    hybrid_ratio: mid((x) => x.hybrid.wall / x.plain.wall),
+    plain_cpu_s: mid((x) => x.plain.cpu),
+    class_cpu_ratio: mid((x) => x.alone.cpu / x.plain.cpu),
+    hybrid_cpu_ratio: mid((x) => x.hybrid.cpu / x.plain.cpu),
+    ...(rounds > 1 ? { class_ratios: runs.map((x) => r(x.alone.wall / x.plain.wall)), hybrid_ratios: runs.map((x) => r(x.hybrid.wall / x.plain.wall)) } : {}),
     backend: dreamer.backend.name,
   };
 }
@@ -221,7 +232,8 @@ async function benchScreen(backend: BackendChoice, threads: number, cacheDir?: s
 
 function row(r: Result): string {
   if (r.case === 'grow') {
-    return `grow   ${r.intensity} ${r.side} px: plain ${r.plain_s} s, class alone ${r.class_s} s (${r.class_ratio}×; CPU ${r.class_cpu_ratio}×), hybrid ${r.hybrid_s} s (${r.hybrid_ratio}×; CPU ${r.hybrid_cpu_ratio}×)   (${r.backend})`;
+    const spread = r.class_ratios ? `; rounds: class ${r.class_ratios.join(', ')}×, hybrid ${r.hybrid_ratios?.join(', ')}×` : '';
+    return `grow   ${r.intensity} ${r.side} px: plain ${r.plain_s} s, class alone ${r.class_s} s (${r.class_ratio}×; CPU ${r.class_cpu_ratio}×), hybrid ${r.hybrid_s} s (${r.hybrid_ratio}×; CPU ${r.hybrid_cpu_ratio}×)${spread}   (${r.backend})`;
   }
   if (r.case === 'soft') {
     return `soft   ${r.size} px step: classic ${r.classic_ms_median} ms, soft ${r.soft_ms_median} ms (${r.added_pct} %; CPU ${r.classic_cpu_ms} → ${r.soft_cpu_ms} ms, ${r.added_cpu_pct} %), lapnorm alone ${r.lapnorm_ms_median} ms   (${r.backend})`;
@@ -233,7 +245,7 @@ function row(r: Result): string {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values } = parseCli({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, side: { type: 'string' } } });
+  const { values } = parseCli({ args: argv, options: { json: { type: 'boolean' }, only: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, side: { type: 'string' }, rounds: { type: 'string' } } });
   const config = engineConfig();
   const backend = (values.backend ?? config.backend) as BackendChoice;
   if (!BACKEND_CHOICES.includes(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}.`);
@@ -245,7 +257,9 @@ async function main(argv: string[]): Promise<number> {
   if (side < 64 || side > 4096) throw new UsageError('--side must be from 64 to 4096.');
   for (const intensity of INTENSITIES) cases.push(() => benchDream(dreamer, intensity, side));
   cases.push(() => benchScreen(backend, threads, config.cacheDir));
-  cases.push(() => benchGrow(dreamer, side), () => benchSoft(dreamer, 512));
+  const rounds = numberFlag(values.rounds, 'rounds', true) ?? 1;
+  if (rounds < 1 || rounds > 20) throw new UsageError('--rounds must be from 1 to 20.');
+  cases.push(() => benchGrow(dreamer, side, rounds), () => benchSoft(dreamer, 512));
   const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`), 'screen', 'grow', 'soft'];
   const selected = values.only ? names.map((n, i) => (n === values.only ? i : -1)).filter((i) => i >= 0) : names.map((_, i) => i);
   if (selected.length === 0) throw new UsageError(`--only must be one of ${names.join(', ')}.`);

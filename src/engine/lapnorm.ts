@@ -118,11 +118,13 @@ function up(src: Plane, h: number, w: number): Float32Array {
   return out;
 }
 
-function rms(a: Float32Array): number {
+function sumOfSquares(a: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * a[i];
-  return Math.sqrt(s / a.length);
+  return s;
 }
+
+const rms = (a: Float32Array) => Math.sqrt(sumOfSquares(a) / a.length);
 
 /**
  * The gradient ([h, w, 3], in place) split into {@link LAP_LEVELS} Laplacian bands, each divided by its own RMS
@@ -131,14 +133,21 @@ function rms(a: Float32Array): number {
  */
 export function lapNormalise(grad: Float32Array, h: number, w: number, levels = LAP_LEVELS, coarseWeight = LAP_COARSE_WEIGHT): void {
   const bands: Float32Array[] = [];
+  /** Each band's sum of squares, taken as it is written (one pass fewer per band). */
+  const squares: number[] = [];
   const sizes: [number, number][] = [];
   let cur: Plane = { data: grad, h, w };
   for (let l = 0; l < levels - 1 && Math.min(cur.h, cur.w) >= 4; l++) {
     const lo = down(cur);
     // The band, written over the blurred copy (one array fewer).
     const hi = up(lo, cur.h, cur.w);
-    for (let i = 0; i < hi.length; i++) hi[i] = cur.data[i] - hi[i];
+    let sq = 0;
+    for (let i = 0; i < hi.length; i++) {
+      hi[i] = cur.data[i] - hi[i];
+      sq += hi[i] * hi[i];
+    }
     bands.push(hi);
+    squares.push(sq);
     sizes.push([cur.h, cur.w]);
     cur = lo;
   }
@@ -147,14 +156,21 @@ export function lapNormalise(grad: Float32Array, h: number, w: number, levels = 
   const coarse = coarseWeight / (rms(acc) + 1e-10);
   for (let i = 0; i < acc.length; i++) acc[i] *= coarse;
   let accPlane: Plane = { data: acc, h: cur.h, w: cur.w };
+  let accSquares = 0;
   for (let l = bands.length - 1; l >= 0; l--) {
     const [bh, bw] = sizes[l];
     const upsampled = up(accPlane, bh, bw);
     const band = bands[l];
-    const scale = 1 / (rms(band) + 1e-10);
-    for (let i = 0; i < band.length; i++) upsampled[i] += band[i] * scale;
+    const scale = 1 / (Math.sqrt(squares[l] / band.length) + 1e-10);
+    // The finest band's sum also gives the result's RMS (one pass fewer).
+    let sq = 0;
+    for (let i = 0; i < band.length; i++) {
+      upsampled[i] += band[i] * scale;
+      sq += upsampled[i] * upsampled[i];
+    }
+    accSquares = sq;
     accPlane = { data: upsampled, h: bh, w: bw };
   }
-  const total = 1 / (rms(accPlane.data) + 1e-10);
+  const total = 1 / (Math.sqrt((bands.length ? accSquares : sumOfSquares(accPlane.data)) / accPlane.data.length) + 1e-10);
   for (let i = 0; i < grad.length; i++) grad[i] = accPlane.data[i] * total;
 }

@@ -9,7 +9,7 @@ const AttrType = onnx.AttributeProto.AttributeType;
 const DataType = onnx.TensorProto.DataType;
 
 /** Bump whenever the emitted graph changes, so cached `.onnx` files are not reused. */
-export const EMITTER_VERSION = 6;
+export const EMITTER_VERSION = 7;
 
 const OPSET = 17;
 const IR_VERSION = 8;
@@ -503,6 +503,31 @@ function emitBackward(
   /** Crops a transposed window op's output (which may be one row/column too long) to x's size. */
   const cropTo = (g: string, x: string) => shaped(b.op1('Slice', [g, b.int64s([0, 0]), spatial(x), b.int64s([2, 3])]), x);
 
+  /**
+   * A LeakyReLU's slope read from node's output y (the LeakyReLU's own, or a max pool's of it), alpha ≥ 0:
+   * clip(y·2^127 + alpha, alpha, 1) is 1 for y > 0 (normal floats), else alpha. A depthwise Conv + Clip: NCHWc.
+   */
+  const leakySlope = (name: string, alpha: number): string => {
+    const c = chans(name);
+    const conv = b.op1('Conv', [get(name), b.filled(MASK_SCALE, [c, 1, 1, 1]), b.filled(alpha, [c])], [ints('kernel_shape', [1, 1]), int('group', c)]);
+    return shaped(b.op1('Clip', [shaped(conv, name), b.scalar(alpha), one()]), name);
+  };
+  const alphaOf = (name: string): number => {
+    const n = byName.get(name);
+    if (n?.op !== 'leakyRelu') throw new Error(`internal: ${name} is not a LeakyReLU`);
+    return n.alpha;
+  };
+  /**
+   * True for a LeakyReLU whose slope a pool may apply on its side: read from its output (a non-negative alpha), and
+   * the pool its only reader with no loss term of its own (a slope applied twice would be squared).
+   */
+  const readers = new Map<string, number>();
+  for (const n of plan) for (const i of 'input' in n ? [n.input] : 'inputs' in n ? n.inputs : []) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const isLeaky = (name: string) => {
+    const n = byName.get(name);
+    return n?.op === 'leakyRelu' && n.alpha >= 0 && blocked(chans(name)) && readers.get(name) === 1 && !meanSeeds.has(name) && !fullSeeds.has(name);
+  };
+
   let inputGrad: string | undefined;
   for (let i = plan.length - 1; i >= 0; i--) {
     const node = plan[i];
@@ -599,12 +624,25 @@ function emitBackward(
       }
       case 'maxPool': {
         // The indices (flat NCHW offsets into x) route the gradient back exactly. When x is a ReLU output, its mask
-        // is applied here, on the 4× smaller pooled side: x at a window's argmax is that window's maximum y.
-        const premask = isRelu(node.input);
+        // is applied here, on the 4× smaller pooled side: x at a window's argmax is that window's maximum y (so is
+        // a LeakyReLU's slope, when the pool is all that reads it).
+        const premask = isRelu(node.input) || isLeaky(node.input);
         let gp = full();
         const y = poolOutputs.get(name) ?? get(name);
-        if (premask) gp = b.op1('Mul', [gp, b.op1('Cast', [b.op1('Greater', [y, zero()])], [int('to', DataType.FLOAT)])]);
+        if (isRelu(node.input)) gp = b.op1('Mul', [gp, b.op1('Cast', [b.op1('Greater', [y, zero()])], [int('to', DataType.FLOAT)])]);
+        else if (premask) gp = shaped(b.op1('Mul', [gp, leakySlope(name, alphaOf(node.input))]), name);
         const shape = fullShape(node.input);
+        if (node.strides.every((s, i) => s >= node.size[i])) {
+          // Windows that do not overlap send each input at most one gradient: MaxUnpool's plain placement, much
+          // cheaper than a scatter-add. ORT wants an output at least as large as the windows cover (one row or
+          // column more than x in ceil mode); the indices are flat offsets into x, so x is that output's start.
+          const covered = b.op1('Concat', [b.int64s([1, c]), b.op1('Mul', [spatial(name), b.int64s(node.strides)])], [int('axis', 0)]);
+          const placed = b.op1('MaxUnpool', [gp, `${get(name)}/indices`, covered], [ints('kernel_shape', node.size), ints('strides', node.strides)]);
+          const size = b.op1('ReduceProd', [shape], [int('keepdims', 1)]);
+          const first = b.op1('Slice', [b.op1('Reshape', [placed, b.int64s([-1])]), b.int64s([0]), size]);
+          accumulate(node.input, { tensor: shaped(b.op1('Reshape', [first, shape]), node.input), masked: premask, nchw: true });
+          break;
+        }
         const indices = b.op1('Reshape', [`${get(name)}/indices`, b.int64s([-1])]);
         const zeros = b.op1('ConstantOfShape', [b.op1('ReduceProd', [shape], [int('keepdims', 1)])]);
         const scattered = b.op1('ScatterElements', [zeros, indices, b.op1('Reshape', [gp, b.int64s([-1])])], [int('axis', 0), str('reduction', 'add')]);
@@ -681,6 +719,17 @@ function emitBackward(
         accumulate(node.input, { tensor: relu(), nchw: gNchw });
         break;
       case 'leakyRelu': {
+        // A 2×2 pool downstream applied the slope on its pooled side already.
+        if (masked) {
+          accumulate(node.input, { tensor: full(), nchw: gNchw });
+          break;
+        }
+        if (node.alpha >= 0 && blocked(c)) {
+          // g · slope(y), in NCHWc; reading y rather than x leaves x to the LeakyRelu alone, which ORT then fuses
+          // into the conv before it.
+          accumulate(node.input, { tensor: shaped(b.op1('Mul', [full(), leakySlope(name, node.alpha)]), name), nchw: gNchw });
+          break;
+        }
         // g · (x > 0 ? 1 : alpha), from the input so that a negative alpha is right too.
         const slope = b.op1('Where', [b.op1('Greater', [get(node.input), zero()]), one(), b.scalar(node.alpha)]);
         accumulate(node.input, { tensor: b.op1('Mul', [full(), slope]), nchw: true });

@@ -137,8 +137,8 @@ const trunkOf = (m: ModelManifest) => m.style?.trunk ?? m.name;
 
 /** Refuses a style that was not trained on the trunk `model` dreams with (the one compatibility check). */
 export function checkStyleFits(model: ModelManifest, style: ModelManifest): void {
-  if (!style.style) throw new DreamParamsError(`"${style.name}" is a model, not a style.`);
-  if (style.style.trunk !== trunkOf(model)) throw new DreamParamsError(`The style "${style.name}" was trained on ${style.style.trunk}, not on ${trunkOf(model)}.`);
+  if (!style.style) throw new DreamParamsError({ code: 'style.is-a-model', params: { style: style.name } });
+  if (style.style.trunk !== trunkOf(model)) throw new DreamParamsError({ code: 'style.wrong-trunk', params: { style: style.name, trunk: style.style.trunk, model: trunkOf(model) } });
 }
 
 /** A style's target: one of its classes (default: its first). */

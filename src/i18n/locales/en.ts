@@ -166,6 +166,8 @@ const en: Language = {
       'channel.out-of-range': (p) => `Layer ${p.layer} has ${p.count} channels (0 to ${p.count - 1}): there is no channel ${p.channel}.`,
       'channel.silent': (p) => `${p.channels.length > 1 ? `Channels ${p.channels.join(', ')} never fire` : `Channel ${p.channels[0]} never fires`} on this picture, so there is nothing to grow: pick another channel or a whole layer.`,
       'model.unknown': (p) => `There is no dream model "${p.model}" here. Installed: ${p.installed.join(', ')}.`,
+      'style.wrong-trunk': (p) => `The style "${p.style}" was trained on ${p.trunk}, not on ${p.model}: dream it without a model, or with ${p.trunk}.`,
+      'style.is-a-model': (p) => `"${p.style}" is a model, not a style.`,
     },
     commands: {
       dream: {

@@ -173,6 +173,8 @@ const ja: Language = {
       'channel.out-of-range': (p) => `レイヤー ${p.layer} のチャンネルは ${p.count} 個（0〜${p.count - 1}）です。チャンネル ${p.channel} はありません。`,
       'channel.silent': (p) => `チャンネル ${p.channels.join('、')} はこの画像ではまったく反応しないため、育てるものがありません。別のチャンネルかレイヤー全体を選んでください。`,
       'model.unknown': (p) => `ドリームモデル${quoted(p.model)}はここにはありません。使えるモデル：${p.installed.join('、')}。`,
+      'style.wrong-trunk': (p) => `スタイル${quoted(p.style)}は ${p.trunk} で学習されたもので、${p.model} では使えません。モデルを指定しないか、${p.trunk} を指定してください。`,
+      'style.is-a-model': (p) => `${quoted(p.style)}はモデルで、スタイルではありません。`,
     },
     commands: {
       dream: {
