@@ -61,6 +61,10 @@ export interface EngineConfig {
   stylesDir: string;
   /** Where compiled weights and ONNX models are cached (undefined: models/.cache). */
   cacheDir?: string;
+  /** An animated input is dreamed as at most this many frames (sampled evenly, delays summed). */
+  maxAnimationFrames: number;
+  /** Frames to decode × their stored width × height, checked from an animation's header before decoding. */
+  maxAnimationPixels: number;
 }
 
 /** Engine settings from the environment (and .env), validated. */
@@ -76,8 +80,16 @@ export function engineConfig(env: Env = process.env): EngineConfig {
     threads: int(env, 'DREAM_THREADS', Math.max(1, Math.floor(availableParallelism() / concurrency)), 1, 256)!,
     stylesDir: path.resolve(env.DREAM_STYLES_DIR?.trim() || MODELS_DIR),
     cacheDir: cacheDir ? path.resolve(cacheDir) : undefined,
+    maxAnimationFrames: int(env, 'MAX_ANIMATION_FRAMES', DEFAULT_MAX_ANIMATION_FRAMES, 2, 500)!,
+    maxAnimationPixels: int(env, 'MAX_ANIMATION_PIXELS', 500_000_000, 1)!,
   };
 }
+
+/**
+ * 48 frames at the 320 px an animation is dreamed at take about 6 still dreams' time on onnx (2 cores) and encode
+ * to ~3–5 MiB of GIF: longer clips are sampled evenly (their delays summed, so they last as long).
+ */
+export const DEFAULT_MAX_ANIMATION_FRAMES = 48;
 
 const DEFAULT_ATTACHMENT_PREFIXES = ['https://cdn.discordapp.com/', 'https://media.discordapp.net/'];
 

@@ -158,6 +158,8 @@ const ja: Language = {
       'image.damaged': () => 'この画像は壊れているか不完全なようで、読み込めません。',
       'image.too-many-pixels': (p) =>
         `画像が大きすぎます。${p.width}×${p.height}（${f.fixed((p.width * p.height) / 1e6, 1)} メガピクセル）で、上限は ${f.fixed(p.limit / 1e6, 1)} メガピクセルです。`,
+      'image.animation-too-large': (p) =>
+        `アニメーションが大きすぎます。${p.width}×${p.height} のフレーム ${p.frames} 枚で ${f.fixed((p.frames * p.width * p.height) / 1e6, 1)} メガピクセルになり、上限は ${f.fixed(p.limit / 1e6, 1)} メガピクセルです。`,
       'image.heic': () => 'この HEIC 写真は読み込めない圧縮形式で保存されています。JPEG か PNG に変換して送ってください。',
       'style.unknown': (p) => `${quoted(p.style)}というスタイルはありません。使えるスタイル：${p.installed.length ? p.installed.join('、') : 'まだありません（npm run train で学習できます）'}。`,
       'style.not-a-style': (p) => `モデル ${p.model} はスタイルではないため、ターゲットにできるクラスがありません（スタイルは npm run train で学習できます）。`,
