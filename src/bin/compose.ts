@@ -6,7 +6,7 @@ import { BotMetrics } from '../bot/metrics.ts';
 import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
-import { JobMessages, JobProcessor, type JobData, type JobResult, type StatusTiming } from '../jobs/index.ts';
+import { jobKinds, JobMessages, JobProcessor, type JobData, type JobResult, type StatusTiming } from '../jobs/index.ts';
 import { MemoryQueue, RedisQueue, startRedisWorker, type JobQueue, type QueueHooks, type RedisTurns } from '../queue/index.ts';
 import { DreamWorkerPool, type DreamRunner } from '../runner/index.ts';
 
@@ -45,7 +45,7 @@ function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessa
     input: { ...config, maxSide: maxSideFor(config, runner.backend.name) },
     onStep: metrics && ((s) => metrics.stepSeconds.observe(s)),
     safety: { policy: config.nsfwPolicy, threshold: config.nsfwThreshold },
-  });
+  }, jobKinds({ animation: { maxPixels: config.maxAnimationPixels } }));
 }
 
 const statusTiming = (config: BotConfig): StatusTiming => ({ editIntervalMs: config.statusEditIntervalMs, outcomeRetryDelaysMs: config.outcomeRetryDelaysMs });

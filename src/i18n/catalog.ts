@@ -159,6 +159,15 @@ export interface Catalog {
     /** Choice names of /zoom's intensity. */
     zoomIntensity(intensity: IntensityId, octaves: number, steps: number): string;
   };
+  /** Animated inputs (GIF, animated WebP) dreamed frame by frame. */
+  animation: {
+    /** Title of an animation's result embed. */
+    title(intensity: IntensityId): string;
+    /** A long animation was sampled: kept of total frames, the same duration. */
+    sampled(kept: number, total: number): string;
+    /** Explain on an animation: it explains the first frame. */
+    firstFrame: string;
+  };
 }
 
 /** A language: its catalog and the Discord locales it answers (`ja`, or `en-US` and `en-GB`). */

@@ -212,6 +212,11 @@ const en: Language = {
       explainMenu: 'Explain',
       zoomIntensity: (intensity, octaves, steps) => `${intensity}: ${octaves} octaves × ${steps} steps a frame`,
     },
+    animation: {
+      title: (intensity) => `DeepDream animation · ${intensity}`,
+      sampled: (kept, total) => `${f.number(kept)} of its ${f.number(total)} frames were dreamed, each shown longer, so it lasts as long.`,
+      firstFrame: 'This is an animation: Explain shows its first frame.',
+    },
   },
 };
 

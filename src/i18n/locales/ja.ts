@@ -219,6 +219,11 @@ const ja: Language = {
       explainMenu: 'AIの視点',
       zoomIntensity: (intensity, octaves, steps) => `${INTENSITY_NAMES[intensity]}：1フレームあたり ${octaves} オクターブ × ${steps} ステップ`,
     },
+    animation: {
+      title: (intensity) => `DeepDream アニメーション・${INTENSITY_NAMES[intensity]}`,
+      sampled: (kept, total) => `全 ${f.number(total)} フレームのうち ${f.number(kept)} フレームをドリームしました（各フレームを長く表示するので、長さは変わりません）。`,
+      firstFrame: 'アニメーションなので、最初のフレームを解説しています。',
+    },
   },
 };
 
