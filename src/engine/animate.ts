@@ -107,7 +107,7 @@ export async function dreamAnimation(dreamer: FrameDreamer, frames: RgbImage[], 
       carried = { change: moved.data, trust };
     }
     const cost = i === 0 ? firstCost : followCost;
-    const recipe: DreamParams = i === 0 ? params : { ...params, octaves: follow.octaves, steps: follow.steps, seed: process.env.SAME_SEED ? params.seed + 1 : frameSeed(params.seed, i) };
+    const recipe: DreamParams = i === 0 ? params : { ...params, octaves: follow.octaves, steps: follow.steps, seed: frameSeed(params.seed, i) };
     let last: DreamProgress | undefined;
     const dreamed = await dreamer.dream(toRgbImage(start), recipe, {
       ...dreamOpts,
@@ -124,7 +124,7 @@ export async function dreamAnimation(dreamer: FrameDreamer, frames: RgbImage[], 
       // The output keeps `hold` of the carried change where the flow is trusted: the short dream's wobble is damped.
       for (let k = 0; k < change.length; k++) {
         const m = hold * carried.trust[(k / 3) | 0];
-        change[k] = m * carry * carried.change[k] + (1 - m) * change[k];
+        change[k] = m * carried.change[k] + (1 - m) * change[k];
         result.data[k] = Math.min(1, Math.max(0, input.data[k] + change[k]));
       }
     }
@@ -132,9 +132,10 @@ export async function dreamAnimation(dreamer: FrameDreamer, frames: RgbImage[], 
     prevInput = input;
     const frame = carried && hold > 0 ? toRgbImage(result) : dreamed;
     out.push(frame);
-    if (onProgress && last) {
+    if (onProgress) {
       const due = previewEvery > 0 && ((i + 1) % previewEvery === 0 || i === frames.length - 1);
-      onProgress({ ...last, ...timing(doneBefore(i + 1) / total), frame: i + 1, frames: frames.length, frameDone: true, preview: due ? frame : undefined });
+      const end = last ?? { octave: recipe.octaves, octaves: recipe.octaves, step: recipe.steps, steps: recipe.steps, loss: 0 };
+      onProgress({ ...end, ...timing(doneBefore(i + 1) / total), frame: i + 1, frames: frames.length, frameDone: true, preview: due ? frame : undefined });
     }
   }
   return out;
