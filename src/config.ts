@@ -81,7 +81,7 @@ export function engineConfig(env: Env = process.env): EngineConfig {
     stylesDir: path.resolve(env.DREAM_STYLES_DIR?.trim() || MODELS_DIR),
     cacheDir: cacheDir ? path.resolve(cacheDir) : undefined,
     maxAnimationFrames: int(env, 'MAX_ANIMATION_FRAMES', DEFAULT_MAX_ANIMATION_FRAMES, 2, 500)!,
-    maxAnimationPixels: int(env, 'MAX_ANIMATION_PIXELS', 500_000_000, 1)!,
+    maxAnimationPixels: int(env, 'MAX_ANIMATION_PIXELS', DEFAULT_MAX_ANIMATION_PIXELS, 1)!,
   };
 }
 
@@ -90,6 +90,11 @@ export function engineConfig(env: Env = process.env): EngineConfig {
  * to ~3–5 MiB of GIF: longer clips are sampled evenly (their delays summed, so they last as long).
  */
 export const DEFAULT_MAX_ANIMATION_FRAMES = 48;
+/**
+ * Frames decoded × their stored size: 48 frames of 1920×1080 (100 MP) pass; 40 frames of 3000×3000 (360 MP) are
+ * refused from the header at once (accepted, they took 8 s to decode and 2m 47s in all on a busy 2-core machine).
+ */
+export const DEFAULT_MAX_ANIMATION_PIXELS = 200_000_000;
 
 const DEFAULT_ATTACHMENT_PREFIXES = ['https://cdn.discordapp.com/', 'https://media.discordapp.net/'];
 

@@ -15,7 +15,7 @@ describe('engine configuration', () => {
       stylesDir: path.resolve('models'),
       cacheDir: undefined,
       maxAnimationFrames: 48,
-      maxAnimationPixels: 500_000_000,
+      maxAnimationPixels: 200_000_000,
     });
   });
 
@@ -30,7 +30,7 @@ describe('engine configuration', () => {
       DREAM_STYLES_DIR: '/data/styles',
       DREAM_MODEL_CACHE: '/data/cache',
     });
-    expect(cfg).toEqual({ backend: 'cpu', model: 'mascot', maxSide: 768, maxInputPixels: 1_000_000, concurrency: 2, threads: 3, stylesDir: '/data/styles', cacheDir: '/data/cache', maxAnimationFrames: 48, maxAnimationPixels: 500_000_000 });
+    expect(cfg).toEqual({ backend: 'cpu', model: 'mascot', maxSide: 768, maxInputPixels: 1_000_000, concurrency: 2, threads: 3, stylesDir: '/data/styles', cacheDir: '/data/cache', maxAnimationFrames: 48, maxAnimationPixels: 200_000_000 });
   });
 
   it('reads the animation budgets: frames dreamed, and pixels decoded', () => {
