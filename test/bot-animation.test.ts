@@ -70,7 +70,7 @@ describe('animated GIFs and WebPs in Discord (fake runner)', () => {
     expect(embedOf(done).description).toMatch(/12 of its 30 frames were dreamed/);
   });
 
-  it('an animation counts ceil(frames ÷ 8) toward MAX_JOBS_PER_USER; Reroll dreams the animation again', async () => {
+  it('an animation counts ceil(frames ÷ 8) toward MAX_JOBS_PER_USER; Reroll and Dream deeper dream it again', async () => {
     await idle();
     runner.hold();
     const twelve = await makeClip({ frames: 12, width: 32, height: 32 });
@@ -86,6 +86,16 @@ describe('animated GIFs and WebPs in Discord (fake runner)', () => {
     const again = await posted(reroll, '.gif');
     expect(fieldsOf(again).Frames).toBe('12');
     expect(fieldsOf(again).Seed).not.toBe('1');
+    // Dream deeper dreams the posted animation: its frames are the first dream's (the fake runner inverted them).
+    await idle();
+    const firstInput = runner.animationInputs.at(-2)!.frames[0];
+    const deeper = fake.dispatchInteraction(fake.button({ customId: 'dream:deeper', message: fake.originalMessage(i.id) as APIMessage, user: fake.users.bob }));
+    const deeperDone = await posted(deeper, '.gif');
+    expect(fieldsOf(deeperDone)).toMatchObject({ Frames: '12', Seed: '1' });
+    const deeperInput = runner.animationInputs.at(-1)!.frames[0];
+    let diff = 0;
+    for (let k = 0; k < deeperInput.data.length; k++) diff += Math.abs(deeperInput.data[k] - (255 - firstInput.data[k]));
+    expect(diff / deeperInput.data.length).toBeLessThan(12);
   });
 
   it('Explain on an animation explains its first frame and says so', async () => {
