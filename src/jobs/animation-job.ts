@@ -1,6 +1,6 @@
 import type { APIEmbed } from 'discord.js';
 import type { Logger } from 'pino';
-import { ANIMATION_DEFAULTS, GUIDE_MAX_SIDE, type AnimationParams, type AnimationProgress, type Intensity } from '../engine/index.ts';
+import { ANIMATION_DEFAULTS, GUIDE_MAX_SIDE, type AnimationParams, type AnimationProgress } from '../engine/index.ts';
 import {
   encodeAnimationToFit,
   encodeImage,
@@ -28,9 +28,8 @@ export interface AnimationKindOptions {
 
 /** The dream job of an animated picture, as an animation job: its header's frames (sampled), delays and loop. */
 export function animationJobOf(data: DreamJob, header: AnimationHeader, plan: { frames: number; delays: number[] }): AnimationJob {
-  const { kind: _kind, params, ...rest } = data;
-  const recipe: AnimationParams & { intensity: Intensity } = params;
-  return { ...rest, kind: 'animation', params: recipe, frames: plan.frames, sourceFrames: header.frames, delays: plan.delays, loop: header.loop, format: header.format };
+  const { kind: _kind, ...rest } = data;
+  return { ...rest, kind: 'animation', frames: plan.frames, sourceFrames: header.frames, delays: plan.delays, loop: header.loop, format: header.format };
 }
 
 /** An animation's frames (and its guide), decoded on a worker that was handed only the job's data. */

@@ -99,7 +99,9 @@ export function sourcesOf(data: JobData): ImageRef[] {
  * What a job counts for in the caps and the wait estimate, in dreams. Measured on onnx (2 cores): a 24-frame zoom of
  * the sample at its default 512 px took 28 s, a medium dream at the default 768 px 8.6 s, so a frame costs about an
  * eighth of a dream: ceil(frames / 8) (the default 36 frames: 5). The per-member cap counts one job for at most the
- * whole cap, and the queue measures seconds per cost unit, so the estimate corrects itself from real times.
+ * whole cap, and the queue measures seconds per cost unit, so the estimate corrects itself from real times. An
+ * animation counts the same: ceil(frames / 8) (a later frame is a short dream, about a quarter of a still one at its
+ * smaller size).
  */
 export function costOf(data: JobData): number {
   if (data.kind === 'animation') return Math.max(1, Math.ceil(data.frames / ANIMATION_DEFAULTS.framesPerDream));
@@ -108,7 +110,8 @@ export function costOf(data: JobData): number {
 
 /**
  * The longest side each of a job's pictures is decoded at: a guide at GUIDE_MAX_SIDE, a zoom's picture at most
- * ZOOM_DEFAULTS.maxSide (so dozens of frames stay quick and the GIF small), the rest at `maxSide`.
+ * ZOOM_DEFAULTS.maxSide and an animation's at ANIMATION_DEFAULTS.maxSide (so dozens of frames stay quick and the file
+ * small), the rest at `maxSide`.
  */
 export function decodeSidesOf(data: JobData, maxSide: number, guideMaxSide: number): number[] {
   if (data.kind === 'zoom') return [Math.min(maxSide, ZOOM_DEFAULTS.maxSide)];
