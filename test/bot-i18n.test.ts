@@ -63,7 +63,7 @@ describe('fluent in Japanese: each member is answered in their Discord language'
     expect(fields).toMatchObject({ モデル: 'inception_v3', 強さ: 'low', レイヤー: 'mixed3, mixed5', 'オクターブ × ステップ': '2 × 6', シード: '77' });
     expect(fields['所要時間']).toMatch(/^\d+\.\d 秒$/);
     expect(embed.footer?.text).toMatch(JAPANESE);
-    expect(body.components[0].components.map((c) => c.label)).toEqual(['もっと深く', 'リロール', 'AIの視点', 'アニメ化']);
+    expect(body.components[0].components.map((c) => c.label)).toEqual(['もっと深く', 'リロール', 'AIの視点', 'アニメ化', '削除']);
     // No English sentence slipped through on the way.
     for (const e of edits) expect(text(e)).not.toMatch(/Dreaming|In the queue|is ready|Cancel"/);
   });

@@ -66,7 +66,7 @@ describe('the Discord bot against a fake Discord', () => {
     expect(fields).toMatchObject({ Model: 'inception_v3', Intensity: 'low', Layers: 'mixed3, mixed5', 'Octaves × steps': '2 × 6', Seed: '1234', Size: '160×120' });
     expect(fields.Backend).toMatch(/wasm|cpu|tensorflow/);
     expect(body.embeds[0].url).toContain(fake.cdnBase);
-    expect(body.components[0].components.map((c) => c.custom_id)).toEqual(['dream:deeper', 'dream:reroll', 'dream:explain', 'dream:animate']);
+    expect(body.components[0].components.map((c) => c.custom_id)).toEqual(['dream:deeper', 'dream:reroll', 'dream:explain', 'dream:animate', `dream:delete:${fake.users.alice.id}`]);
     // Progress came before the result, with a Cancel button.
     const edits = fake.requests.filter(isOriginalEdit(i));
     expect(edits.length).toBeGreaterThan(1);

@@ -79,7 +79,8 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
   }
 
   async function cancelAll(): Promise<void> {
-    for (const job of await inspect.getWaiting()) expect(await bot.queue.cancel(job.id!, (job.data as { userId: string }).userId)).toBe('cancelled');
+    // Waiting jobs are BullMQ's prioritized ones (fair turns: priority = the member's turn).
+    for (const job of await inspect.getJobs(['waiting', 'prioritized'])) expect(await bot.queue.cancel(job.id!, (job.data as { userId: string }).userId)).toBe('cancelled');
   }
 
   it('MAX_JOBS_PER_USER=1: three /dreams from one member in the same tick are accepted once, in each of 20 rounds', async () => {
@@ -101,7 +102,7 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
       const users = Array.from({ length: 8 }, (_, k) => member(`m${round}-${k}`));
       expect(await burst(users, /The queue is full \(\d+ waiting\)/)).toEqual({ accepted: 3, refused: 5 });
       expect(fake.requests.filter((r) => /The queue is full/.test(text(r))).every((r) => /\(3 waiting\)/.test(text(r)))).toBe(true);
-      expect(await inspect.getWaitingCount()).toBe(3);
+      expect(await inspect.getJobCountByTypes('waiting', 'prioritized')).toBe(3);
       // Jobs removed behind the bot's back (no end event for them): their reservations are repaired, not leaked.
       await inspect.obliterate({ force: true });
     }
@@ -204,7 +205,7 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
     const q = await RedisQueue.start(redis.url, { concurrency: 1, maxQueue: 10, maxPerUser: 1 }, { onPosition: () => undefined, onEnd: () => undefined }, quiet, { reservationTtlMs: 300 });
     try {
       const reservation = await q.slots.reserve(userId, 'dead-bot-job', { maxPerUser: 1, maxQueue: 10 });
-      expect(reservation).toEqual({ kind: 'ok', waiting: 0 });
+      expect(reservation).toEqual({ kind: 'ok', waiting: 0, ahead: 0, turn: 1 });
       await inspect.add('job', { userId, data: {} }, { jobId: 'dead-bot-job' });
       await pastDeadline('dead-bot-job');
       // Past its deadline, the reservation is found in BullMQ and kept: the member's cap still counts it...

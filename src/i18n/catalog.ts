@@ -60,7 +60,7 @@ export interface Catalog {
     /** `etaSeconds` undefined until there is a first frame to time. */
     animating(p: { frame: number; frames: number; fraction: number; etaSeconds?: number }): string;
   };
-  buttons: { cancel: string; deeper: string; reroll: string; explain: string; animate: string };
+  buttons: { cancel: string; deeper: string; reroll: string; explain: string; animate: string; delete: string };
   /** How a job ended without a result. */
   end: { cancelled: string; crashed: string; failed: string; notRun: string; diedTwice: string };
   /** Short phrases listed in a sentence ("a, b, and c"). */
@@ -121,6 +121,8 @@ export interface Catalog {
     handlerFailed: string;
     restarting: string;
     notOwner: string;
+    /** Delete pressed by someone who is neither the requester nor allowed to manage messages. */
+    notYourResult: string;
     alreadyFinished: string;
     oldButton: string;
     lostRecipe: string;

@@ -9,6 +9,6 @@ export { explainPicture, scoreText } from './explain-job.ts';
 export { costOf, decodeSidesOf, sourcesOf, type AnimationJob, type DreamJob, type ExplainJob, type ZoomJob, type JobData, type JobOutcome, type JobResult, type NotRunEnding, type RunnableJob } from './job.ts';
 export { attachmentRef, downloadImage, firstImageOf, precheck, type DownloadRules, type ImageRef } from './image-source.ts';
 export { interactionAddress, messageAddress, RestReplyTarget, type ReplyAddress } from './reply-target.ts';
-export { CustomId, parseCancel } from './custom-ids.ts';
+export { CustomId, parseCancel, parseDelete } from './custom-ids.ts';
 export { recipeFromEmbed } from './recipe-embed.ts';
 export { classesOf, imageNetClassName } from './class-names.ts';

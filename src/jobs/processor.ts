@@ -8,7 +8,7 @@ import { downloadImage, type DownloadRules, type ImageRef } from './image-source
 import { decodeSidesOf, sourcesOf, type JobData, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
 import type { JobContext, JobKind, JobKindName, JobKinds } from './job-kind.ts';
 import type { JobMessages } from './job-messages.ts';
-import { endView, wordsFor } from './views.ts';
+import { endView, withDelete, wordsFor } from './views.ts';
 
 export interface JobProcessorDeps {
   messages: JobMessages;
@@ -58,7 +58,8 @@ export class JobProcessor implements JobContext {
       const body = await kind.run(this, job, inputs, signal, log);
       retried = body.retried ?? false;
       const seconds = (Date.now() - started) / 1000;
-      await this.deps.messages.finish(job, body.view);
+      // Every result, whatever its kind, can be deleted by its requester (or a moderator).
+      await this.deps.messages.finish(job, withDelete(t, body.view, job.userId));
       log.info({ seconds, outcome: 'done' }, 'job posted');
       return { outcome: 'done', seconds, retried };
     } catch (err) {

@@ -1,4 +1,4 @@
-import { ActionRowBuilder, ButtonBuilder, ButtonStyle } from 'discord.js';
+import { ActionRowBuilder, ButtonBuilder, ButtonStyle, ComponentType } from 'discord.js';
 import type { APIActionRowComponent, APIButtonComponent } from 'discord.js';
 import type { DreamProgress, ZoomProgress } from '../engine/index.ts';
 import { messagesFor, type Catalog } from '../i18n/index.ts';
@@ -43,4 +43,16 @@ export function zoomProgressView(t: Catalog, jobId: string, p: ZoomProgress, pre
 /** The end of a job without a result: cancelled, not run, failed. */
 export function endView(content: string): JobView {
   return { content, clearFiles: true };
+}
+
+/**
+ * A result's view with a 🗑 Delete button (for its requester, or a member with Manage Messages): added to every
+ * result, whatever its kind, on its last row of buttons when there is room (Discord allows five), else on a new row.
+ */
+export function withDelete(t: Catalog, view: JobView, requesterId: string): JobView {
+  const button = new ButtonBuilder().setCustomId(CustomId.delete(requesterId)).setEmoji('🗑️').setLabel(t.buttons.delete).setStyle(ButtonStyle.Secondary).toJSON();
+  const rows = view.components ?? [];
+  const last = rows.at(-1);
+  const components: Row[] = last && last.components.length < 5 ? [...rows.slice(0, -1), { ...last, components: [...last.components, button] }] : [...rows, { type: ComponentType.ActionRow, components: [button] }];
+  return { ...view, components };
 }

@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import { CancelledError } from '../errors.ts';
+import { byTurn, turnOf } from './fair-turns.ts';
 import type { QueueLimits, Refusal } from './types.ts';
 
 export interface JobEvents {
@@ -24,14 +25,25 @@ interface Job {
   abort: AbortController;
   state: 'waiting' | 'running' | 'done';
   reject: (err: Error) => void;
+  /** Runs the job's task to its end (settling `done`). */
+  run: () => Promise<void>;
+  /** Submission order. */
+  seq: number;
+  /** Its member's turn it waits for (see `fair-turns.ts`), and when it took that turn (ties go to the earlier). */
+  turn: number;
+  turnSeq: number;
+  /** The place in line its member was last told (0: none yet). */
+  shown: number;
 }
 
 export type Submission<T> = { ok: true; jobId: string; position: number; etaSeconds: number; done: Promise<T> } | { ok: false; refusal: Refusal };
 
 /**
- * The line in front of the GPU: p-queue runs `concurrency` jobs at a time; this class adds the caps,
+ * The line in front of the GPU: p-queue runs `concurrency` jobs at a time; this class adds fair turns (members are
+ * served in turn: a member's second job waits behind every other member's first, see `fair-turns.ts`), the caps,
  * positions with a wait estimate from measured throughput, cancellation of waiting and running jobs,
- * and an orderly shutdown.
+ * and an orderly shutdown. Each submission adds one p-queue task, and a task runs whichever job is at the head of the
+ * fair line when a slot frees (not necessarily its own), so p-queue keeps the concurrency and this class the order.
  */
 export class JobLine {
   private readonly queue: PQueue;
@@ -39,6 +51,7 @@ export class JobLine {
   private waitingLine: Job[] = [];
   private closed = false;
   private nextId = 1;
+  private nextSeq = 1;
   /** Moving average of seconds per cost unit (a job of cost 1), seeded with a guess until jobs finish. */
   private averageSeconds: number;
 
@@ -107,28 +120,53 @@ export class JobLine {
       resolve = res;
       reject = rej;
     });
-    const job: Job = { id, userId, cost: Math.max(1, Math.ceil(cost)), events, abort: new AbortController(), state: 'waiting', reject };
+    const seq = this.nextSeq++;
+    const job: Job = {
+      id,
+      userId,
+      cost: Math.max(1, Math.ceil(cost)),
+      events,
+      abort: new AbortController(),
+      state: 'waiting',
+      reject,
+      seq,
+      turn: 0,
+      turnSeq: seq,
+      shown: 0,
+      run: async () => {
+        const started = Date.now();
+        try {
+          const value = await task(job.abort.signal, job.id);
+          this.averageSeconds = 0.7 * this.averageSeconds + 0.3 * ((Date.now() - started) / 1000 / job.cost);
+          resolve(value);
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+        } finally {
+          this.ended(job);
+        }
+      },
+    };
     this.jobs.set(id, job);
+    job.turn = turnOf(job, this.jobs.values());
     this.waitingLine.push(job);
-    const position = this.waitingLine.length;
+    this.reorder();
+    job.shown = this.waitingLine.indexOf(job) + 1;
+    const position = job.shown;
     const etaSeconds = this.etaFor(position);
-    void this.queue.add(async () => {
-      if (job.state !== 'waiting') return; // cancelled or closed while waiting: its slot frees at once
-      this.leaveLine(job);
-      job.state = 'running';
-      const started = Date.now();
-      try {
-        const value = await task(job.abort.signal, job.id);
-        this.averageSeconds = 0.7 * this.averageSeconds + 0.3 * ((Date.now() - started) / 1000 / job.cost);
-        resolve(value);
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-      } finally {
-        job.state = 'done';
-        this.jobs.delete(job.id);
-      }
-    });
+    // Jobs this one went ahead of (later turns) hear their new places.
+    this.announce(false);
+    void this.queue.add(() => this.runNext());
     return { ok: true, jobId: id, position, etaSeconds, done };
+  }
+
+  /** Runs the head of the fair line, if any (a cancelled job leaves one task with nothing to run). */
+  private async runNext(): Promise<void> {
+    const job = this.waitingLine[0];
+    if (!job) return;
+    this.waitingLine.shift();
+    job.state = 'running';
+    this.announce(true);
+    await job.run();
   }
 
   /** Cancels a waiting or running job; returns false when there is no such job any more. */
@@ -136,9 +174,8 @@ export class JobLine {
     const job = this.jobs.get(jobId);
     if (!job || job.state === 'done') return false;
     if (job.state === 'waiting') {
-      job.state = 'done';
-      this.jobs.delete(jobId);
-      this.leaveLine(job);
+      this.waitingLine = this.waitingLine.filter((j) => j !== job);
+      this.ended(job);
       job.reject(new CancelledError());
     } else {
       job.abort.abort();
@@ -146,9 +183,32 @@ export class JobLine {
     return true;
   }
 
-  private leaveLine(job: Job): void {
-    this.waitingLine = this.waitingLine.filter((j) => j !== job);
-    this.waitingLine.forEach((j, i) => j.events.onPosition?.(i + 1, this.etaFor(i + 1), j.id));
+  /** A job is over (finished, failed or cancelled): its member's later jobs move up a turn. */
+  private ended(job: Job): void {
+    job.state = 'done';
+    this.jobs.delete(job.id);
+    if (this.closed) return;
+    for (const j of this.waitingLine) {
+      if (j.userId !== job.userId) continue;
+      const turn = turnOf(j, this.jobs.values());
+      if (turn !== j.turn) [j.turn, j.turnSeq] = [turn, this.nextSeq++];
+    }
+    this.reorder();
+    this.announce(false);
+  }
+
+  private reorder(): void {
+    this.waitingLine.sort(byTurn);
+  }
+
+  /** Tells waiting jobs their place: every one (`all`: the line moved, estimates too) or those whose place changed. */
+  private announce(all: boolean): void {
+    this.waitingLine.forEach((j, i) => {
+      const position = i + 1;
+      if (!all && j.shown === position) return;
+      j.shown = position;
+      j.events.onPosition?.(position, this.etaFor(position), j.id);
+    });
   }
 
   /**

@@ -84,7 +84,7 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     this.turns = new RedisTurns(this.redis);
     this.slots = new RedisSlots(
       this.redis,
-      { wait: this.queue.keys.wait, paused: this.queue.keys.paused, prioritized: this.queue.keys.prioritized, jobPrefix: this.queue.toKey('') },
+      { wait: this.queue.keys.wait, paused: this.queue.keys.paused, prioritized: this.queue.keys.prioritized, pc: this.queue.keys.pc, jobPrefix: this.queue.toKey('') },
       options.reservationTtlMs,
     );
   }
@@ -123,9 +123,11 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     this.pace = { secondsPerUnit: units ? seconds / units : 30, workers: Math.max(1, (await this.queue.getWorkersCount()) || 1) };
   }
 
+  /** The waiting jobs in the order they will run: any without a priority first (BullMQ's rule), then by turn. */
   private async line(): Promise<Job<Stored<D>>[]> {
     const waiting = (await this.queue.getWaiting(0, -1)) as Job<Stored<D>>[];
-    return waiting.sort((a, b) => a.timestamp - b.timestamp);
+    const byTurn = (await this.queue.getPrioritized(0, -1)) as Job<Stored<D>>[];
+    return [...waiting.sort((a, b) => a.timestamp - b.timestamp), ...byTurn];
   }
 
   private unavailable(step: string, err?: unknown): Submission {
@@ -147,10 +149,11 @@ export class RedisQueue<D, R> implements JobQueue<D> {
       return this.unavailable('reserve', err);
     }
     if (reservation.kind === 'user_limit') return { ok: false, refusal: { kind: 'user_limit', limit: this.limits.maxPerUser } };
-    // Each job waiting counts one unit, plus the extra units of heavy jobs seen in the line at the last refresh.
-    const unitsAhead = reservation.waiting + this.extraUnits;
-    if (reservation.kind === 'queue_full') return { ok: false, refusal: { kind: 'queue_full', waiting: reservation.waiting, etaSeconds: this.eta(unitsAhead) } };
-    const position = reservation.waiting + 1;
+    if (reservation.kind === 'queue_full') return { ok: false, refusal: { kind: 'queue_full', waiting: reservation.waiting, etaSeconds: this.eta(reservation.waiting + this.extraUnits) } };
+    // Its place in fair turns (see redis-slots.ts). Each job ahead counts one unit, plus the extra units of heavy
+    // jobs seen in the line at the last refresh.
+    const position = reservation.ahead + 1;
+    const unitsAhead = reservation.ahead + this.extraUnits;
     try {
       // The owner shows the job before it is queued: what that writes into `data` (a status message id) travels with it.
       await this.hooks.onPosition({ id: jobId, data }, position, this.eta(unitsAhead), true);
@@ -166,6 +169,8 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     try {
       await this.queue.add('job', { userId, data, cost: Math.max(1, Math.ceil(cost ?? 1)) } satisfies Stored<D>, {
         jobId,
+        // Its turn (fair turns): BullMQ runs lower priorities first, equal ones in the order they were set.
+        priority: reservation.turn,
         removeOnComplete: { age: 24 * 3600, count: 1000 },
         removeOnFail: { age: 24 * 3600, count: 1000 },
       });
@@ -178,6 +183,8 @@ export class RedisQueue<D, R> implements JobQueue<D> {
     // If this fails, the next reservation made by any bot confirms it (its job exists).
     await this.slots.confirm(userId, jobId).catch((err: unknown) => this.link.report(err, 'confirm reservation'));
     this.shownPosition.set(jobId, position);
+    // It went ahead of jobs in later turns: they hear their new places now rather than at the next refresh.
+    if (reservation.ahead < reservation.waiting) void this.refreshPositions();
     return { ok: true, jobId, position };
   }
 

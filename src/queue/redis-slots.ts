@@ -8,6 +8,8 @@ import type { Redis } from 'ioredis';
  *   deepdream:slots:pending      ZSET  jobId → deadline   reserved, not yet in BullMQ (counts as waiting)
  *   deepdream:slots:user:<id>    SET   jobIds             the member's open jobs (reserved, waiting or running)
  *   deepdream:slots:owner:units  HASH  jobId → units      what a job counts for in the member's cap (absent: 1)
+ *   deepdream:slots:owner:seq    HASH  jobId → n          reservation order (fair turns; absent: 0)
+ *   deepdream:slots:owner:next   STRING                   the last n given
  *
  * A job's life: `reserve` (checks both caps and takes both slots, or refuses) → the job is shown and added to
  * BullMQ → `confirm` (no longer pending: the BullMQ wait list counts it from here; `reserve` also treats a pending
@@ -19,6 +21,15 @@ import type { Redis } from 'ioredis';
  * without a job never will have one (its bot died between reserve and add): it is dropped. The member's reservations whose job is gone or finished (an end no bot
  * heard, e.g. while every bot was down) are released. `sweep` does the same for every member (at start-up).
  * Times are Redis's own clock (TIME), so bots on different machines agree on deadlines.
+ *
+ * Fair turns (see fair-turns.ts) live here too, as BullMQ priorities: a job's priority is its turn, 1 + its member's
+ * open jobs reserved before it. `reserve` gives the new job its turn (and its place: the jobs that run before it);
+ * whenever a reservation is let go (its job ended, or was cancelled), the member's later jobs waiting in BullMQ move
+ * up a turn, re-added to BullMQ's prioritized set exactly as BullMQ's own changePriority does (a new counter: the
+ * back of the new turn). It is done in the same script as the release, so however many bot processes hear a job end,
+ * its member's jobs move once; `confirm` and `sweep` set the turns again (a job added with a turn that went stale
+ * between its reservation and its add). This reads BullMQ's prioritized score (priority × 2^32 + counter), as BullMQ
+ * 5 writes it.
  */
 export const SLOT_KEYS = {
   owner: 'deepdream:slots:owner',
@@ -27,19 +38,49 @@ export const SLOT_KEYS = {
 } as const;
 
 const COMMON = `
-local owner, pending = KEYS[1], KEYS[2]
+local owner, pending, prioritized, pc = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local userPrefix, jobPrefix = ARGV[1], ARGV[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 local units = owner .. ':units'
+local seqs = owner .. ':seq'
+local PRIORITY = 0x100000000
+
+-- A job's turn: 1 + its member's open jobs reserved before it.
+local function turnOf(userId, id)
+  local mine = tonumber(redis.call('HGET', seqs, id)) or 0
+  local turn = 1
+  for _, other in ipairs(redis.call('SMEMBERS', userPrefix .. userId)) do
+    local s = tonumber(redis.call('HGET', seqs, other)) or 0
+    if other ~= id and (s < mine or (s == mine and other < id)) then turn = turn + 1 end
+  end
+  return turn
+end
+
+-- The member's jobs waiting in BullMQ take their turns (priorities); a job whose turn changed goes to the back of it.
+local function retake(userId)
+  for _, id in ipairs(redis.call('SMEMBERS', userPrefix .. userId)) do
+    local score = redis.call('ZSCORE', prioritized, id)
+    if score then
+      local turn = turnOf(userId, id)
+      if math.floor(tonumber(score) / PRIORITY) ~= turn then
+        local counter = redis.call('INCR', pc)
+        redis.call('ZADD', prioritized, turn * PRIORITY + counter % PRIORITY, id)
+        redis.call('HSET', jobPrefix .. id, 'priority', turn)
+      end
+    end
+  end
+end
 
 local function release(id)
   local u = redis.call('HGET', owner, id)
   if u then redis.call('SREM', userPrefix .. u, id) end
   redis.call('HDEL', owner, id)
   redis.call('HDEL', units, id)
+  redis.call('HDEL', seqs, id)
   redis.call('ZREM', pending, id)
+  if u then retake(u) end
 end
 
 -- A job that is gone or finished holds no slot.
@@ -67,7 +108,10 @@ local function settle(ids)
 end
 `;
 
-/** KEYS: owner, pending, wait, paused, prioritized. ARGV: userPrefix, jobPrefix, userId, jobId, ttlMs, maxPerUser, maxQueue, units. */
+/**
+ * KEYS: owner, pending, prioritized, pc, wait, paused. ARGV: userPrefix, jobPrefix, userId, jobId, ttlMs, maxPerUser,
+ * maxQueue, units. Returns the kind, the jobs waiting, the jobs that will run before this one, and its turn.
+ */
 const RESERVE =
   COMMON +
   `
@@ -77,19 +121,30 @@ expire()
 local userKey = userPrefix .. userId
 local held = redis.call('SMEMBERS', userKey)
 settle(held)
+local open = redis.call('SMEMBERS', userKey)
 local mine = 0
-for _, id in ipairs(redis.call('SMEMBERS', userKey)) do mine = mine + (tonumber(redis.call('HGET', units, id)) or 1) end
+for _, id in ipairs(open) do mine = mine + (tonumber(redis.call('HGET', units, id)) or 1) end
 if mine + cost > maxPerUser then return {'user_limit', mine} end
-local waiting = redis.call('LLEN', KEYS[3]) + redis.call('LLEN', KEYS[4]) + redis.call('ZCARD', KEYS[5]) + redis.call('ZCARD', pending)
+local unprioritized = redis.call('LLEN', KEYS[5]) + redis.call('LLEN', KEYS[6])
+local waiting = unprioritized + redis.call('ZCARD', prioritized) + redis.call('ZCARD', pending)
 if waiting >= maxQueue then return {'queue_full', waiting} end
+local turn = #open + 1
+-- Ahead of it: jobs without a priority (BullMQ runs them first), those in its turn or an earlier one, and
+-- reservations not yet in BullMQ whose turn is no later.
+local ahead = unprioritized + redis.call('ZCOUNT', prioritized, '-inf', '(' .. string.format('%.0f', (turn + 1) * PRIORITY))
+for _, id in ipairs(redis.call('ZRANGE', pending, 0, -1)) do
+  local u = redis.call('HGET', owner, id)
+  if u and redis.call('EXISTS', jobPrefix .. id) == 0 and turnOf(u, id) <= turn then ahead = ahead + 1 end
+end
 redis.call('SADD', userKey, jobId)
 redis.call('HSET', owner, jobId, userId)
+redis.call('HSET', seqs, jobId, redis.call('INCR', owner .. ':next'))
 if cost ~= 1 then redis.call('HSET', units, jobId, cost) end
 redis.call('ZADD', pending, now + ttl, jobId)
-return {'ok', waiting}
+return {'ok', waiting, ahead, turn}
 `;
 
-/** KEYS: owner, pending. ARGV: userPrefix, jobPrefix, userId, jobId. The job is in BullMQ now (unless it already ended). */
+/** KEYS: owner, pending, prioritized, pc. ARGV: userPrefix, jobPrefix, userId, jobId. The job is in BullMQ now (unless it already ended). */
 const CONFIRM =
   COMMON +
   `
@@ -98,10 +153,11 @@ if ended(jobId) then release(jobId) return 0 end
 redis.call('ZREM', pending, jobId)
 redis.call('HSET', owner, jobId, userId)
 redis.call('SADD', userPrefix .. userId, jobId)
+retake(userId)
 return 1
 `;
 
-/** KEYS: owner, pending. ARGV: userPrefix, jobPrefix, jobId. */
+/** KEYS: owner, pending, prioritized, pc. ARGV: userPrefix, jobPrefix, jobId. */
 const RELEASE =
   COMMON +
   `
@@ -110,17 +166,21 @@ release(ARGV[3])
 return held
 `;
 
-/** KEYS: owner, pending. ARGV: userPrefix, jobPrefix. Returns how many reservations it let go. */
+/** KEYS: owner, pending, prioritized, pc. ARGV: userPrefix, jobPrefix. Returns how many reservations it let go. */
 const SWEEP =
   COMMON +
   `
 local before = redis.call('HLEN', owner)
 expire()
 settle(redis.call('HKEYS', owner))
+local seen = {}
+for _, u in ipairs(redis.call('HVALS', owner)) do
+  if not seen[u] then seen[u] = true retake(u) end
+end
 return before - redis.call('HLEN', owner)
 `;
 
-type Reply = [string, number];
+type Reply = [string, number, number?, number?];
 
 interface SlotCommands {
   deepdreamReserve(...args: (string | number)[]): Promise<Reply>;
@@ -129,13 +189,21 @@ interface SlotCommands {
   deepdreamSweep(...args: (string | number)[]): Promise<number>;
 }
 
-export type Reservation = { kind: 'ok'; waiting: number } | { kind: 'user_limit'; mine: number } | { kind: 'queue_full'; waiting: number };
+/**
+ * `ok`: `waiting` jobs wait in all, `ahead` of them run before this one (fair turns), which waits for turn `turn`
+ * (its BullMQ priority).
+ */
+export type Reservation = { kind: 'ok'; waiting: number; ahead: number; turn: number } | { kind: 'user_limit'; mine: number } | { kind: 'queue_full'; waiting: number };
 
-/** Where BullMQ keeps a queue's waiting jobs, and the prefix of its job hashes (`bull:<queue>:<id>`). */
+/**
+ * Where BullMQ keeps a queue's waiting jobs, its priority counter (`pc`), and the prefix of its job hashes
+ * (`bull:<queue>:<id>`).
+ */
 export interface QueueKeys {
   wait: string;
   paused: string;
   prioritized: string;
+  pc: string;
   jobPrefix: string;
 }
 
@@ -150,14 +218,14 @@ export class RedisSlots {
     readonly ttlMs = 60_000,
   ) {
     this.redis = redis as Redis & SlotCommands;
-    redis.defineCommand('deepdreamReserve', { numberOfKeys: 5, lua: RESERVE });
-    redis.defineCommand('deepdreamConfirm', { numberOfKeys: 2, lua: CONFIRM });
-    redis.defineCommand('deepdreamRelease', { numberOfKeys: 2, lua: RELEASE });
-    redis.defineCommand('deepdreamSweep', { numberOfKeys: 2, lua: SWEEP });
+    redis.defineCommand('deepdreamReserve', { numberOfKeys: 6, lua: RESERVE });
+    redis.defineCommand('deepdreamConfirm', { numberOfKeys: 4, lua: CONFIRM });
+    redis.defineCommand('deepdreamRelease', { numberOfKeys: 4, lua: RELEASE });
+    redis.defineCommand('deepdreamSweep', { numberOfKeys: 4, lua: SWEEP });
   }
 
   private get base(): string[] {
-    return [SLOT_KEYS.owner, SLOT_KEYS.pending];
+    return [SLOT_KEYS.owner, SLOT_KEYS.pending, this.queueKeys.prioritized, this.queueKeys.pc];
   }
 
   private get prefixes(): string[] {
@@ -169,12 +237,12 @@ export class RedisSlots {
    * job counts for in the member's cap (a zoom counts as several dreams), at most the whole cap.
    */
   async reserve(userId: string, jobId: string, limits: { maxPerUser: number; maxQueue: number }, cost = 1): Promise<Reservation> {
-    const { wait, paused, prioritized } = this.queueKeys;
+    const { wait, paused } = this.queueKeys;
     const units = Math.min(Math.max(1, Math.ceil(cost)), limits.maxPerUser);
-    const [kind, n] = await this.redis.deepdreamReserve(...this.base, wait, paused, prioritized, ...this.prefixes, userId, jobId, this.ttlMs, limits.maxPerUser, limits.maxQueue, units);
+    const [kind, n, ahead, turn] = await this.redis.deepdreamReserve(...this.base, wait, paused, ...this.prefixes, userId, jobId, this.ttlMs, limits.maxPerUser, limits.maxQueue, units);
     if (kind === 'user_limit') return { kind, mine: n };
     if (kind === 'queue_full') return { kind, waiting: n };
-    return { kind: 'ok', waiting: n };
+    return { kind: 'ok', waiting: n, ahead: ahead ?? n, turn: turn ?? 1 };
   }
 
   /** The job is in BullMQ: its queue slot is now its place in the wait list; the member's slot stays until its end. */

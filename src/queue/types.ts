@@ -49,7 +49,8 @@ export type Submission = { ok: true; jobId: string; position: number } | { ok: f
 
 /**
  * Where accepted jobs wait and run. `memory`: a p-queue in this process, running the processor here.
- * `redis`: a BullMQ queue, run by `npm run worker` processes anywhere. Callers do not know which.
+ * `redis`: a BullMQ queue, run by `npm run worker` processes anywhere. Callers do not know which. Both serve members
+ * in fair turns (fair-turns.ts), and the positions they report are places in that order.
  */
 export interface JobQueue<D, L = never> {
   readonly name: 'memory' | 'redis';

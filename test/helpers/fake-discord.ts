@@ -978,10 +978,12 @@ export class FakeDiscord {
   }
 
   /** A click on a button with `customId` on `message` (usually one the bot sent, from `messagesIn`). */
-  button(opts: { customId: string; message: APIMessage; user?: APIUser }): APIMessageComponentButtonInteraction {
+  button(opts: { customId: string; message: APIMessage; user?: APIUser; /** The member's permissions there (default: @everyone's). */ permissions?: bigint }): APIMessageComponentButtonInteraction {
     const channelId = opts.message.channel_id;
+    const base = this.#interactionBase(opts.user ?? this.users.alice, { guildId: this.#guildOfChannel(channelId)?.id ?? this.guildId, channelId });
     return {
-      ...this.#interactionBase(opts.user ?? this.users.alice, { guildId: this.#guildOfChannel(channelId)?.id ?? this.guildId, channelId }),
+      ...base,
+      ...(opts.permissions !== undefined ? { member: { ...base.member, permissions: opts.permissions.toString() } } : {}),
       type: InteractionType.MessageComponent,
       message: opts.message,
       data: { custom_id: opts.customId, component_type: ComponentType.Button },

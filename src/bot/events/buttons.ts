@@ -1,12 +1,14 @@
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
 import { randomSeed } from '../../engine/index.ts';
 import { messagesFor } from '../../i18n/index.ts';
-import { CustomId, interactionAddress, parseCancel, recipeFromEmbed } from '../../jobs/index.ts';
+import { CustomId, interactionAddress, parseCancel, parseDelete, recipeFromEmbed } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';
+import { deleteResult } from './delete-result.ts';
 
 /**
- * Cancel (owner only), Dream deeper (dream the result again), Reroll (same input, new seed), Explain (the original
- * and the dream side by side, with what the classifier sees in each) and Animate (an endless zoom of the result).
+ * Cancel (owner only), Delete (the requester or a moderator, see delete-result.ts), Dream deeper (dream the result
+ * again), Reroll (same input, new seed), Explain (the original and the dream side by side, with what the classifier
+ * sees in each) and Animate (an endless zoom of the result).
  */
 export async function handleButton(interaction: ButtonInteraction, ctx: BotContext): Promise<void> {
   const t = messagesFor(interaction.locale).refusals;
@@ -23,6 +25,11 @@ export async function handleButton(interaction: ButtonInteraction, ctx: BotConte
       // The job's own message turns into "Cancelled" through its reply target.
       await interaction.deferUpdate();
     }
+    return;
+  }
+  const requesterId = parseDelete(interaction.customId);
+  if (requesterId) {
+    await deleteResult(interaction, requesterId, messagesFor(interaction.locale));
     return;
   }
   const known: string[] = [CustomId.deeper, CustomId.reroll, CustomId.explain, CustomId.animate];

@@ -17,7 +17,7 @@ const en: Language = {
       dreaming: (p) => `🌀 Dreaming… octave ${p.octave}/${p.octaves}, step ${p.step}/${p.steps} · ${f.percent(Math.floor(p.fraction * 100) / 100)} · ~${f.duration(p.etaSeconds)} left`,
       animating: (p) => `🎞️ Animating… frame ${p.frame}/${p.frames} · ${f.percent(Math.floor(p.fraction * 100) / 100)}${p.etaSeconds === undefined ? '' : ` · ~${f.duration(p.etaSeconds)} left`}`,
     },
-    buttons: { cancel: 'Cancel', deeper: 'Dream deeper', reroll: 'Reroll', explain: 'Explain', animate: 'Animate' },
+    buttons: { cancel: 'Cancel', deeper: 'Dream deeper', reroll: 'Reroll', explain: 'Explain', animate: 'Animate', delete: 'Delete' },
     end: {
       cancelled: '🚫 Cancelled.',
       crashed: '⚠️ The dream worker stopped unexpectedly while dreaming this image. Please try again.',
@@ -124,6 +124,7 @@ const en: Language = {
       handlerFailed: 'Something went wrong on my side; please try again.',
       restarting: 'I am restarting; try again in a minute.',
       notOwner: "This isn't your dream; only the member who asked for it can cancel it.",
+      notYourResult: 'Only the member who asked for this, or a moderator who can manage messages, can delete it.',
       alreadyFinished: 'That dream has already finished.',
       oldButton: 'That button is from an older version of me; run /dream again.',
       lostRecipe: 'I cannot read the recipe of that dream any more; run /dream again.',

@@ -24,7 +24,7 @@ const ja: Language = {
       dreaming: (p) => `🌀 ドリーム中… オクターブ ${p.octave}/${p.octaves}・ステップ ${p.step}/${p.steps}・${upTo(p.fraction)}・残り約 ${f.duration(p.etaSeconds)}`,
       animating: (p) => `🎞️ アニメーション作成中… フレーム ${p.frame}/${p.frames}・${upTo(p.fraction)}${p.etaSeconds === undefined ? '' : `・残り約 ${f.duration(p.etaSeconds)}`}`,
     },
-    buttons: { cancel: 'キャンセル', deeper: 'もっと深く', reroll: 'リロール', explain: 'AIの視点', animate: 'アニメ化' },
+    buttons: { cancel: 'キャンセル', deeper: 'もっと深く', reroll: 'リロール', explain: 'AIの視点', animate: 'アニメ化', delete: '削除' },
     end: {
       cancelled: '🚫 キャンセルしました。',
       crashed: '⚠️ この画像の処理中にドリームワーカーが止まってしまいました。もう一度お試しください。',
@@ -132,6 +132,7 @@ const ja: Language = {
       handlerFailed: 'ボット側で問題が起きました。もう一度お試しください。',
       restarting: 'ボットが再起動中です。1分ほどしてからもう一度お試しください。',
       notOwner: 'これは他のメンバーのドリームです。キャンセルできるのは依頼した本人だけです。',
+      notYourResult: 'これを削除できるのは、依頼した本人か「メッセージの管理」権限を持つモデレーターだけです。',
       alreadyFinished: 'このドリームはすでに完了しています。',
       oldButton: 'このボタンは古いバージョンのボットのものです。もう一度 /ドリーム を実行してください。',
       lostRecipe: 'このドリームのレシピが読み取れなくなりました。もう一度 /ドリーム を実行してください。',
