@@ -1,6 +1,8 @@
 // Measures animated dreams on clips made from a real photo (scripts/make-clip.ts): does a still background stay
 // still, and do the patterns follow a camera pan, compared with dreaming every frame alone with the same seed?
 //   npx tsx scripts/animation-check.ts PHOTO [frames] [side] [intensity] [carry]
+// Knobs for trying recipes: FOLLOW=2x3 (a later frame's octaves × steps), HOLD=0.6, NO_ALONE=1 (skip the baseline).
+// Wrap it in flock /tmp/cpu-heavy.lock on a shared machine: it times both ways.
 import { createDreamer, dreamAnimation, resolveParams, type Intensity } from '../src/engine/index.ts';
 import type { RgbImage } from '../src/imaging/index.ts';
 import { panClip, patchClip, type Clip } from './make-clip.ts';
