@@ -189,6 +189,23 @@ export function opticalFlow(prev: Grey, next: Grey, opts: FlowOptions = {}): Flo
         u[i] += Math.max(-1, Math.min(1, du));
         v[i] += Math.max(-1, Math.min(1, dv));
       }
+      // Each window's flow averaged over its neighbours, weighted by how much texture they have: flat regions (a sky)
+      // take their textured surroundings' motion instead of noise, which repeated warps would smear into streaks.
+      const weight = new Float32Array(n);
+      for (let i = 0; i < n; i++) weight[i] = sxx[i] + syy[i] + ridge;
+      const wu = new Float32Array(n);
+      const wv = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        wu[i] = weight[i] * u[i];
+        wv[i] = weight[i] * v[i];
+      }
+      const sw = boxSum(weight, w, h, r);
+      const su = boxSum(wu, w, h, r);
+      const sv = boxSum(wv, w, h, r);
+      for (let i = 0; i < n; i++) {
+        u[i] = su[i] / sw[i];
+        v[i] = sv[i] / sw[i];
+      }
     }
   }
   return { u, v, width: fw, height: fh };
