@@ -44,7 +44,7 @@ async function readFrames(ctx: JobContext, job: AnimationRun, signal: AbortSigna
   return [...anim.images, ...guide];
 }
 
-/** Every 8th frame and the last are screened (61 ms each on onnx), and the guide. */
+/** Every 8th input and the last are screened (61 ms each on onnx): frames 1, 9, 17…, and the guide or else the last frame. */
 function screenedFrames(inputs: RgbImage[]): RgbImage[] {
   return inputs.filter((_, i) => i % ANIMATION_DEFAULTS.framesPerDream === 0 || i === inputs.length - 1);
 }
