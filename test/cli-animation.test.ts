@@ -65,6 +65,7 @@ describe('npm run dream on animated GIFs and WebPs', () => {
     // With a model that does not exist, a check made after loading would complain about the model.
     const out = path.join(dir, 'still.gif');
     expectOneLineError(await dreamInProcess([photo, '-o', out, '--model', 'no_such_model']), /photo\.jpg is a still picture.*--zoom-frames N/);
+    expectOneLineError(await dreamInProcess([photo, '--frames', '4', '--model', 'no_such_model']), /--frames is for an animated GIF or WebP.*photo\.jpg is a still picture/);
     process.env.MAX_ANIMATION_PIXELS = '10000';
     try {
       const r = await dreamInProcess([gif, '-o', out, '--model', 'no_such_model']);

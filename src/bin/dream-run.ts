@@ -74,6 +74,9 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
   const header = bytes && !args.zooming ? await probeAnimation(bytes) : undefined;
   const plan = args.input && (args.zooming ? args.input.plan : outputFor(args.input.plan, args.input.file, header));
   const animating = Boolean(header && plan?.animation);
+  if (args.frames !== undefined && !animating && args.input) {
+    throw new UsageError(`--frames is for an animated GIF or WebP written as an animation; ${path.basename(args.input.file)} ${header ? 'is written as a still' : 'is a still picture'}.`);
+  }
   // A zoom's or an animation's frames are smaller by default: an animation this size plays inline and fits an upload.
   const animationSide = args.zooming ? ZOOM_DEFAULTS.maxSide : animating ? ANIMATION_DEFAULTS.maxSide : Infinity;
   const maxSide = args.maxSide ?? Math.min(backendSide, animationSide);
