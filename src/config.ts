@@ -62,6 +62,10 @@ export interface EngineConfig {
   stylesDir: string;
   /** Where compiled weights and ONNX models are cached (undefined: models/.cache). */
   cacheDir?: string;
+  /** An animated input is dreamed as at most this many frames (sampled evenly, delays summed). */
+  maxAnimationFrames: number;
+  /** Frames to decode × their stored width × height, checked from an animation's header before decoding. */
+  maxAnimationPixels: number;
 }
 
 /** Engine settings from the environment (and .env), validated. */
@@ -77,8 +81,22 @@ export function engineConfig(env: Env = process.env): EngineConfig {
     threads: int(env, 'DREAM_THREADS', Math.max(1, Math.floor(availableParallelism() / concurrency)), 1, 256)!,
     stylesDir: path.resolve(env.DREAM_STYLES_DIR?.trim() || MODELS_DIR),
     cacheDir: cacheDir ? path.resolve(cacheDir) : undefined,
+    maxAnimationFrames: int(env, 'MAX_ANIMATION_FRAMES', DEFAULT_MAX_ANIMATION_FRAMES, 2, 500)!,
+    maxAnimationPixels: int(env, 'MAX_ANIMATION_PIXELS', DEFAULT_MAX_ANIMATION_PIXELS, 1)!,
   };
 }
+
+/**
+ * A later frame of an animation costs about a quarter of a still dream (npm run bench -- --only anim: 24 frames of
+ * 320 px took 2.7× one still's wall time, 5.8× its CPU), so 48 frames cost about 6–12 still dreams: two seconds of a
+ * GIF at 24 fps, or five at 10. Longer clips are sampled evenly (their delays summed, so they last as long).
+ */
+export const DEFAULT_MAX_ANIMATION_FRAMES = 48;
+/**
+ * Frames decoded × their stored size: 48 frames of 1920×1080 (100 MP) pass; 40 frames of 3000×3000 (360 MP) are
+ * refused from the header at once (accepted, they took 8 s to decode and 2m 47s in all on a busy 2-core machine).
+ */
+export const DEFAULT_MAX_ANIMATION_PIXELS = 200_000_000;
 
 const DEFAULT_ATTACHMENT_PREFIXES = ['https://cdn.discordapp.com/', 'https://media.discordapp.net/'];
 

@@ -20,6 +20,8 @@ export interface ErrorParams {
   'image.damaged': Record<string, never>;
   'image.too-many-pixels': { width: number; height: number; limit: number };
   'image.heic': Record<string, never>;
+  /** An animation whose frames to dream, at their stored size, exceed the budget (checked from its header). */
+  'image.animation-too-large': { frames: number; width: number; height: number; limit: number };
   'style.unknown': { style: string; installed: string[] };
   'style.not-a-style': { model: string };
   'style.unknown-class': { style: string; target: string; classes: string[] };

@@ -128,14 +128,13 @@ describe('faults and hostile input', () => {
       expect(refusal.content).toMatch(expected);
       expect(refusal.content.split('\n')).toHaveLength(1);
     }
-    // An animated GIF is dreamed from its first frame; a JPEG calling itself .gif is read by its content.
+    // An animated GIF is dreamed frame by frame into a GIF; a JPEG calling itself .gif is read by its content (a still).
     const gif = ask('loop.gif', await makeAnimatedGif(120, 90));
     const liar = ask('photo.gif', jpeg, { contentType: 'image/gif' });
-    for (const i of [gif, liar]) {
-      const done = await lastEdit(i, /your dream is ready/);
-      const file = done.files.find((f) => f.filename.startsWith('dream-'))!;
-      expect((await sharp(file.bytes).metadata()).pages ?? 1).toBe(1);
-    }
+    const animation = (await lastEdit(gif, /your animation is ready/)).files.find((f) => f.filename.startsWith('dream-'))!;
+    expect((await sharp(animation.bytes, { animated: true }).metadata()).pages).toBe(3);
+    const still = (await lastEdit(liar, /your dream is ready/)).files.find((f) => f.filename.startsWith('dream-'))!;
+    expect((await sharp(still.bytes).metadata()).pages ?? 1).toBe(1);
     expect(logs).not.toMatch(/"level":"(fatal)"/);
   });
 

@@ -14,6 +14,8 @@ describe('engine configuration', () => {
       threads: availableParallelism(),
       stylesDir: path.resolve('models'),
       cacheDir: undefined,
+      maxAnimationFrames: 48,
+      maxAnimationPixels: 200_000_000,
     });
   });
 
@@ -28,7 +30,13 @@ describe('engine configuration', () => {
       DREAM_STYLES_DIR: '/data/styles',
       DREAM_MODEL_CACHE: '/data/cache',
     });
-    expect(cfg).toEqual({ backend: 'cpu', model: 'mascot', maxSide: 768, maxInputPixels: 1_000_000, concurrency: 2, threads: 3, stylesDir: '/data/styles', cacheDir: '/data/cache' });
+    expect(cfg).toEqual({ backend: 'cpu', model: 'mascot', maxSide: 768, maxInputPixels: 1_000_000, concurrency: 2, threads: 3, stylesDir: '/data/styles', cacheDir: '/data/cache', maxAnimationFrames: 48, maxAnimationPixels: 200_000_000 });
+  });
+
+  it('reads the animation budgets: frames dreamed, and pixels decoded', () => {
+    expect(engineConfig({ MAX_ANIMATION_FRAMES: '24', MAX_ANIMATION_PIXELS: '100000000' })).toMatchObject({ maxAnimationFrames: 24, maxAnimationPixels: 100_000_000 });
+    expect(() => engineConfig({ MAX_ANIMATION_FRAMES: '1' })).toThrow(/MAX_ANIMATION_FRAMES must be a whole number from 2 to 500/);
+    expect(() => engineConfig({ MAX_ANIMATION_PIXELS: 'lots' })).toThrow(/MAX_ANIMATION_PIXELS/);
   });
 
   it('shares the cores among concurrent dreams unless DREAM_THREADS says otherwise', () => {

@@ -176,6 +176,22 @@ describe('DreamWorkerPool (real model, worker threads)', () => {
     expect(previews).toEqual([2, 3]);
   });
 
+  it('dreams an animation on a worker: one frame out per frame in, progress per frame and previews', async () => {
+    const input = [makePhotoLikeRgb(96, 72), makePhotoLikeRgb(96, 72), makePhotoLikeRgb(96, 72)];
+    const frames: number[] = [];
+    const previews: number[] = [];
+    const out = await pool.animate(
+      { frames: input, params: { ...tiny(), followOctaves: 1, followSteps: 1 }, previewEvery: 2 },
+      { onProgress: (p) => (p.frameDone ? (frames.push(p.frame), p.preview && previews.push(p.frame)) : undefined) },
+    );
+    expect(out.map((f) => [f.width, f.height])).toEqual([[96, 72], [96, 72], [96, 72]]);
+    expect(sameBytes(out[0], input[0])).toBe(false);
+    expect(frames).toEqual([1, 2, 3]);
+    expect(previews).toEqual([2, 3]);
+    // The caller keeps its frames (they were copied to the worker, not moved).
+    expect(input[0].data.length).toBe(96 * 72 * 3);
+  });
+
   it('rejects an unknown layer with a user error of kind "params" (the class does not cross threads; the kind does)', async () => {
     const run = pool.run({ image: makePhotoLikeRgb(96, 96), params: tiny({ layers: ['mixed3', 'no_such_layer'] }) });
     await expect(run).rejects.toBeInstanceOf(UserError);

@@ -356,7 +356,7 @@ describe('npm run dream with --zoom-frames and --guide', () => {
 
   it('refuses zoom and guide flags that do not fit, in one line', async () => {
     const cases: [string[], RegExp][] = [
-      [[photo, '-o', path.join(dir, 'a.gif')], /\.gif output is an animation: add --zoom-frames/],
+      [[photo, '-o', path.join(dir, 'a.gif')], /is a still picture, so a \.gif output would be one frame.*--zoom-frames N/],
       [[photo, '-o', path.join(dir, 'a.png'), '--zoom-frames', '8'], /must end in \.gif or \.webp/],
       [[photo, '-o', path.join(dir, 'a.gif'), '--zoom-frames', '200'], /--zoom-frames must be from 2 to 90/],
       [[photo, '-o', path.join(dir, 'a.gif'), '--zoom', '0.9'], /--zoom must be from/],

@@ -6,7 +6,13 @@ import {
   BACKEND_CHOICES,
   createDreamer,
   createScreener,
+  dreamAnimation,
+  followRecipe,
+  greyAt,
   INTENSITIES,
+  opticalFlow,
+  warpImage,
+  FLOW_SIDE,
   lapNormalise,
   PRESETS,
   resolveParams,
@@ -16,7 +22,7 @@ import {
   type Intensity,
   type RecipeOverrides,
 } from '../engine/index.ts';
-import { readImage, type RgbImage } from '../imaging/index.ts';
+import { encodeAnimation, probeAnimation, readAnimation, readImage, type RgbImage } from '../imaging/index.ts';
 import { numberFlag, parseCli } from './args.ts';
 import { runMain, UsageError } from './exit.ts';
 
@@ -56,6 +62,20 @@ type Result =
       soft_cpu_ms: number;
       added_cpu_pct: number;
       lapnorm_ms_median: number;
+      backend: string;
+    }
+  | {
+      case: 'anim';
+      frames: number;
+      width: number;
+      height: number;
+      intensity: Intensity;
+      follow: string;
+      still_s: number;
+      anim_s: number;
+      ratio: number;
+      cpu_ratio: number;
+      flow_ms: number;
       backend: string;
     };
 
@@ -139,6 +159,77 @@ async function benchGrow(dreamer: Dreamer, side: number, rounds: number): Promis
     class_cpu_ratio: mid((x) => x.alone.cpu / x.plain.cpu),
     hybrid_cpu_ratio: mid((x) => x.hybrid.cpu / x.plain.cpu),
     ...(rounds > 1 ? { class_ratios: runs.map((x) => r(x.alone.wall / x.plain.wall)), hybrid_ratios: runs.map((x) => r(x.hybrid.wall / x.plain.wall)) } : {}),
+    backend: dreamer.backend.name,
+  };
+}
+
+/** A camera pan over the sample: a 320 px window sliding 6 px a frame, as a GIF (read back as a job reads it). */
+async function panGif(frames: number, side: number): Promise<RgbImage[]> {
+  const img = await readImage(await readFile(SAMPLE), { maxSide: 4096, maxInputPixels: 1e8 });
+  const height = Math.round((side * 2) / 3);
+  const step = 6;
+  const scale = height / img.height;
+  const cut: RgbImage[] = [];
+  for (let f = 0; f < frames; f++) {
+    const data = new Uint8Array(side * height * 3);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < side; x++) {
+        const sx = Math.min(img.width - 1, Math.floor((x + f * step) / scale));
+        const sy = Math.min(img.height - 1, Math.floor(y / scale));
+        data.set(img.data.subarray((sy * img.width + sx) * 3, (sy * img.width + sx) * 3 + 3), (y * side + x) * 3);
+      }
+    }
+    cut.push({ data, width: side, height });
+  }
+  const gif = await encodeAnimation(cut, { format: 'gif', delayMs: 80 });
+  const header = (await probeAnimation(gif))!;
+  return (await readAnimation(gif, header, { maxSide: side, maxInputPixels: 1e8, maxFrames: frames, maxPixels: 1e9 })).images;
+}
+
+/**
+ * An animation against one still dream at the same size and intensity, in one window: a 24-frame 320 px GIF (the
+ * first frame a full dream, the rest short dreams along the optical flow), and what the flow itself costs a frame.
+ */
+async function benchAnim(dreamer: Dreamer): Promise<Result> {
+  const frames = await panGif(24, 320);
+  const intensity: Intensity = 'medium';
+  const params = resolveParams(dreamer.manifest, { intensity, seed: 1 });
+  // Warm every octave's shape outside the timings (ONNX Runtime's first run of a shape is slow).
+  await dreamer.dream(frames[0], { ...params, steps: 1 });
+  const cpu0 = process.cpuUsage();
+  let t = performance.now();
+  await dreamer.dream(frames[0], params);
+  const still = (performance.now() - t) / 1000;
+  const stillCpu = cpuSeconds(cpu0);
+  const cpu1 = process.cpuUsage();
+  t = performance.now();
+  await dreamAnimation(dreamer, frames, params);
+  const anim = (performance.now() - t) / 1000;
+  const animCpu = cpuSeconds(cpu1);
+  // The flow and the two warps of one frame, alone.
+  const [a, b] = frames.slice(0, 2).map((f) => ({ data: Float32Array.from(f.data, (v) => v / 255), width: f.width, height: f.height }));
+  const flowMs: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const s = performance.now();
+    const flow = opticalFlow(greyAt(a, FLOW_SIDE), greyAt(b, FLOW_SIDE));
+    warpImage(a, flow);
+    warpImage(a, flow);
+    if (i > 0) flowMs.push(performance.now() - s);
+  }
+  const r = (x: number) => Math.round(x * 100) / 100;
+  const f = followRecipe(params);
+  return {
+    case: 'anim',
+    frames: frames.length,
+    width: frames[0].width,
+    height: frames[0].height,
+    intensity,
+    follow: `${f.octaves}×${f.steps}`,
+    still_s: r(still),
+    anim_s: r(anim),
+    ratio: r(anim / still),
+    cpu_ratio: r(animCpu / stillCpu),
+    flow_ms: Math.round(median(flowMs)),
     backend: dreamer.backend.name,
   };
 }
@@ -231,6 +322,9 @@ async function benchScreen(backend: BackendChoice, threads: number, cacheDir?: s
 }
 
 function row(r: Result): string {
+  if (r.case === 'anim') {
+    return `anim   ${r.frames} frames ${r.width}×${r.height} ${r.intensity} (then ${r.follow} a frame): ${r.anim_s} s vs one still ${r.still_s} s = ${r.ratio}× (CPU ${r.cpu_ratio}×); flow ${r.flow_ms} ms a frame   (${r.backend})`;
+  }
   if (r.case === 'grow') {
     const spread = r.class_ratios ? `; rounds: class ${r.class_ratios.join(', ')}×, hybrid ${r.hybrid_ratios?.join(', ')}×` : '';
     return `grow   ${r.intensity} ${r.side} px: plain ${r.plain_s} s, class alone ${r.class_s} s (${r.class_ratio}×; CPU ${r.class_cpu_ratio}×), hybrid ${r.hybrid_s} s (${r.hybrid_ratio}×; CPU ${r.hybrid_cpu_ratio}×)${spread}   (${r.backend})`;
@@ -260,7 +354,8 @@ async function main(argv: string[]): Promise<number> {
   const rounds = numberFlag(values.rounds, 'rounds', true) ?? 1;
   if (rounds < 1 || rounds > 20) throw new UsageError('--rounds must be from 1 to 20.');
   cases.push(() => benchGrow(dreamer, side, rounds), () => benchSoft(dreamer, 512));
-  const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`), 'screen', 'grow', 'soft'];
+  cases.push(() => benchAnim(dreamer));
+  const names = [...STEP_SIZES.map((s) => `step:${s}`), ...INTENSITIES.map((i) => `dream:${i}`), 'screen', 'grow', 'soft', 'anim'];
   const selected = values.only ? names.map((n, i) => (n === values.only ? i : -1)).filter((i) => i >= 0) : names.map((_, i) => i);
   if (selected.length === 0) throw new UsageError(`--only must be one of ${names.join(', ')}.`);
   if (!values.json) process.stdout.write(`backend: ${dreamer.backend.detail}\n`);

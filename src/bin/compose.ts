@@ -7,7 +7,7 @@ import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { Community } from '../bot/community.ts';
-import { JobMessages, JobProcessor, messageLink, type JobData, type JobResult, type RunnableJob, type StatusTiming } from '../jobs/index.ts';
+import { jobKinds, JobMessages, JobProcessor, messageLink, type JobData, type JobResult, type RunnableJob, type StatusTiming } from '../jobs/index.ts';
 import { MemoryQueue, RedisQueue, startRedisWorker, type JobQueue, type QueueHooks, type RedisTurns } from '../queue/index.ts';
 import { DreamWorkerPool, type DreamRunner } from '../runner/index.ts';
 import { Store } from '../store/index.ts';
@@ -64,7 +64,7 @@ function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessa
     onStep: metrics && ((s) => metrics.stepSeconds.observe(s)),
     safety: { policy: config.nsfwPolicy, threshold: config.nsfwThreshold },
     onEnded: recordEnd(store),
-  });
+  }, jobKinds({ animation: { maxPixels: config.maxAnimationPixels } }));
 }
 
 const statusTiming = (config: BotConfig): StatusTiming => ({ editIntervalMs: config.statusEditIntervalMs, outcomeRetryDelaysMs: config.outcomeRetryDelaysMs });

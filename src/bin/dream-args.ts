@@ -26,7 +26,8 @@ export const USAGE = `Usage: npm run dream -- <input> [options]
 Turns an image (JPEG, PNG, WebP, GIF, AVIF, TIFF) into a DeepDream nightmare.
 
 Options:
-  -o, --output FILE        where to write (.png, .jpg, .webp; an animation: .gif, .webp); default <input>-dream.png
+  -o, --output FILE        where to write (.png, .jpg, .webp; an animation: .gif, .webp); default <input>-dream.png,
+                           or for an animated GIF or WebP <input>-dream.gif or .webp (a still output dreams its first frame)
   --intensity LEVEL        ${INTENSITIES.join(' | ')} (default medium)
   --layers A,B             layers to dream (default: the preset's, e.g. mixed3,mixed5); a layer:channel grows
                            one channel (mixed4:97), mixable with whole layers (mixed3,mixed4:97)
@@ -49,8 +50,11 @@ Options:
   --zoom-frames N          an endless zoom of N frames (${ZOOM_LIMITS.minFrames}–${ZOOM_LIMITS.maxFrames}; with --zoom alone ${ZOOM_DEFAULTS.frames}) to .gif or .webp: each
                            frame is the last dreamed a little (${ZOOM_PRESETS.medium.octaves}×${ZOOM_PRESETS.medium.steps} steps at medium), then zoomed in
   --zoom X                 zoom per frame (default ${ZOOM_DEFAULTS.zoom}); a zoom's frames are at most ${ZOOM_DEFAULTS.maxSide} px unless --max-side
+  --frames N               an animated input: dream at most N frames (2–500, default MAX_ANIMATION_FRAMES or 48),
+                           sampled evenly, each shown longer so it lasts as long
   --still FILE             with a zoom: also write its last frame as a still (.png, .jpg, .webp)
-  --max-mb X               with a zoom: size limit of the animation in MiB (default 10); it shrinks to fit
+  --max-mb X               with a zoom or an animated input: size limit of the animation in MiB (default 10); it
+                           shrinks to fit
   --info                   print backend, model and presets, then exit
   -h, --help               this text`;
 
@@ -81,16 +85,19 @@ function parse(argv: string[]) {
       zoom: { type: 'string' },
       still: { type: 'string' },
       'max-mb': { type: 'string' },
+      frames: { type: 'string' },
       info: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
 }
 
-/** Where and what to write: a still, or an animation (a zoom). */
+/** Where and what to write: a still, or an animation (a zoom, or an animated input dreamed frame by frame). */
 export interface OutputPlan {
   output: string;
   animation?: AnimationFormat;
+  /** The output was named (-o): an animated input then follows its extension, else the input's format. */
+  named: boolean;
 }
 
 /** A dream's command line, every flag checked (but not against the model: that needs it loaded). */
@@ -107,6 +114,8 @@ export interface DreamArgs {
   zooming: boolean;
   /** The zoom animation's size limit in MiB. */
   maxMb: number;
+  /** --frames: an animated input's frames to dream at most. */
+  frames?: number;
   /** The input and the output plan (absent with --info). */
   input?: { file: string; plan: OutputPlan };
   guide?: string;
@@ -145,9 +154,11 @@ export function parseDreamArgs(argv: string[]): DreamArgs | 'help' {
   if (overrides.frames !== undefined && (overrides.frames < minFrames || overrides.frames > maxFrames)) throw new UsageError(`--zoom-frames must be from ${minFrames} to ${maxFrames}.`);
   if (overrides.zoom !== undefined && !(overrides.zoom >= minZoom && overrides.zoom <= maxZoom)) throw new UsageError(`--zoom must be from ${minZoom} to ${maxZoom}.`);
   if (v.still !== undefined && !zooming) throw new UsageError('--still is the last frame of a zoom: add --zoom-frames N.');
-  if (v['max-mb'] !== undefined && !zooming) throw new UsageError('--max-mb limits a zoom animation: add --zoom-frames N.');
   if (v['guide-layer'] !== undefined && v.guide === undefined) throw new UsageError('--guide-layer needs --guide FILE.');
   const maxMb = numberFlag(v['max-mb'], 'max-mb', false) ?? 10;
+  const frames = numberFlag(v.frames, 'frames', true);
+  if (frames !== undefined && (frames < 2 || frames > 500)) throw new UsageError('--frames must be from 2 to 500.');
+  if (frames !== undefined && zooming) throw new UsageError('--frames is for an animated input; a zoom takes --zoom-frames N.');
   if (!(maxMb >= 0.1 && maxMb <= 1024)) throw new UsageError('--max-mb must be from 0.1 to 1024.');
 
   let input: DreamArgs['input'];
@@ -166,6 +177,7 @@ export function parseDreamArgs(argv: string[]): DreamArgs | 'help' {
     maxSide,
     zooming,
     maxMb,
+    frames,
     input,
     guide: v.guide,
     still: v.still,
@@ -193,15 +205,16 @@ async function readInput(file: string, what: string): Promise<Buffer> {
 /** Where and what to write: a still, or an animation when a zoom flag is given (checked before any work). */
 function outputPlan(input: string, output: string | undefined, zoom: boolean): OutputPlan {
   if (!zoom) {
-    if (output && animationFormatOf(output) === 'gif') throw new UsageError('A .gif output is an animation: add --zoom-frames N, or write .png, .jpg or .webp.');
-    const still = output ?? path.join(path.dirname(input), `${path.parse(input).name}-dream.png`);
-    formatFromPath(still); // refuse a bad extension before spending minutes on the dream
-    return { output: still };
+    // A .gif (or .webp) output of an animated input is its dream; of a still, a .gif is refused once the input is read.
+    const file = output ?? path.join(path.dirname(input), `${path.parse(input).name}-dream.png`);
+    const animation = animationFormatOf(file);
+    if (animation !== 'gif') formatFromPath(file); // refuse a bad extension before spending minutes on the dream
+    return { output: file, named: output !== undefined, ...(animation ? { animation } : {}) };
   }
   const file = output ?? path.join(path.dirname(input), `${path.parse(input).name}-zoom.gif`);
   const animation = animationFormatOf(file);
   if (!animation) throw new UsageError(`A zoom is an animation: the output must end in .gif or .webp, not "${path.basename(file)}".`);
-  return { output: file, animation };
+  return { output: file, animation, named: output !== undefined };
 }
 
 /** The dream command: checks its arguments and files, then loads the engine and dreams; returns the exit code. */

@@ -2,9 +2,12 @@
 import path from 'node:path';
 import { engineConfig } from '../config.ts';
 import {
+  ANIMATION_DEFAULTS,
   createDreamer,
   DEFAULT_MAX_SIDE,
+  dreamAnimation,
   dreamZoom,
+  followRecipe,
   GUIDE_MAX_SIDE,
   initBackend,
   CLASS_MODEL,
@@ -19,8 +22,21 @@ import {
   type Dreamer,
 } from '../engine/index.ts';
 import { english, englishFormat } from '../i18n/index.ts';
-import { encodeAnimationToFit, ImageInputError, readImage, writeFileAtomically, writeImage, type RgbImage } from '../imaging/index.ts';
-import type { DreamArgs } from './dream-args.ts';
+import {
+  encodeAnimationToFit,
+  ImageInputError,
+  probeAnimation,
+  readAnimation,
+  readImage,
+  writeFileAtomically,
+  writeImage,
+  type AnimationFormat,
+  type AnimationHeader,
+  type DecodedAnimation,
+  type RgbImage,
+} from '../imaging/index.ts';
+import type { DreamArgs, OutputPlan } from './dream-args.ts';
+import { UsageError } from './exit.ts';
 import { ProgressBar } from './progress-bar.ts';
 
 const PROG = 'dream';
@@ -60,9 +76,22 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
   // The backend decides the default size; the image is checked before the (slower) model load.
   const backendInfo = await initBackend(backend, config.threads);
   const backendSide = config.maxSide ?? DEFAULT_MAX_SIDE[backendInfo.name];
-  // A zoom's frames are smaller by default: an animation this size plays inline and fits an upload.
-  const maxSide = args.maxSide ?? (args.zooming ? Math.min(backendSide, ZOOM_DEFAULTS.maxSide) : backendSide);
-  const image = bytes ? await readImage(bytes, { maxSide, maxInputPixels: config.maxInputPixels }) : null;
+  // An animated input is dreamed frame by frame unless a still is asked for (-o x.png: its first frame).
+  const header = bytes && !args.zooming ? await probeAnimation(bytes) : undefined;
+  const plan = args.input && (args.zooming ? args.input.plan : outputFor(args.input.plan, args.input.file, header));
+  const animating = Boolean(header && plan?.animation);
+  if (args.frames !== undefined && !animating && args.input) {
+    throw new UsageError(`--frames is for an animated GIF or WebP written as an animation; ${path.basename(args.input.file)} ${header ? 'is written as a still' : 'is a still picture'}.`);
+  }
+  // A zoom's or an animation's frames are smaller by default: an animation this size plays inline and fits an upload.
+  const animationSide = args.zooming ? ZOOM_DEFAULTS.maxSide : animating ? ANIMATION_DEFAULTS.maxSide : Infinity;
+  const maxSide = args.maxSide ?? Math.min(backendSide, animationSide);
+  // Budgets from the header before any frame is decoded, and before the (slower) model load.
+  const clip =
+    bytes && header && animating
+      ? await readAnimation(bytes, header, { maxSide, maxInputPixels: config.maxInputPixels, maxFrames: args.frames ?? config.maxAnimationFrames, maxPixels: config.maxAnimationPixels })
+      : null;
+  const image = clip ? clip.images[0] : bytes ? await readImage(bytes, { maxSide, maxInputPixels: config.maxInputPixels }) : null;
   const guide = guideBytes ? await readGuide(guideBytes, args.guide ?? '', config.maxInputPixels) : undefined;
   const dreamer = await createDreamer({
     backend,
@@ -74,11 +103,10 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
   });
   // Disposed at the end, so that the command can run in-process too (the tests) without keeping a session.
   try {
-    if (!image || !args.input) {
+    if (!image || !args.input || !plan) {
       await printInfo(dreamer, maxSide);
       return 0;
     }
-    const plan = args.input.plan;
     const style = await resolveClass(dreamer.manifest, undefined, args.target, config);
     const recipe = { ...args.overrides, guide, ...style };
     const zoomParams = args.zooming ? resolveZoomParams(dreamer.manifest, recipe) : null;
@@ -91,7 +119,9 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
     const started = Date.now();
     let written: string;
     try {
-      if (zoomParams && plan.animation) {
+      if (clip && plan.animation) {
+        written = await writeAnimation(dreamer, clip, params, plan.output, plan.animation, args.maxMb, abort.signal, bar);
+      } else if (zoomParams && plan.animation) {
         const frames = await dreamZoom(dreamer, image, zoomParams, {
           signal: abort.signal,
           onProgress: (p) =>
@@ -117,11 +147,54 @@ export async function runDream(args: DreamArgs, { bytes, guideBytes }: { bytes?:
       bar?.done();
       process.off('SIGINT', onSigint);
     }
-    process.stdout.write(`${written}${recipeLine(dreamer, params, args.guide, zoomParams !== null)}\n`);
+    const follow = clip ? followRecipe(params) : undefined;
+    const then = follow ? ` (then ${follow.octaves}×${follow.steps} a frame)` : '';
+    process.stdout.write(`${written}${recipeLine(dreamer, params, args.guide, zoomParams !== null).replace(/ steps,/, ` steps${then},`)}\n`);
     return 0;
   } finally {
     await dreamer.dispose();
   }
+}
+
+/**
+ * The output of a dream of `file`: as asked; for an animated input with no output named, a dream in its own format
+ * (GIF → GIF, WebP → WebP). A .gif output of a still picture is refused (an endless zoom takes --zoom-frames).
+ */
+function outputFor(plan: OutputPlan, file: string, header: AnimationHeader | undefined): OutputPlan {
+  if (header && !plan.named) return { ...plan, output: path.join(path.dirname(file), `${path.parse(file).name}-dream.${header.format}`), animation: header.format };
+  if (!header && plan.animation === 'gif') {
+    throw new UsageError(`${path.basename(file)} is a still picture, so a .gif output would be one frame: write .png, .jpg or .webp, or add --zoom-frames N for an endless zoom.`);
+  }
+  // A still input written as .webp is a still WebP.
+  return header ? plan : { ...plan, animation: undefined };
+}
+
+/** Dreams an animation's frames (the dream following the picture), writes it fitted to `maxMb`; the summary line. */
+async function writeAnimation(
+  dreamer: Dreamer,
+  clip: DecodedAnimation,
+  params: DreamParams & { intensity: string },
+  output: string,
+  format: AnimationFormat,
+  maxMb: number,
+  signal: AbortSignal,
+  bar: ProgressBar | null,
+): Promise<string> {
+  const started = Date.now();
+  const frames = await dreamAnimation(dreamer, clip.images, params, {
+    signal,
+    onProgress: (p) => bar?.draw(p.fraction, `frame ${p.frame}/${p.frames}  octave ${p.octave}/${p.octaves}  step ${p.step}/${p.steps}  ETA ${englishFormat.duration(p.etaSeconds)}`),
+  });
+  bar?.draw(1, 'encoding');
+  const fitted = await encodeAnimationToFit(frames, Math.floor(maxMb * 2 ** 20), format, { delays: clip.frameDelays, loop: clip.loop });
+  bar?.done();
+  await writeFileAtomically(output, fitted.buffer);
+  const mb = (fitted.buffer.length / 2 ** 20).toFixed(1);
+  const sampled = clip.images.length < clip.frames ? ` (sampled from ${clip.frames}, each shown longer)` : '';
+  const fit = fitted.steps.length ? `; to fit ${maxMb} MiB: ${fitted.steps.join(', ')}` : '';
+  const loop = clip.loop === 0 ? 'loops forever' : `plays ${clip.loop}×`;
+  const seconds = englishFormat.duration((Date.now() - started) / 1000);
+  return `Wrote ${output} (${fitted.width}×${fitted.height}, ${fitted.frames} frames${sampled}, ${mb} MiB, ${loop}) in ${seconds}${fit}: `;
 }
 
 /** The guide picture, read small (the engine reads it at most GUIDE_MAX_SIDE anyway), its errors naming it. */

@@ -4,6 +4,7 @@ import type { BotConfig } from '../config.ts';
 import { isUserError } from '../errors.ts';
 import { errorText, messagesFor, type Catalog } from '../i18n/index.ts';
 import {
+  ANIMATION_DEFAULTS,
   checkExplainTarget,
   GUIDE_MAX_SIDE,
   guideLayerFor,
@@ -19,8 +20,8 @@ import {
   type RecipeOverrides,
   type ZoomOverrides,
 } from '../engine/index.ts';
-import { readImage, type RgbImage } from '../imaging/index.ts';
-import { costOf, decodeSidesOf, downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
+import { probeAnimation, readAnimation, readImage, type RgbImage } from '../imaging/index.ts';
+import { animationJobOf, costOf, decodeSidesOf, downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
 import type { JobQueue, Refusal } from '../queue/index.ts';
 import type { RequestFacts } from '../store/index.ts';
 import type { Community } from './community.ts';
@@ -164,6 +165,27 @@ export class DreamRequests {
     }
   }
 
+  /**
+   * A job's pictures decoded: a guide at GUIDE_MAX_SIDE, every other picture at the dream's size. An animated GIF or
+   * WebP to dream becomes an animation job (its frames sampled, checked against the budgets from its header first);
+   * Explain on one explains its first frame and says so.
+   */
+  private async decode(data: JobData, bytes: Buffer[]): Promise<{ data: JobData; images: RgbImage[] }> {
+    const { config } = this.deps;
+    const still = (b: Buffer, maxSide: number) => readImage(b, { maxSide, maxInputPixels: config.maxInputPixels });
+    const header = data.kind === 'dream' ? await probeAnimation(bytes[0]) : undefined;
+    if (data.kind === 'dream' && header) {
+      const maxSide = Math.min(this.deps.maxSide, ANIMATION_DEFAULTS.maxSide);
+      const anim = await readAnimation(bytes[0], header, { maxSide, maxInputPixels: config.maxInputPixels, maxFrames: config.maxAnimationFrames, maxPixels: config.maxAnimationPixels });
+      const guide = bytes[1] ? [await still(bytes[1], GUIDE_MAX_SIDE)] : [];
+      return { data: animationJobOf(data, header, { frames: anim.images.length, delays: anim.frameDelays }), images: [...anim.images, ...guide] };
+    }
+    const sides = decodeSidesOf(data, this.deps.maxSide, GUIDE_MAX_SIDE);
+    const images = await Promise.all(bytes.map((b, i) => still(b, sides[i])));
+    if (data.kind === 'explain' && (await Promise.all(bytes.map(probeAnimation))).some(Boolean)) return { data: { ...data, firstFrame: true }, images };
+    return { data, images };
+  }
+
   private track(run: Promise<void>): Promise<void> {
     const tracked = run.finally(() => this.active.delete(tracked));
     this.active.add(tracked);
@@ -203,12 +225,13 @@ export class DreamRequests {
         return await refuse(rules.sentence, rules.outcome);
       }
       const intensity = rules.settings?.intensity;
-      const { data, sources, details } = await prepare({ intensity: intensity && isIntensity(intensity) ? intensity : undefined });
-      recorded = facts(details, costOf(data));
+      const prepared = await prepare({ intensity: intensity && isIntensity(intensity) ? intensity : undefined });
       // The download checks the host, announced size and type before fetching a byte.
-      // A guide is read at GUIDE_MAX_SIDE, every other picture at the dream's size.
-      const sides = decodeSidesOf(data, this.deps.maxSide, GUIDE_MAX_SIDE);
-      const images = await Promise.all(sources.map(async (s, i) => readImage(await downloadImage(s, config), { maxSide: sides[i], maxInputPixels: config.maxInputPixels })));
+      const bytes = await Promise.all(prepared.sources.map((s) => downloadImage(s, config)));
+      // A guide is read at GUIDE_MAX_SIDE, every other picture at the dream's size; an animation frame by frame.
+      const { data, images } = await this.decode(prepared.data, bytes);
+      const details = data.kind === 'animation' ? { ...prepared.details, frames: data.frames, sourceFrames: data.sourceFrames, cost: costOf(data) } : prepared.details;
+      recorded = { ...facts(details, costOf(data)), kind: data.kind ?? what };
       const admitted = await community.admit(recorded, rules.settings, t);
       if (!admitted.ok) return await refuse(admitted.sentence, admitted.outcome);
       data.reply.terms = admitted.terms;

@@ -61,3 +61,5 @@ export { CLASS_MODEL, HYBRID_CLASS_WEIGHT, isDreamModel, listDreamModels, resolv
 export { SOFT_STEP_SCALE, softStep } from './presets.ts';
 export { splitLayerSpec } from './objective.ts';
 export { lapNormalise } from './lapnorm.ts';
+export { ANIMATION_CARRY, ANIMATION_DEFAULTS, dreamAnimation, followRecipe, type AnimationParams, type AnimationProgress, type AnimationRunOptions } from './animate.ts';
+export { FLOW_SIDE, greyAt, opticalFlow, warpImage, type Flow, type Grey } from './flow.ts';

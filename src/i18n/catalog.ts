@@ -161,8 +161,18 @@ export interface Catalog {
     explainMenu: string;
     /** Choice names of /zoom's intensity. */
     zoomIntensity(intensity: IntensityId, octaves: number, steps: number): string;
-  };  /** Server settings (/settings), daily limits (/quota) and where the bot works: every word of them. */
+  };
+  /** Server settings (/settings), daily limits (/quota) and where the bot works: every word of them. */
   community: CommunityWords;
+  /** Animated inputs (GIF, animated WebP) dreamed frame by frame. */
+  animation: {
+    /** Title of an animation's result embed. */
+    title(intensity: IntensityId): string;
+    /** A long animation was sampled: kept of total frames, the same duration. */
+    sampled(kept: number, total: number): string;
+    /** Explain on an animation: it explains the first frame. */
+    firstFrame: string;
+  };
 }
 
 /** A server's settings as /settings show words them. */

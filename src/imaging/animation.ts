@@ -8,6 +8,8 @@ export interface AnimationOptions {
   format: AnimationFormat;
   /** Time each frame shows, in ms (default 100: 10 frames a second). */
   delayMs?: number;
+  /** Each frame's own delay in ms (an animation read from a file); overrides `delayMs`. */
+  delays?: number[];
   /** Times to play; 0 (the default) loops forever. */
   loop?: number;
   /**
@@ -52,7 +54,8 @@ export async function encodeAnimation(frames: RgbImage[], opts: AnimationOptions
   const stacked = Buffer.concat(await Promise.all(frames.map((f) => resizeFrame(f, size))));
   const pipeline = sharp(stacked, { raw: { width: size.width, height: size.height * frames.length, channels: 3, pageHeight: size.height } });
   // One delay per frame: a single number sets only the first frame's in sharp 0.35.
-  const delay = frames.map(() => Math.round(opts.delayMs ?? 100));
+  if (opts.delays && opts.delays.length !== frames.length) throw new Error(`imaging: ${frames.length} frames need ${frames.length} delays, got ${opts.delays.length}`);
+  const delay = frames.map((_, i) => Math.round(opts.delays?.[i] ?? opts.delayMs ?? 100));
   const loop = opts.loop ?? 0;
   if (opts.format === 'webp') return pipeline.webp({ loop, delay, quality: opts.quality ?? 80, effort: 4 }).toBuffer();
   // Effort 1: as small as effort 3 and ~4× faster than the default 7, which was 5–10 % smaller.
@@ -67,6 +70,8 @@ export interface FittedAnimation {
   /** Frames in the file (fewer than given when frames had to be dropped). */
   frames: number;
   delayMs: number;
+  /** Each frame's delay in ms (summed over dropped frames, so the animation lasts as long). */
+  delays: number[];
   /** GIF: palette size and dithering used. */
   colours?: number;
   dither?: number;
@@ -78,6 +83,10 @@ export interface FittedAnimation {
 
 export interface FitAnimationOptions {
   delayMs?: number;
+  /** Each frame's own delay in ms (overrides `delayMs`). */
+  delays?: number[];
+  /** Times to play; 0 (the default) loops forever. */
+  loop?: number;
   /** Smallest longest side to shrink to before dropping frames (default 160). */
   minSide?: number;
 }
@@ -103,6 +112,8 @@ const WEBP_STEPS = [
 export async function encodeAnimationToFit(frames: RgbImage[], maxBytes: number, format: AnimationFormat, opts: FitAnimationOptions = {}): Promise<FittedAnimation> {
   if (frames.length === 0) throw new Error('imaging: an animation needs at least one frame');
   const delayMs = opts.delayMs ?? 100;
+  const delays = opts.delays ?? frames.map(() => delayMs);
+  const loop = opts.loop ?? 0;
   const { width, height } = frames[0];
   const notes = (...parts: string[]) => parts.filter(Boolean);
 
@@ -111,20 +122,21 @@ export async function encodeAnimationToFit(frames: RgbImage[], maxBytes: number,
     const s = ladder[i];
     return 'colours' in s ? { colours: s.colours, dither: s.dither } : { quality: s.quality };
   };
-  const result = (buffer: Buffer, step: number, size: { width: number; height: number }, count: number, delay: number, extra: string[]): FittedAnimation => ({
+  const result = (buffer: Buffer, step: number, size: { width: number; height: number }, kept: number[], extra: string[]): FittedAnimation => ({
     buffer,
     format,
     ...size,
-    frames: count,
-    delayMs: delay,
+    frames: kept.length,
+    delayMs: kept[kept.length - 1],
+    delays: kept,
     ...settings(step),
     steps: notes(...ladder.slice(1, step + 1).map((s) => s.note), ...extra),
   });
 
   let last = 0;
   for (let i = 0; i < ladder.length; i++) {
-    const buffer = await encodeAnimation(frames, { format, delayMs, ...settings(i) });
-    if (buffer.length <= maxBytes) return result(buffer, i, { width, height }, frames.length, delayMs, []);
+    const buffer = await encodeAnimation(frames, { format, delays, loop, ...settings(i) });
+    if (buffer.length <= maxBytes) return result(buffer, i, { width, height }, delays, []);
     last = buffer.length;
   }
 
@@ -136,18 +148,21 @@ export async function encodeAnimationToFit(frames: RgbImage[], maxBytes: number,
   while (side > floor) {
     side = Math.max(floor, Math.min(Math.round(side * 0.9), Math.floor(side * Math.sqrt(maxBytes / last) * 0.95)));
     const size = fitWithin(width, height, side);
-    const buffer = await encodeAnimation(frames, { format, delayMs, ...settings(step), resizeTo: size });
-    if (buffer.length <= maxBytes) return result(buffer, step, size, frames.length, delayMs, [`scaled to ${size.width}×${size.height}`]);
+    const buffer = await encodeAnimation(frames, { format, delays, loop, ...settings(step), resizeTo: size });
+    if (buffer.length <= maxBytes) return result(buffer, step, size, delays, [`scaled to ${size.width}×${size.height}`]);
     last = buffer.length;
   }
 
-  // Fewer frames: every k-th (the last one kept), each shown k times as long.
+  // Fewer frames: every k-th (the last one kept), each shown as long as the frames it stands for.
   const size = fitWithin(width, height, floor);
   const scaled = size.width === width && size.height === height ? [] : [`scaled to ${size.width}×${size.height}`];
   for (let k = Math.max(2, Math.ceil(last / maxBytes)); Math.ceil(frames.length / k) >= 2; k++) {
-    const kept = frames.filter((_, i) => (frames.length - 1 - i) % k === 0);
-    const buffer = await encodeAnimation(kept, { format, delayMs: delayMs * k, ...settings(step), resizeTo: size });
-    if (buffer.length <= maxBytes) return result(buffer, step, size, kept.length, delayMs * k, [...scaled, `${kept.length} of ${frames.length} frames`]);
+    const keptAt = frames.map((_, i) => i).filter((i) => (frames.length - 1 - i) % k === 0);
+    const kept = keptAt.map((i) => frames[i]);
+    // A kept frame shows for itself and the dropped frames before it (the first one: all before it).
+    const keptDelays = keptAt.map((i, j) => delays.slice(j === 0 ? 0 : keptAt[j - 1] + 1, i + 1).reduce((a, b) => a + b, 0));
+    const buffer = await encodeAnimation(kept, { format, delays: keptDelays, loop, ...settings(step), resizeTo: size });
+    if (buffer.length <= maxBytes) return result(buffer, step, size, keptDelays, [...scaled, `${kept.length} of ${frames.length} frames`]);
     last = buffer.length;
   }
   throw new Error(`imaging: cannot encode ${frames.length} frames of ${width}×${height} within ${maxBytes} bytes, even as 2 frames at ${size.width}×${size.height}`);

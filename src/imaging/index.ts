@@ -36,3 +36,12 @@ export {
   type FitAnimationOptions,
   type FittedAnimation,
 } from './animation.ts';
+export {
+  probeAnimation,
+  readAnimation,
+  sampleFrames,
+  type AnimationHeader,
+  type DecodedAnimation,
+  type FramePlan,
+  type ReadAnimationOptions,
+} from './read-animation.ts';

@@ -4,7 +4,7 @@ import type { DreamParams, DreamProgress } from '../engine/index.ts';
 import { encodeImage, encodeToFit, shrinkImage, type RgbImage } from '../imaging/index.ts';
 import { WorkerCrashedError } from '../runner/index.ts';
 import type { DreamJob, RunnableJob } from './job.ts';
-import type { JobBody, JobProcessor } from './processor.ts';
+import type { JobBody, JobContext } from './job-kind.ts';
 import { imageNetClassName } from './class-names.ts';
 import { recipeEmbed } from './recipe-embed.ts';
 import { progressView, resultRow, wordsFor } from './views.ts';
@@ -12,7 +12,7 @@ import { progressView, resultRow, wordsFor } from './views.ts';
 type DreamRun = RunnableJob & { data: DreamJob };
 
 /** Dreams a job's picture (one retry at 3/4 of the size after a backend error) and builds its result view. */
-export async function dreamView(p: JobProcessor, job: DreamRun, input: RgbImage, signal: AbortSignal, log: Logger, guide?: RgbImage): Promise<JobBody> {
+export async function dreamView(p: JobContext, job: DreamRun, input: RgbImage, signal: AbortSignal, log: Logger, guide?: RgbImage): Promise<JobBody> {
   const started = Date.now();
   const { params, source } = job.data;
   let retried = false;
@@ -30,7 +30,7 @@ export async function dreamView(p: JobProcessor, job: DreamRun, input: RgbImage,
 }
 
 /** A backend error (out of memory, a failed kernel) gets one more try at 3/4 of the size; the rest is final. */
-async function dreamWithRetry(p: JobProcessor, job: DreamRun, image: RgbImage, params: DreamParams, signal: AbortSignal, log: Logger, onRetry: () => void): Promise<RgbImage> {
+async function dreamWithRetry(p: JobContext, job: DreamRun, image: RgbImage, params: DreamParams, signal: AbortSignal, log: Logger, onRetry: () => void): Promise<RgbImage> {
   const { deps } = p;
   let lastStep = 0;
   const onProgress = (progress: DreamProgress) => {
@@ -53,7 +53,7 @@ async function dreamWithRetry(p: JobProcessor, job: DreamRun, image: RgbImage, p
 }
 
 /** Progress text every step (throttled); at the end of an octave, a preview of the image so far. */
-function showProgress(p: JobProcessor, job: DreamRun, progress: DreamProgress): void {
+function showProgress(p: JobContext, job: DreamRun, progress: DreamProgress): void {
   const editor = p.deps.messages.editor(job);
   const t = wordsFor(job.data.reply);
   if (!progress.preview) return editor.update(progressView(t, job.id, progress));

@@ -3,7 +3,7 @@ import type { ClassScore, Explanation } from '../engine/index.ts';
 import { encodeToFit, overlayHeatmap, sideBySide, type RgbImage } from '../imaging/index.ts';
 import { className, english, type Catalog } from '../i18n/index.ts';
 import type { ExplainJob, RunnableJob } from './job.ts';
-import type { JobBody, JobProcessor } from './processor.ts';
+import type { JobBody, JobContext } from './job-kind.ts';
 import { wordsFor } from './views.ts';
 
 type ExplainRun = RunnableJob & { data: ExplainJob };
@@ -38,7 +38,7 @@ const listOf = (t: Catalog, scores: ClassScore[]) => scores.map((s, i) => `${i +
  * Explains a job's pictures (Grad-CAM and top labels on the worker) and builds the view: one picture beside its
  * heatmap, or an original and its dream side by side, each with its heatmap and top 3, and the top 5 in an embed.
  */
-export async function explainView(p: JobProcessor, job: ExplainRun, inputs: RgbImage[], signal: AbortSignal): Promise<JobBody> {
+export async function explainView(p: JobContext, job: ExplainRun, inputs: RgbImage[], signal: AbortSignal): Promise<JobBody> {
   const { target, style } = job.data;
   const explanations = await p.deps.runner.explain({ images: inputs, model: style, target, top: 5 }, { signal });
   const t = wordsFor(job.data.reply);
@@ -63,7 +63,7 @@ function explainEmbed(t: Catalog, explanations: Explanation[], data: ExplainJob,
   return new EmbedBuilder()
     .setTitle(pair ? words.titlePair(className(t, explanations[0].top[0]), className(t, explanations[1].top[0])) : words.titleOne(className(t, explanations[0].target)))
     .setURL(data.sources[0].url)
-    .setDescription(words.description(classifier, heatOf))
+    .setDescription(data.firstFrame ? `${words.description(classifier, heatOf)}\n${t.animation.firstFrame}` : words.description(classifier, heatOf))
     .setImage(`attachment://${imageName}`)
     .setColor(0xe8590c)
     .addFields(...fields, { name: words.fields.model, value: classifier, inline: true })

@@ -1,4 +1,4 @@
-import { ZOOM_DEFAULTS, type DreamParams, type Intensity, type ZoomParams } from '../engine/index.ts';
+import { ANIMATION_DEFAULTS, ZOOM_DEFAULTS, type AnimationParams, type DreamParams, type Intensity, type ZoomParams } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import type { ImageRef } from './image-source.ts';
 import type { ReplyAddress } from './reply-target.ts';
@@ -24,6 +24,28 @@ export interface ZoomJob {
   reply: ReplyAddress;
 }
 
+/**
+ * An animated GIF or WebP dreamed frame by frame: the recipe, and what its header said (read when it was accepted),
+ * so a worker decodes the same frames and writes them back with the same timing.
+ */
+export interface AnimationJob {
+  kind: 'animation';
+  source: ImageRef;
+  params: AnimationParams & { intensity: Intensity };
+  guide?: ImageRef;
+  guideLayer?: string;
+  /** Frames dreamed (the file's, sampled evenly to at most MAX_ANIMATION_FRAMES). */
+  frames: number;
+  /** Frames in the file. */
+  sourceFrames: number;
+  /** How long each dreamed frame shows, in ms (summed over the frames a sample skipped). */
+  delays: number[];
+  /** Times to play; 0 loops forever. */
+  loop: number;
+  format: 'gif' | 'webp';
+  reply: ReplyAddress;
+}
+
 /** An Explain job: the top labels of one picture, or of an original and its dream side by side, with heatmaps. */
 export interface ExplainJob {
   kind: 'explain';
@@ -33,10 +55,12 @@ export interface ExplainJob {
   target?: string;
   /** A trained style whose classes explain the picture (default: the ImageNet classifier). */
   style?: string;
+  /** A picture is an animation: its first frame is explained, and the result says so. */
+  firstFrame?: boolean;
   reply: ReplyAddress;
 }
 
-export type JobData = DreamJob | ExplainJob | ZoomJob;
+export type JobData = DreamJob | ExplainJob | ZoomJob | AnimationJob;
 
 /** A job as the queue hands it over: `local` holds the decoded inputs when the requester's process runs it. */
 export interface RunnableJob {
@@ -75,17 +99,22 @@ export function sourcesOf(data: JobData): ImageRef[] {
  * What a job counts for in the caps and the wait estimate, in dreams. Measured on onnx (2 cores): a 24-frame zoom of
  * the sample at its default 512 px took 28 s, a medium dream at the default 768 px 8.6 s, so a frame costs about an
  * eighth of a dream: ceil(frames / 8) (the default 36 frames: 5). The per-member cap counts one job for at most the
- * whole cap, and the queue measures seconds per cost unit, so the estimate corrects itself from real times.
+ * whole cap, and the queue measures seconds per cost unit, so the estimate corrects itself from real times. An
+ * animation counts the same: ceil(frames / 8) (a later frame is a short dream, about a quarter of a still one at its
+ * smaller size).
  */
 export function costOf(data: JobData): number {
+  if (data.kind === 'animation') return Math.max(1, Math.ceil(data.frames / ANIMATION_DEFAULTS.framesPerDream));
   return data.kind === 'zoom' ? Math.max(1, Math.ceil(data.params.frames / 8)) : 1;
 }
 
 /**
  * The longest side each of a job's pictures is decoded at: a guide at GUIDE_MAX_SIDE, a zoom's picture at most
- * ZOOM_DEFAULTS.maxSide (so dozens of frames stay quick and the GIF small), the rest at `maxSide`.
+ * ZOOM_DEFAULTS.maxSide and an animation's at ANIMATION_DEFAULTS.maxSide (so dozens of frames stay quick and the file
+ * small), the rest at `maxSide`.
  */
 export function decodeSidesOf(data: JobData, maxSide: number, guideMaxSide: number): number[] {
   if (data.kind === 'zoom') return [Math.min(maxSide, ZOOM_DEFAULTS.maxSide)];
+  if (data.kind === 'animation') return sourcesOf(data).map((_, i) => (i === 1 ? guideMaxSide : Math.min(maxSide, ANIMATION_DEFAULTS.maxSide)));
   return sourcesOf(data).map((_, i) => (data.kind !== 'explain' && i === 1 ? guideMaxSide : maxSide));
 }

@@ -4,14 +4,11 @@ import { GUIDE_MAX_SIDE } from '../engine/index.ts';
 import { errorText } from '../i18n/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { WorkerCrashedError, type DreamRunner } from '../runner/index.ts';
-import { dreamView } from './dream-job.ts';
-import { explainView } from './explain-job.ts';
 import { downloadImage, type DownloadRules, type ImageRef } from './image-source.ts';
-import { decodeSidesOf, sourcesOf, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
+import { decodeSidesOf, sourcesOf, type JobData, type JobOutcome, type JobResult, type RunnableJob } from './job.ts';
+import type { JobContext, JobKind, JobKindName, JobKinds } from './job-kind.ts';
 import type { JobMessages } from './job-messages.ts';
-import type { JobView } from './reply-target.ts';
 import { endView, withDelete, wordsFor } from './views.ts';
-import { zoomView } from './zoom-job.ts';
 
 export interface JobProcessorDeps {
   messages: JobMessages;
@@ -31,18 +28,16 @@ export interface JobProcessorDeps {
   onEnded?: (job: RunnableJob, result: JobResult) => Promise<void>;
 }
 
-/** What a job's body gives back: its final view, and whether a dream was retried smaller. */
-export interface JobBody {
-  view: JobView;
-  retried?: boolean;
-}
-
 /**
  * One job from accepted to posted, over Discord's REST API only (no gateway): the processor the queue runs, for
- * dreams and Explain alike. The bot process (memory queue) and `npm run worker` (Redis) use it the same way.
+ * every kind of job it is handed (src/jobs/kinds.ts). The bot process (memory queue) and `npm run worker` (Redis)
+ * use it the same way.
  */
-export class JobProcessor {
-  constructor(readonly deps: JobProcessorDeps) {}
+export class JobProcessor implements JobContext {
+  constructor(
+    readonly deps: JobProcessorDeps,
+    private readonly kinds: JobKinds,
+  ) {}
 
   /** Runs a job and shows every ending on its message, then reports it (onEnded). Never throws. */
   process = async (job: RunnableJob, signal: AbortSignal): Promise<JobResult> => {
@@ -58,22 +53,17 @@ export class JobProcessor {
     let retried = false;
     try {
       if (signal.aborted) throw new CancelledError();
+      const kind = this.kindOf(job.data);
       const sides = decodeSidesOf(job.data, this.deps.input.maxSide, GUIDE_MAX_SIDE);
-      const inputs = job.local ?? (await Promise.all(sourcesOf(job.data).map((s, i) => this.decode(s, sides[i], signal))));
+      const inputs = job.local ?? (kind.read ? await kind.read(this, job, signal) : await Promise.all(sourcesOf(job.data).map((s, i) => this.decode(s, sides[i], signal))));
       // Screened before any dream work; age-restricted channels are not screened.
-      const screen = await this.screen(job, inputs, signal, log);
+      const screen = await this.screen(job, kind.screened?.(inputs) ?? inputs, signal, log);
       if (screen === 'refuse') {
         await this.deps.messages.refuse(job, t.refusals.nsfw);
         return { outcome: 'refused', reason: 'nsfw' };
       }
       if (screen === 'spoiler') this.deps.messages.spoiler(job);
-      const { data } = job;
-      const body =
-        data.kind === 'explain'
-          ? await explainView(this, { ...job, data }, inputs, signal)
-          : data.kind === 'zoom'
-            ? await zoomView(this, { ...job, data }, inputs[0], signal, log)
-            : await dreamView(this, { ...job, data }, inputs[0], signal, log, inputs[1]);
+      const body = await kind.run(this, job, inputs, signal, log);
       retried = body.retried ?? false;
       const seconds = (Date.now() - started) / 1000;
       // Every result, whatever its kind, can be deleted by its requester (or a moderator).
@@ -112,9 +102,19 @@ export class JobProcessor {
     return Math.max(limit - 64 * 1024, Math.floor(limit * 0.9));
   }
 
+  /** The job's kind, from the registry: its name picks both the entry and the shape of its data. */
+  private kindOf(data: JobData): JobKind<JobKindName> {
+    return this.kinds[data.kind ?? 'dream'] as unknown as JobKind<JobKindName>;
+  }
+
+  /** A source's bytes within the download rules (host, size, type, timeout). */
+  download(source: ImageRef, signal: AbortSignal): Promise<Buffer> {
+    return downloadImage(source, this.deps.input, signal);
+  }
+
   /** Downloads and decodes an input within the rules; throws ImageInputError sentences. */
   private async decode(source: ImageRef, maxSide: number, signal: AbortSignal): Promise<RgbImage> {
     const { input } = this.deps;
-    return readImage(await downloadImage(source, input, signal), { maxSide, maxInputPixels: input.maxInputPixels });
+    return readImage(await this.download(source, signal), { maxSide, maxInputPixels: input.maxInputPixels });
   }
 }

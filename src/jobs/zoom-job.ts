@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { ZoomProgress } from '../engine/index.ts';
 import { encodeAnimationToFit, encodeImage, encodeLastFrame, type FittedAnimation, type RgbImage } from '../imaging/index.ts';
 import type { RunnableJob, ZoomJob } from './job.ts';
-import type { JobBody, JobProcessor } from './processor.ts';
+import type { JobBody, JobContext } from './job-kind.ts';
 import type { JobView } from './reply-target.ts';
 import type { Catalog } from '../i18n/index.ts';
 import { wordsFor, zoomProgressView } from './views.ts';
@@ -19,7 +19,7 @@ const MIN_STILL_BYTES = 32 * 1024;
  * Animates a job's picture (an endless zoom on the worker) and builds its view: a looping GIF fitted to the upload
  * budget, an embed with the recipe and what was given up to fit, and the last frame as a still when it fits beside it.
  */
-export async function zoomView(p: JobProcessor, job: ZoomRun, input: RgbImage, signal: AbortSignal, log: Logger): Promise<JobBody> {
+export async function zoomView(p: JobContext, job: ZoomRun, input: RgbImage, signal: AbortSignal, log: Logger): Promise<JobBody> {
   const started = Date.now();
   const { params, source } = job.data;
   const editor = p.deps.messages.editor(job);

@@ -1,7 +1,7 @@
 // A dream worker thread: loads the model once, then dreams one job at a time for DreamWorkerPool.
 import { parentPort, workerData } from 'node:worker_threads';
 import { CancelledError, toErrorData } from '../errors.ts';
-import { createDreamer, createExplainer, createScreener, dreamZoom, type Dreamer, type Explainer, type Screener } from '../engine/index.ts';
+import { createDreamer, createExplainer, createScreener, dreamAnimation, dreamZoom, type Dreamer, type Explainer, type Screener, type ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
 
@@ -78,17 +78,20 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
     post({ type: 'done', jobId: msg.jobId, image }, transfer);
   }
 
-  async function runZoom(msg: Extract<MainToWorker, { type: 'zoom' }>, signal: AbortSignal): Promise<void> {
-    const frames = await dreamZoom(await dreamer, msg.image, msg.params, {
+  /** A zoom or an animation: frames made one by one, all posted back at the end. */
+  async function runZoom(msg: Extract<MainToWorker, { type: 'zoom' | 'animate' }>, signal: AbortSignal): Promise<void> {
+    const opts = {
       signal,
       previewEvery: msg.previewEvery,
-      onProgress: (progress) => {
+      onProgress: (progress: ZoomProgress) => {
         // A preview is one of the frames, which go back at the end: it is copied, not moved.
         if (!progress.preview) return post({ type: 'progress', jobId: msg.jobId, progress });
         const { image, transfer } = transferableImage(progress.preview, true);
         post({ type: 'progress', jobId: msg.jobId, progress: { ...progress, preview: image } }, transfer);
       },
-    });
+    };
+    // An animation's progress has a zoom's shape (frame, frames, frameDone).
+    const frames = msg.type === 'zoom' ? await dreamZoom(await dreamer, msg.image, msg.params, opts) : await dreamAnimation(await dreamer, msg.frames, msg.params, opts);
     // Frames may share a buffer (frame 0 is the input): each is moved once, copied if it is not its own.
     const seen = new Set<ArrayBufferLike>();
     const out: RgbImage[] = [];
@@ -103,7 +106,7 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
   }
 
   port.on('message', (msg: MainToWorker) => {
-    if (msg.type === 'dream' || msg.type === 'explain' || msg.type === 'zoom' || msg.type === 'screen') {
+    if (msg.type === 'dream' || msg.type === 'explain' || msg.type === 'zoom' || msg.type === 'animate' || msg.type === 'screen') {
       const controller = new AbortController();
       controllers.set(msg.jobId, controller);
       const work = () => {
@@ -111,6 +114,7 @@ export function serveDreams(adapt: (dreamer: Dreamer) => Dreamer = (d) => d): vo
           case 'dream':
             return runJob(msg, controller.signal);
           case 'zoom':
+          case 'animate':
             return runZoom(msg, controller.signal);
           case 'screen':
             return runScreen(msg, controller.signal);

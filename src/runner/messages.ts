@@ -1,6 +1,6 @@
 // The messages between the main thread and a dream worker thread (structured-clone safe).
 import type { ErrorData } from '../errors.ts';
-import type { BackendChoice, BackendInfo, DreamParams, DreamProgress, Explanation, ScreenResult, ZoomParams, ZoomProgress } from '../engine/index.ts';
+import type { AnimationParams, BackendChoice, BackendInfo, DreamParams, DreamProgress, Explanation, ScreenResult, ZoomParams, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 
 /** `workerData` of a dream worker. */
@@ -17,6 +17,7 @@ export type MainToWorker =
   | { type: 'dream'; jobId: number; image: RgbImage; params: DreamParams; previews: boolean }
   | { type: 'explain'; jobId: number; images: RgbImage[]; model?: string; target?: string; top?: number }
   | { type: 'zoom'; jobId: number; image: RgbImage; params: ZoomParams; previewEvery: number }
+  | { type: 'animate'; jobId: number; frames: RgbImage[]; params: AnimationParams; previewEvery: number }
   | { type: 'screen'; jobId: number; images: RgbImage[] }
   | { type: 'cancel'; jobId: number }
   /** Finish (the pool has cancelled any job), free the model, and end the thread by emptying its event loop. */
@@ -29,7 +30,7 @@ export type WorkerToMain =
   /** A dream's progress, or a zoom's (a ZoomProgress, with `frame` and `frames`). */
   | { type: 'progress'; jobId: number; progress: DreamProgress | ZoomProgress }
   | { type: 'done'; jobId: number; image: RgbImage }
-  /** A zoom's frames, each moved (not copied). */
+  /** A zoom's or an animation's frames, each moved (not copied). */
   | { type: 'frames'; jobId: number; frames: RgbImage[] }
   | { type: 'explained'; jobId: number; explanations: Explanation[] }
   | { type: 'screened'; jobId: number; results: ScreenResult[] }

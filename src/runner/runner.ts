@@ -1,4 +1,4 @@
-import type { BackendInfo, DreamParams, DreamProgress, Explanation, ScreenResult, ZoomParams, ZoomProgress } from '../engine/index.ts';
+import type { AnimationParams, AnimationProgress, BackendInfo, DreamParams, DreamProgress, Explanation, ScreenResult, ZoomParams, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 
 export interface DreamInput {
@@ -32,6 +32,19 @@ export interface ZoomRunCallbacks {
   onProgress?: (p: ZoomProgress) => void;
 }
 
+export interface AnimationInput {
+  /** The input's frames (decoded at the dream size, all the same size). */
+  frames: RgbImage[];
+  params: AnimationParams;
+  /** Attach a finished frame to its `frameDone` progress every this many frames, and the last one (0: never). */
+  previewEvery?: number;
+}
+
+export interface AnimationRunCallbacks {
+  signal?: AbortSignal;
+  onProgress?: (p: AnimationProgress) => void;
+}
+
 export interface DreamRunCallbacks {
   signal?: AbortSignal;
   onProgress?: (p: DreamProgress) => void;
@@ -50,6 +63,8 @@ export interface DreamRunner {
   explain(input: ExplainInput, callbacks?: Pick<DreamRunCallbacks, 'signal'>): Promise<Explanation[]>;
   /** An endless-zoom animation: every frame, the input (frame 0) first. */
   zoom(input: ZoomInput, callbacks?: ZoomRunCallbacks): Promise<RgbImage[]>;
+  /** An animation dreamed frame by frame, the dream following the picture's motion: one dreamed frame per input frame. */
+  animate(input: AnimationInput, callbacks?: AnimationRunCallbacks): Promise<RgbImage[]>;
   /** Workers alive and how many there should be (for health). */
   readonly alive: number;
   readonly size: number;

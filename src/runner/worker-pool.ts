@@ -1,10 +1,20 @@
 // Runs dreams on worker threads so the bot's main thread (Discord gateway heartbeats) never blocks.
 import { Worker } from 'node:worker_threads';
 import { CancelledError as DreamCancelledError, fromErrorData } from '../errors.ts';
-import type { BackendChoice, BackendInfo, DreamProgress, Explanation, ScreenResult, ZoomProgress } from '../engine/index.ts';
+import type { AnimationProgress, BackendChoice, BackendInfo, DreamProgress, Explanation, ScreenResult, ZoomProgress } from '../engine/index.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { transferableImage, type DreamWorkerData, type MainToWorker, type WorkerToMain } from './messages.ts';
-import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput, type ZoomInput, type ZoomRunCallbacks } from './runner.ts';
+import {
+  WorkerCrashedError,
+  type AnimationInput,
+  type AnimationRunCallbacks,
+  type DreamInput,
+  type DreamRunCallbacks,
+  type DreamRunner,
+  type ExplainInput,
+  type ZoomInput,
+  type ZoomRunCallbacks,
+} from './runner.ts';
 
 export type PoolLog = (level: 'info' | 'warn' | 'error', msg: string, extra?: object) => void;
 
@@ -31,7 +41,12 @@ const CANCEL_GRACE_MS = 10_000;
 const RETIRE_TIMEOUT_MS = 60_000;
 
 /** What a worker is asked to do: dream one picture, or explain some. */
-type Task = { kind: 'dream'; input: DreamInput } | { kind: 'explain'; input: ExplainInput } | { kind: 'zoom'; input: ZoomInput } | { kind: 'screen'; input: RgbImage[] };
+type Task =
+  | { kind: 'dream'; input: DreamInput }
+  | { kind: 'explain'; input: ExplainInput }
+  | { kind: 'zoom'; input: ZoomInput }
+  | { kind: 'animate'; input: AnimationInput }
+  | { kind: 'screen'; input: RgbImage[] };
 type Outcome = { image: RgbImage } | { frames: RgbImage[] } | { explanations: Explanation[] } | { results: ScreenResult[] } | { error: Error };
 
 /** A job's callbacks: a dream's or a zoom's progress (a zoom's events are ZoomProgress). */
@@ -164,6 +179,13 @@ export class DreamWorkerPool implements DreamRunner {
   async zoom(input: ZoomInput, opts: ZoomRunCallbacks = {}): Promise<RgbImage[]> {
     const out = await this.submit({ kind: 'zoom', input }, { signal: opts.signal, onProgress: opts.onProgress && ((p) => opts.onProgress!(p as ZoomProgress)) });
     if (!('frames' in out)) throw new Error('internal: a zoom ended without frames');
+    return out.frames;
+  }
+
+  /** An animation dreamed frame by frame on an idle worker; its frames come back moved. Rejects as `run` does. */
+  async animate(input: AnimationInput, opts: AnimationRunCallbacks = {}): Promise<RgbImage[]> {
+    const out = await this.submit({ kind: 'animate', input }, { signal: opts.signal, onProgress: opts.onProgress && ((p) => opts.onProgress!(p as AnimationProgress)) });
+    if (!('frames' in out)) throw new Error('internal: an animation ended without frames');
     return out.frames;
   }
 
@@ -345,6 +367,10 @@ export class DreamWorkerPool implements DreamRunner {
         const { image, transfer } = transferableImage(task.input.image, true);
         const msg: MainToWorker = { type: 'zoom', jobId: job.id, image, params: task.input.params, previewEvery: task.input.previewEvery ?? 0 };
         slot.worker.postMessage(msg, transfer);
+      } else if (task.kind === 'animate') {
+        const copies = task.input.frames.map((img) => transferableImage(img, true));
+        const msg: MainToWorker = { type: 'animate', jobId: job.id, frames: copies.map((c) => c.image), params: task.input.params, previewEvery: task.input.previewEvery ?? 0 };
+        slot.worker.postMessage(msg, copies.flatMap((c) => c.transfer));
       } else if (task.kind === 'screen') {
         const copies = task.input.map((img) => transferableImage(img, true));
         const msg: MainToWorker = { type: 'screen', jobId: job.id, images: copies.map((c) => c.image) };

@@ -1,7 +1,17 @@
 import { CancelledError } from '../../src/errors.ts';
-import type { BackendInfo, DreamProgress, Explanation, ScreenResult, ZoomProgress } from '../../src/engine/index.ts';
+import type { AnimationProgress, BackendInfo, DreamProgress, Explanation, ScreenResult, ZoomProgress } from '../../src/engine/index.ts';
 import type { RgbImage } from '../../src/imaging/index.ts';
-import { WorkerCrashedError, type DreamInput, type DreamRunCallbacks, type DreamRunner, type ExplainInput, type ZoomInput, type ZoomRunCallbacks } from '../../src/runner/index.ts';
+import {
+  WorkerCrashedError,
+  type AnimationInput,
+  type AnimationRunCallbacks,
+  type DreamInput,
+  type DreamRunCallbacks,
+  type DreamRunner,
+  type ExplainInput,
+  type ZoomInput,
+  type ZoomRunCallbacks,
+} from '../../src/runner/index.ts';
 
 /** Darknet's WordNet ids for the fake Explain labels, as the real classifier gives them. */
 const FAKE_SYNSETS: Record<string, string> = {
@@ -201,6 +211,39 @@ export class FakeRunner implements DreamRunner {
     }
     await this.pass('end', signal);
     return frames;
+  }
+
+  /** Every animation input it was given, in order. */
+  readonly animationInputs: AnimationInput[] = [];
+
+  /**
+   * "Dreams" an animation without the engine: frame i is input frame i inverted, one every `msPerFrame`, with a
+   * progress event per frame (previews as the engine attaches them) and cancels honoured between frames.
+   */
+  async animate(input: AnimationInput, { signal, onProgress }: AnimationRunCallbacks = {}): Promise<RgbImage[]> {
+    this.animationInputs.push(input);
+    const { frames, params, previewEvery = 0 } = input;
+    const out: RgbImage[] = [];
+    const started = Date.now();
+    let gated = false;
+    for (let i = 0; i < frames.length; i++) {
+      await new Promise((resolve) => setTimeout(resolve, this.msPerFrame));
+      if (signal?.aborted) throw new CancelledError();
+      const frame: RgbImage = { data: frames[i].data.map((v) => 255 - v), width: frames[i].width, height: frames[i].height };
+      out.push(frame);
+      const fraction = (i + 1) / frames.length;
+      const elapsedMs = Date.now() - started;
+      const due = previewEvery > 0 && ((i + 1) % previewEvery === 0 || i === frames.length - 1);
+      const progress: AnimationProgress = {
+        octave: params.octaves, octaves: params.octaves, step: params.steps, steps: params.steps, fraction, elapsedMs,
+        etaSeconds: ((elapsedMs / fraction) * (1 - fraction)) / 1000, loss: fraction, frame: i + 1, frames: frames.length, frameDone: true,
+        preview: due ? frame : undefined,
+      };
+      onProgress?.(progress);
+      if (!gated) gated = await this.pass('start', signal);
+    }
+    await this.pass('end', signal);
+    return out;
   }
 
   /** The `explicit` score every screened picture gets (ordinary pictures score about 0.01). */

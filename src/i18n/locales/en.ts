@@ -154,6 +154,8 @@ const en: Language = {
       'image.damaged': () => 'That image looks damaged or incomplete, so I cannot read it.',
       'image.too-many-pixels': (p) =>
         `That image is too large: ${p.width}×${p.height} is ${f.fixed((p.width * p.height) / 1e6, 1)} megapixels; the limit is ${f.fixed(p.limit / 1e6, 1)} megapixels.`,
+      'image.animation-too-large': (p) =>
+        `That animation is too large: ${p.frames} frames of ${p.width}×${p.height} are ${f.fixed((p.frames * p.width * p.height) / 1e6, 1)} megapixels to decode; the limit is ${f.fixed(p.limit / 1e6, 1)} megapixels.`,
       'image.heic': () => 'That HEIC photo uses a compression I cannot read; please send it as JPEG or PNG.',
       'style.unknown': (p) => `There is no style "${p.style}". Installed styles: ${p.installed.length ? p.installed.join(', ') : 'none yet (train one with npm run train)'}.`,
       'style.not-a-style': (p) => `Model ${p.model} is not a style, so it has no class to target (train one with npm run train).`,
@@ -269,6 +271,11 @@ const en: Language = {
         left === undefined
           ? `There's no daily limit here; you've dreamed ${plural(used, 'time')} today.`
           : `You have ${plural(left, 'dream')} left today (${f.number(used)} of ${f.number(limit)} used); the day starts over at 00:00 UTC (<t:${Math.floor(resetsAt.getTime() / 1000)}:R>).`,
+      },
+    animation: {
+      title: (intensity) => `DeepDream animation · ${intensity}`,
+      sampled: (kept, total) => `${f.number(kept)} of its ${f.number(total)} frames were dreamed, each shown longer, so it lasts as long.`,
+      firstFrame: 'This is an animation: Explain shows its first frame.',
     },
   },
 };

@@ -161,6 +161,8 @@ const ja: Language = {
       'image.damaged': () => 'この画像は壊れているか不完全なようで、読み込めません。',
       'image.too-many-pixels': (p) =>
         `画像が大きすぎます。${p.width}×${p.height}（${f.fixed((p.width * p.height) / 1e6, 1)} メガピクセル）で、上限は ${f.fixed(p.limit / 1e6, 1)} メガピクセルです。`,
+      'image.animation-too-large': (p) =>
+        `アニメーションが大きすぎます。${p.width}×${p.height} のフレーム ${p.frames} 枚で ${f.fixed((p.frames * p.width * p.height) / 1e6, 1)} メガピクセルになり、上限は ${f.fixed(p.limit / 1e6, 1)} メガピクセルです。`,
       'image.heic': () => 'この HEIC 写真は読み込めない圧縮形式で保存されています。JPEG か PNG に変換して送ってください。',
       'style.unknown': (p) => `${quoted(p.style)}というスタイルはありません。使えるスタイル：${p.installed.length ? p.installed.join('、') : 'まだありません（npm run train で学習できます）'}。`,
       'style.not-a-style': (p) => `モデル ${p.model} はスタイルではないため、ターゲットにできるクラスがありません（スタイルは npm run train で学習できます）。`,
@@ -276,6 +278,11 @@ const ja: Language = {
         left === undefined
           ? `このサーバーには 1 日の上限がありません。今日は ${f.number(used)} 回ドリームしました。`
           : `今日はあと ${f.number(left)} 回ドリームできます（${f.number(limit)} 回中 ${f.number(used)} 回使用）。日付は UTC 0 時（<t:${Math.floor(resetsAt.getTime() / 1000)}:R>）に切り替わります。`,
+      },
+    animation: {
+      title: (intensity) => `DeepDream アニメーション・${INTENSITY_NAMES[intensity]}`,
+      sampled: (kept, total) => `全 ${f.number(total)} フレームのうち ${f.number(kept)} フレームをドリームしました（各フレームを長く表示するので、長さは変わりません）。`,
+      firstFrame: 'アニメーションなので、最初のフレームを解説しています。',
     },
   },
 };
