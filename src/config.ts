@@ -2,7 +2,7 @@ import 'dotenv/config';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.ts';
-import { BACKEND_CHOICES, DEFAULT_NSFW_THRESHOLD, MODELS_DIR, type BackendChoice } from './engine/index.ts';
+import { BACKEND_CHOICES, DEFAULT_NSFW_THRESHOLD, MODELS_DIR, type BackendChoice } from './engine/options.ts';
 
 /** A setting that is missing or malformed; the message names the variable and what it accepts. */
 export class ConfigError extends UserError {
