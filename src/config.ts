@@ -123,6 +123,11 @@ export interface BotConfig extends EngineConfig {
   mentions: boolean;
   /** How long a held shard may be down before /healthz turns 503 (a routine resume takes well under a second). */
   gatewayGraceMs: number;
+  /**
+   * Discord lets `max_concurrency` shards identify per this window (5 s); bot processes sharing shards in Redis mode
+   * pace their identifies by it. Only tests shorten it (a real gateway would refuse faster identifies).
+   */
+  identifyWindowMs: number;
 }
 
 /**
@@ -233,6 +238,7 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     shards: shardPlan(env),
     mentions: oneOf(env, 'MENTIONS', ['on', 'off'] as const, 'on') === 'on',
     gatewayGraceMs: int(env, 'HEALTH_GATEWAY_GRACE_MS', DEFAULT_GATEWAY_GRACE_MS, 0, 600_000)!,
+    identifyWindowMs: int(env, 'DISCORD_IDENTIFY_WINDOW_MS', 5000, 100, 60_000)!,
   };
 }
 
