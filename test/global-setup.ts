@@ -7,7 +7,7 @@
 // packages that shape them — and the files then in the cache; while all of that is unchanged, the warm-up is skipped.
 // A wrong skip would cost only speed: any file whose cache is missing compiles it itself.
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RgbImage } from '../src/imaging/index.ts';
@@ -92,6 +92,9 @@ export default async function warmModelCaches(): Promise<void> {
   const sources = await sourcesHash();
   if (await cachesWarm(sources)) return;
   await warm();
-  await writeFile(STAMP, JSON.stringify({ sources, files: await listFiles(CACHE) }));
+  // Best effort: without a stamp the next run only warms up again.
+  await mkdir(CACHE, { recursive: true })
+    .then(async () => writeFile(STAMP, JSON.stringify({ sources, files: await listFiles(CACHE) })))
+    .catch((err: Error) => console.warn(`model caches: no stamp written (${err.message})`));
   console.log(`model caches ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
