@@ -15,6 +15,9 @@ export default defineConfig({
     // cache in memory): each file still starts its own bots, fakes and servers and stops them. Importing them
     // afresh for every file cost a minute of CPU a run.
     isolate: false,
+    // Transformed modules are kept on disk (node_modules/.experimental-vitest-cache, keyed by each file's content):
+    // a run then transforms only what changed, ~2 s of CPU less per run.
+    experimental: { fsModuleCache: true },
     // Files share the cores: one ONNX Runtime thread per dream (its threads spin while they wait), also in the bots,
     // workers and CLIs that tests start.
     env: { DREAM_THREADS: '1' },

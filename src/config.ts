@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { UserError } from './errors.ts';
 import type { DatabaseTarget } from './store/index.ts';
-import { BACKEND_CHOICES, DEFAULT_NSFW_THRESHOLD, MODELS_DIR, type BackendChoice } from './engine/index.ts';
+import { BACKEND_CHOICES, DEFAULT_NSFW_THRESHOLD, MODELS_DIR, type BackendChoice } from './engine/options.ts';
 
 /** A setting that is missing or malformed; the message names the variable and what it accepts. */
 export class ConfigError extends UserError {
@@ -146,6 +146,11 @@ export interface BotConfig extends EngineConfig {
   database: DatabaseTarget;
   /** Job history is deleted after this many days (the pictures are never kept). */
   historyDays: number;
+  /**
+   * Discord lets `max_concurrency` shards identify per this window (5 s); bot processes sharing shards in Redis mode
+   * pace their identifies by it. Only tests shorten it (a real gateway would refuse faster identifies).
+   */
+  identifyWindowMs: number;
 }
 
 export const DEFAULT_DATABASE_PATH = 'data/deepdream.sqlite';
@@ -272,6 +277,7 @@ export function botConfig(env: Env = process.env, role: 'bot' | 'worker' = 'bot'
     gatewayGraceMs: int(env, 'HEALTH_GATEWAY_GRACE_MS', DEFAULT_GATEWAY_GRACE_MS, 0, 600_000)!,
     database: databaseTarget(env),
     historyDays: int(env, 'HISTORY_DAYS', 30, 1, 3650)!,
+    identifyWindowMs: int(env, 'DISCORD_IDENTIFY_WINDOW_MS', 5000, 100, 60_000)!,
   };
 }
 

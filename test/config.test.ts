@@ -73,6 +73,13 @@ describe('engine configuration', () => {
       expect(() => botConfig({ ...base, [name]: value }), `${name}=${value}`).toThrow(new RegExp(`^${name} must be `));
     }
   });
+
+  it('reads the identify window that tests shorten (Discord\'s is 5 s)', () => {
+    const base = { DISCORD_TOKEN: 't', DISCORD_CLIENT_ID: '123456789012345678' };
+    expect(botConfig(base).identifyWindowMs).toBe(5000);
+    expect(botConfig({ ...base, DISCORD_IDENTIFY_WINDOW_MS: '1000' }).identifyWindowMs).toBe(1000);
+    expect(() => botConfig({ ...base, DISCORD_IDENTIFY_WINDOW_MS: '10' })).toThrow(/^DISCORD_IDENTIFY_WINDOW_MS must be a whole number from 100 to 60000/);
+  });
 });
 
 describe('database configuration (DATABASE_URL, HISTORY_DAYS)', () => {

@@ -119,17 +119,29 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
   });
 
   /**
-   * A fake worker that outlives its test (each costs a second or two of CPU to start), its gate closed: the next
-   * test that wants one worker takes it, or a fresh one if it is gone.
+   * Fake workers that outlive their test (each costs a second or two of CPU to start), their gates closed: the next
+   * test that wants one or two workers takes them, or fresh ones if they are gone. A test that needs one worker must
+   * leave at most one spare behind (`keep`), since a second would take its jobs.
    */
-  let spare: WorkerProcess | null = null;
-  const oneWorker = () => (spare && spare.child.exitCode === null && spare.child.signalCode === null ? spare : (spare = startWorker()));
+  let spares: WorkerProcess[] = [];
+  const alive = (w: WorkerProcess) => w.child.exitCode === null && w.child.signalCode === null;
+  const spareWorkers = (n: number) => {
+    spares = spares.filter(alive);
+    while (spares.length < n) spares.push(startWorker());
+    return spares.slice(0, n);
+  };
+  const oneWorker = () => spareWorkers(1)[0];
+  /** After a test: these workers (their gates closed) are the spares, every other one stops. */
+  const keep = (...ws: WorkerProcess[]) => {
+    spares = ws;
+  };
 
-  // A failed test must not leave its workers taking the next test's jobs; a passed one leaves only the spare.
+  // A failed test must not leave its workers taking the next test's jobs; a passed one leaves only the spares.
   afterEach((ctx) => {
     const failed = ctx.task.result?.state === 'fail';
+    if (failed) spares = [];
     for (const w of workers.splice(0)) {
-      if (w === spare && !failed) workers.push(w);
+      if (spares.includes(w)) workers.push(w);
       else if (w.child.exitCode === null) w.child.kill('SIGKILL');
     }
   });
@@ -163,7 +175,7 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
   };
 
   it('one bot and two workers complete 10 dreams from 10 members', async () => {
-    const [a, b] = [oneWorker(), startWorker()];
+    const [a, b] = spareWorkers(2);
     await ready(a, b);
     const [ma, mb] = [mark(a), mark(b)];
     const doneBefore = await metric('done');
@@ -189,10 +201,43 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     await expect.poll(() => metric('done'), { timeout: 10_000 }).toBe(doneBefore + 10);
     // Every ending released its member's slot.
     await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
-    // A holds dreams again, for the next test; B is told to stop, and exits cleanly.
-    await a.hold();
-    b.child.kill('SIGTERM');
-    expect(await b.exited).toBe(0);
+    // Both hold dreams again, for the next test.
+    await Promise.all([a.hold(), b.hold()]);
+    keep(a, b);
+  });
+
+  it('a worker killed mid-job: its job runs again elsewhere once, then fails clearly; nobody is left waiting', async () => {
+    const [a, b] = spareWorkers(2);
+    await ready(a, b);
+    const [ma, mb] = [mark(a), mark(b)];
+    const big = await makePhotoLike(320, 240, 'png');
+    const asks = [ask(big, 'high'), ask(big, 'high')];
+    // Both are running (held), one on each worker.
+    await until(() => ma.held() === 1 && mb.held() === 1, 'a dream running on each worker');
+    const [jobOnA] = ma.started();
+    const [jobOnB] = mb.started();
+    a.child.kill('SIGKILL');
+    // B finishes its own job, then picks up A's after its lock expires (it stalled once), and holds it.
+    b.release();
+    await until(() => mb.held() === 2, "B running A's job");
+    expect(mb.started()).toEqual([jobOnB, jobOnA]);
+    // Kill B while it runs the retried job; a fresh worker finds it stalled a second time and fails it.
+    b.child.kill('SIGKILL');
+    const c = startWorker();
+    c.open();
+    await ready(c);
+    const outcomes = await Promise.all(
+      asks.map((i) => fake.waitForRequest((r) => resultOf(i)(r) || saying(i, /stopped unexpectedly twice/)(r), { fromIndex: 0, timeoutMs: 60_000 })),
+    );
+    const texts = outcomes.map((r) => (r.files.length ? 'image' : 'failed clearly'));
+    expect(texts.sort()).toEqual(['failed clearly', 'image']);
+    // It ran twice in all (on A, then on B), never a third time.
+    expect(c.started).not.toContain(jobOnA);
+    // The job that failed (its worker died twice) released its member's slot too.
+    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
+    // C holds dreams again: the one worker of the tests that follow.
+    await c.hold();
+    keep(c);
   });
 
   it('dreams queued before a bot restart still finish', async () => {
@@ -239,37 +284,8 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     // The waiting one never ran; both cancelled jobs gave alice's slots back.
     expect(m.started()).toHaveLength(1);
     await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
-  });
-
-  it('a worker killed mid-job: its job runs again elsewhere once, then fails clearly; nobody is left waiting', async () => {
-    const [a, b] = [oneWorker(), startWorker()];
-    await ready(a, b);
-    const [ma, mb] = [mark(a), mark(b)];
-    const big = await makePhotoLike(320, 240, 'png');
-    const asks = [ask(big, 'high'), ask(big, 'high')];
-    // Both are running (held), one on each worker.
-    await until(() => ma.held() === 1 && mb.held() === 1, 'a dream running on each worker');
-    const [jobOnA] = ma.started();
-    const [jobOnB] = mb.started();
-    a.child.kill('SIGKILL');
-    // B finishes its own job, then picks up A's after its lock expires (it stalled once), and holds it.
-    b.release();
-    await until(() => mb.held() === 2, "B running A's job");
-    expect(mb.started()).toEqual([jobOnB, jobOnA]);
-    // Kill B while it runs the retried job; a fresh worker finds it stalled a second time and fails it.
-    b.child.kill('SIGKILL');
-    const c = startWorker();
-    c.open();
-    await ready(c);
-    const outcomes = await Promise.all(
-      asks.map((i) => fake.waitForRequest((r) => resultOf(i)(r) || saying(i, /stopped unexpectedly twice/)(r), { fromIndex: 0, timeoutMs: 60_000 })),
-    );
-    const texts = outcomes.map((r) => (r.files.length ? 'image' : 'failed clearly'));
-    expect(texts.sort()).toEqual(['failed clearly', 'image']);
-    // It ran twice in all (on A, then on B), never a third time.
-    expect(c.started).not.toContain(jobOnA);
-    // The job that failed (its worker died twice) released its member's slot too.
-    await expect.poll(async () => (await slots().all()).owners, { timeout: 5000 }).toEqual({});
-    c.child.kill('SIGTERM');
+    // A worker that has run (and been cancelled) is told to stop, and exits cleanly.
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
   });
 });

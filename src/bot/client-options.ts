@@ -57,18 +57,16 @@ function intentsFor(config: Pick<BotConfig, 'mentions'>): GatewayIntentBits[] {
   return config.mentions ? [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages] : [GatewayIntentBits.Guilds];
 }
 
-/** Discord lets `max_concurrency` shards identify per this window, shard `id` in bucket `id % max_concurrency`. */
-const IDENTIFY_WINDOW_MS = 5000;
-
 /**
  * Identify pacing over every bot process of this bot: discord.js paces the shards of one process; with several
- * (Redis mode) each bucket's turn is taken in Redis, so two processes never identify in one bucket's window.
+ * (Redis mode) each bucket's turn is taken in Redis, so two processes never identify in one bucket's window. Discord
+ * lets `max_concurrency` shards identify per window (`windowMs`, 5 s), shard `id` in bucket `id % max_concurrency`.
  */
-function sharedIdentifyPacing(turns: RedisTurns, clientId: string): NonNullable<ClientOptions['ws']> {
+function sharedIdentifyPacing(turns: RedisTurns, clientId: string, windowMs: number): NonNullable<ClientOptions['ws']> {
   return {
     async buildIdentifyThrottler(manager) {
       const { max_concurrency: buckets } = (await manager.fetchGatewayInformation()).session_start_limit;
-      return { waitForIdentify: (shardId, signal) => turns.take(`identify:${clientId}:${shardId % buckets}`, IDENTIFY_WINDOW_MS, signal) };
+      return { waitForIdentify: (shardId, signal) => turns.take(`identify:${clientId}:${shardId % buckets}`, windowMs, signal) };
     },
   };
 }
@@ -81,7 +79,7 @@ function clientOptions(config: BotConfig, identifyTurns?: RedisTurns): ClientOpt
     makeCache: Options.cacheWithLimits(CACHE_LIMITS),
     sweepers: SWEEPERS,
     rest: config.discordApi ? { api: config.discordApi } : {},
-    ...(identifyTurns ? { ws: sharedIdentifyPacing(identifyTurns, config.clientId) } : {}),
+    ...(identifyTurns ? { ws: sharedIdentifyPacing(identifyTurns, config.clientId, config.identifyWindowMs) } : {}),
   };
 }
 

@@ -6,3 +6,5 @@ export { BACKEND_CHOICES, DEFAULT_MAX_SIDE, type BackendChoice, type BackendName
 export { GUIDE_MAX_SIDE } from './dream.ts';
 export { INTENSITIES, isIntensity, PRESETS, ZOOM_DEFAULTS, ZOOM_PRESETS, type Intensity, type ZoomOverrides } from './presets.ts';
 export { ZOOM_LIMITS } from './zoom.ts';
+export { MODELS_DIR } from './model/manifest.ts';
+export { DEFAULT_NSFW_THRESHOLD } from './screen/threshold.ts';

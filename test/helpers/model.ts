@@ -18,13 +18,15 @@ export function stockDreamer(): Promise<Dreamer> {
 
 let network: Promise<DreamNetwork> | null = null;
 
-/** The stock model's compiled network as tfjs ops on wasm (tensors in, tensors out), loaded once per test file. */
-export function stockNetwork(): Promise<DreamNetwork> {
-  network ??= (async () => {
-    await initBackend('wasm');
-    const { graph, manifest } = await loadCompiledModel('inception_v3');
-    return new DreamNetwork(graph, manifest.input.range);
-  })();
+/**
+ * The stock model's compiled network as tfjs ops on wasm (tensors in, tensors out), loaded once per worker. Files
+ * that ran before in the same worker (isolate: false) may have left tfjs on another backend: the network is put back
+ * on wasm on every call (on tfjs's plain-JavaScript cpu backend network.test took 64 s instead of 8).
+ */
+export async function stockNetwork(): Promise<DreamNetwork> {
+  await initBackend('wasm');
+  if (tf.getBackend() !== 'wasm') await tf.setBackend('wasm');
+  network ??= loadCompiledModel('inception_v3').then(({ graph, manifest }) => new DreamNetwork(graph, manifest.input.range));
   return network;
 }
 
