@@ -19,8 +19,9 @@ export default defineConfig({
     // a run then transforms only what changed, ~2 s of CPU less per run.
     experimental: { fsModuleCache: true },
     // Files share the cores: one ONNX Runtime thread per dream (its threads spin while they wait), also in the bots,
-    // workers and CLIs that tests start.
-    env: { DREAM_THREADS: '1' },
+    // workers and CLIs that tests start. Each bot or worker process a test starts keeps its settings and history in a
+    // database of its own, gone with it (never the checkout's data/deepdream.sqlite); a test that shares one sets it.
+    env: { DREAM_THREADS: '1', DATABASE_URL: 'sqlite::memory:' },
     // Ceilings against hangs, never the expected path: a test waits for events, not for time.
     testTimeout: 120_000,
     hookTimeout: 120_000,

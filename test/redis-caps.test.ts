@@ -31,6 +31,7 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
     fake = await FakeDiscord.start();
     photo = await makePhotoLike(64, 48, 'png');
     const env = {
+      DATABASE_URL: 'sqlite::memory:',
       DISCORD_TOKEN: fake.token,
       DISCORD_CLIENT_ID: fake.applicationId,
       DISCORD_API: fake.apiBase,

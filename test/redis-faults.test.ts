@@ -28,6 +28,7 @@ const isUnavailable = (i: { token: string }) => (r: RecordedRequest) => r.method
 
 function fakeEnv(fake: FakeDiscord, redis: TestRedis): Record<string, string> {
   return {
+    DATABASE_URL: 'sqlite::memory:',
     DISCORD_TOKEN: fake.token,
     DISCORD_CLIENT_ID: fake.applicationId,
     DISCORD_API: fake.apiBase,

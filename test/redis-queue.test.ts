@@ -105,6 +105,7 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
     redis = await TestRedis.start();
     fake = await FakeDiscord.start();
     env = {
+      DATABASE_URL: 'sqlite::memory:',
       DISCORD_TOKEN: fake.token,
       DISCORD_CLIENT_ID: fake.applicationId,
       DISCORD_API: fake.apiBase,
