@@ -1,10 +1,8 @@
 // Fine-tuning a style's top block (`npm run train -- --fine-tune mixed5`): tiny images and one epoch per stage, so
 // the checks are about what the run changes and saves, not how well it learns (the README's recipe measures that).
-import { execFile } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDreamer, loadManifest, resolveClass, resolveParams } from '../src/engine/index.ts';
@@ -19,9 +17,9 @@ import { messagesFor } from '../src/i18n/index.ts';
 import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
 import { toFloatImage } from '../src/engine/float-image.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
+import { dreamInProcess } from './helpers/dream-cli.ts';
 import { relativeError } from './helpers/model.ts';
 
-const run = promisify(execFile);
 const SIZE = 96;
 
 describe('fine-tuning a style (--fine-tune)', () => {
@@ -200,11 +198,8 @@ describe('fine-tuning a style (--fine-tune)', () => {
     const manifest = JSON.parse(await readFile(path.join(other, 'manifest.json'), 'utf8'));
     await writeFile(path.join(other, 'manifest.json'), JSON.stringify({ ...manifest, name: 'other', fineTune: { ...manifest.fineTune, trunkDigest: '0123456789abcdef' } }));
     expect(await refusal(loadCompiledModel(other))).toMatch(/^Style other was fine-tuned on another inception_v3 \(weights 0123456789abcdef, installed [0-9a-f]{16}\): train it again\.$/);
-    // The command line says it in one line and fails.
-    const cli = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/dream.ts'), '--info', '--model', other], { env: { ...process.env, DEBUG: '' } }).then(
-      () => ({ code: 0, stderr: '' }),
-      (err: { code: number; stderr: string }) => err,
-    );
+    // The command line says it in one line and fails (the dream command's code and output, without a process).
+    const cli = await dreamInProcess(['--info', '--model', other]);
     expect(cli.code).not.toBe(0);
     expect(cli.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^dream: Style other was fine-tuned on another inception_v3/)]);
   });
