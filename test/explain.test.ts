@@ -293,8 +293,10 @@ describe('explaining a trained style', () => {
   afterAll(() => rm(root, { recursive: true, force: true }));
 
   it("puts the stripes class's heat on the striped half and the dots class's on the dotted half", async () => {
-    await makePatternDataset(path.join(root, 'data'), { perClass: 8, seed: 11 });
-    const trained = await trainStyle({ data: path.join(root, 'data'), name: 'patterns', modelsDir: path.join(root, 'models'), seed: 7, epochs: 4, views: 1, inputSize: 128 });
+    // Grad-CAM on a trained style is the subject, not how well it trains (train.test.ts): 4 pictures a class and 2
+    // epochs already separate the halves by far (measured heat ratios 18 and more where the test asks for 2).
+    await makePatternDataset(path.join(root, 'data'), { perClass: 4, seed: 11 });
+    const trained = await trainStyle({ data: path.join(root, 'data'), name: 'patterns', modelsDir: path.join(root, 'models'), seed: 7, epochs: 2, views: 1, inputSize: 128 });
     const explainer = await createExplainer({ model: trained.dir });
     try {
       expect(explainer.labels).toEqual(['dots', 'stripes']);
