@@ -3,12 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { messagesFor } from '../src/i18n/index.ts';
 import { startTestBot } from './helpers/bot.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord, member, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { callbackOf, isOriginalEdit, text } from './helpers/requests.ts';
 
-const member = (name: string): APIUser => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 const [en, ja] = [messagesFor('en-US'), messagesFor('ja')];
 const deleteIdOf = (message: APIMessage) => /dream:delete:\d+/.exec(JSON.stringify(message.components))?.[0];
 

@@ -1,14 +1,12 @@
-import { InteractionType, type APIEmbed, type APIMessage, type APIUser } from 'discord.js';
+import { InteractionType, type APIEmbed, type APIMessage } from 'discord.js';
 import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startTestBot } from './helpers/bot.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord, member, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { callbackOf, isFollowUp, isOriginalEdit } from './helpers/requests.ts';
-
-const member = (name: string): APIUser => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 
 describe('Explain in Discord (fake runner)', () => {
   let fake: FakeDiscord;

@@ -2,12 +2,10 @@ import type { APIUser } from 'discord.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startTestBot } from './helpers/bot.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord, member, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner, Gate } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { isOriginalEdit, text } from './helpers/requests.ts';
-
-const member = (name: string): APIUser => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 
 /** Fair turns as members see them in Discord, on the memory queue (Redis: test/redis-fair.test.ts). */
 describe('fair turns in Discord (memory queue, fake runner)', () => {

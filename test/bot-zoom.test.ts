@@ -3,12 +3,11 @@ import sharp from 'sharp';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { startTestBot } from './helpers/bot.ts';
-import { FakeDiscord, snowflake, type RecordedRequest } from './helpers/fake-discord.ts';
+import { FakeDiscord, member, type RecordedRequest } from './helpers/fake-discord.ts';
 import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { callbackOf, isFollowUp, isOriginalEdit, text } from './helpers/requests.ts';
 
-const member = (name: string): APIUser => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 const embedOf = (r: RecordedRequest) => (r.json as { embeds: APIEmbed[] }).embeds[0];
 const fieldsOf = (r: RecordedRequest) => Object.fromEntries(embedOf(r).fields!.map((f) => [f.name, f.value]));
 

@@ -177,6 +177,11 @@ export function snowflake(): string {
   return (((BigInt(Date.now()) - DISCORD_EPOCH) << 22n) | (1n << 17n) | snowflakeIncrement).toString();
 }
 
+/** Another member of the fake server, named `name` (a fresh id each call). */
+export function member(name: string): APIUser {
+  return { id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null };
+}
+
 /** A guild id that Discord's routing, `(id >> 22) % count`, puts on `shard`. */
 function guildIdOnShard(shard: number, count: number): string {
   const ms = BigInt(Date.now()) - DISCORD_EPOCH;
