@@ -3,7 +3,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { freePort } from './redis-server.ts';
+import { servicePort } from './ports.ts';
 
 /** Debian's postgresql (apt-get install postgresql; .ci/run does this): its newest version's programs. */
 export const POSTGRES_BIN = (() => {
@@ -42,7 +42,7 @@ export class TestPostgres {
     const args = ['-D', path.join(dir, 'data'), '-U', 'dream', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'];
     const init = spawnSync(path.join(POSTGRES_BIN, 'initdb'), args, { encoding: 'utf8', cwd: dir, ...RUN_AS });
     if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
-    const pg = new TestPostgres(await freePort(), dir);
+    const pg = new TestPostgres(await servicePort(), dir);
     await pg.up();
     return pg;
   }

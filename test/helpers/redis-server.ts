@@ -1,16 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { servicePort } from './ports.ts';
 
 export const REDIS_SERVER = ['/usr/bin/redis-server', '/usr/local/bin/redis-server'].find((p) => existsSync(p));
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** A throw-away redis-server on 127.0.0.1 (no persistence) that a test can stop, freeze and start again. */
 export class TestRedis {
@@ -20,7 +13,7 @@ export class TestRedis {
 
   static async start(): Promise<TestRedis> {
     if (!REDIS_SERVER) throw new Error('redis-server is not installed: apt-get install redis-server (.ci/run does this)');
-    const redis = new TestRedis(await freePort());
+    const redis = new TestRedis(await servicePort());
     await redis.up();
     return redis;
   }
@@ -29,15 +22,18 @@ export class TestRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Starts the server (again, on the same port) and resolves when it accepts connections. */
+  /**
+   * Starts the server (again, on the same port) and resolves when it answers, as itself: a server that another test
+   * left on the port would answer too, and this one would have failed to bind.
+   */
   async up(): Promise<void> {
-    this.child = spawn(REDIS_SERVER!, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const s = connect(this.port, '127.0.0.1', () => (s.end(), resolve(true)));
-        s.on('error', () => resolve(false));
-      });
-      if (ok) return;
+    const child = spawn(REDIS_SERVER!, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    this.child = child;
+    for (let i = 0; i < 200; i++) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited at start (port ${this.port} taken?)`);
+      const pid = await serverPid(this.port);
+      if (pid === child.pid) return;
+      if (pid !== undefined) throw new Error(`port ${this.port} is held by another redis-server (pid ${pid})`);
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error('redis-server did not start');
@@ -57,4 +53,21 @@ export class TestRedis {
   freeze(frozen: boolean): void {
     this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
   }
+}
+
+/** The process id of the redis-server answering on the port (INFO server), or undefined if none answers yet. */
+function serverPid(port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    let reply = '';
+    const s = connect(port, '127.0.0.1', () => s.write('INFO server\r\n'));
+    const done = (pid: number | undefined) => (s.destroy(), resolve(pid));
+    s.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      const m = /process_id:(\d+)/.exec(reply);
+      if (m) done(Number(m[1]));
+    });
+    s.on('error', () => done(undefined));
+    s.on('close', () => done(undefined));
+    s.setTimeout(2000, () => done(undefined));
+  });
 }

@@ -25,7 +25,7 @@ import { botConfig } from '../../src/config.ts';
 import { fakeEnv } from '../helpers/bot-config.ts';
 import { FakeDiscord, snowflake } from '../helpers/fake-discord.ts';
 import { makePhotoLike } from '../helpers/images.ts';
-import { freePort } from '../helpers/redis-server.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
