@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationCommandOptionType, Locale, PermissionFlagsBits, type APIApplicationCommandInteractionDataOption, type APIInteraction } from 'discord.js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
 import { english } from '../src/i18n/index.ts';
 import { nextUtcMidnight } from '../src/store/index.ts';
@@ -161,12 +161,17 @@ describe.each(['sqlite', 'postgres'] as const)('server settings kept in %s', (ki
     const image = fake.message({ author: fake.users.bob, attachments: [{ filename: 'p.png', bytes: photo }] });
     fake.addMessage(image);
     expect(await command('settings', { sub: 'mentions', options: { enabled: false } })).toBe(words.saved.mentions(false));
+    // Wait until the bot has read the setting for the ignored mention (a database round trip) before turning it back on.
+    const looked = vi.spyOn(bot.ctx.community, 'mentionsOpen');
     const ignored = fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream', mentionsBot: true, referencedMessage: image }));
+    await vi.waitFor(() => expect(looked).toHaveBeenCalledTimes(1), { timeout: 30_000 });
+    expect(await looked.mock.results[0].value).toBe(false);
+    looked.mockRestore();
     expect(await command('settings', { sub: 'mentions', options: { enabled: true } })).toBe(words.saved.mentions(true));
     const asked = fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream', mentionsBot: true, referencedMessage: image }));
     const replyTo = (m: { id: string }) => (r: RecordedRequest) => r.method === 'POST' && (r.json as { message_reference?: { message_id?: string } } | null)?.message_reference?.message_id === m.id;
     await fake.waitForRequest(replyTo(asked), { fromIndex: 0 });
-    // The ignored mention was read before the setting changed back; it got no reply at all.
+    // The ignored mention got no reply at all.
     expect(fake.requests.some(replyTo(ignored))).toBe(false);
   });
 
