@@ -6,8 +6,8 @@
 # Both images run the TypeScript sources with tsx (a regular dependency; there is no build step), without
 # dev dependencies, as the non-root user `dream` (uid 10001), with tini as PID 1.
 #
-# Process: CMD is `node --import tsx src/bin/bot.ts`, not `npm start`. `npm start` would put npm, a shell
-# and the tsx CLI between the container and the bot; `node --import tsx` is a single process, so
+# Process: CMD is `node --import tsx/esm src/bin/bot.ts`, not `npm start`. `npm start` would put npm and a
+# shell between the container and the bot; `node --import tsx/esm` is a single process, so
 # `docker stop`'s SIGTERM reaches the bot's own handler (stop taking jobs, finish the running dream
 # within SHUTDOWN_GRACE_MS, exit 0). tini forwards signals to it and reaps zombies; node itself as PID 1
 # would ignore SIGTERM until the bot has installed its handler.
@@ -61,7 +61,7 @@ USER dream
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10m --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.HEALTH_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "src/bin/bot.ts"]
+CMD ["node", "--import", "tsx/esm", "src/bin/bot.ts"]
 
 # ---- GPU image (default target: last stage) -------------------------------------------------------------
 
@@ -129,4 +129,4 @@ USER dream
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10m --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:' + process.env.HEALTH_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "src/bin/bot.ts"]
+CMD ["node", "--import", "tsx/esm", "src/bin/bot.ts"]

@@ -39,7 +39,7 @@ describe('QUEUE_DRIVER=redis with Postgres: settings made through one bot proces
     const env = (fake: FakeDiscord) => ({ ...fakeEnv(fake), DATABASE_URL: database, QUEUE_DRIVER: 'redis', REDIS_URL: redis.url, DREAM_MAX_SIDE: '128', LOG_LEVEL: 'silent' });
     for (const fake of fakes) bots.push(await startBot(botConfig(env(fake)), pino({ level: 'silent' })));
     // The worker posts where the second bot's members asked.
-    worker = spawn(process.execPath, ['--import', 'tsx', FAKE_WORKER], { env: { ...process.env, ...env(fakes[1]) }, stdio: 'ignore' });
+    worker = spawn(process.execPath, ['--import', 'tsx/esm', FAKE_WORKER], { env: { ...process.env, ...env(fakes[1]) }, stdio: 'ignore' });
   });
   afterAll(async () => {
     worker?.kill('SIGTERM');

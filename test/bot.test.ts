@@ -278,7 +278,7 @@ describe('the Discord bot against a fake Discord', () => {
   });
 
   it('registers /dream and the "Dream" message command with npm run deploy-commands', async () => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/deploy-commands.ts')], {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx/esm', path.resolve('src/bin/deploy-commands.ts')], {
       env: { ...process.env, DISCORD_TOKEN: fake.token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_GUILD_ID: fake.guildId, DISCORD_API: fake.apiBase },
     });
     expect(stdout).toMatch(/Registered dream, explain, quota, settings, styles, zoom, Dream, Explain in guild/);

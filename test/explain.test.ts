@@ -365,7 +365,7 @@ describe('npm run explain', () => {
   let photo: string;
   const cli = async (args: string[]) => {
     try {
-      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/explain.ts'), ...args], { env: { ...process.env, DEBUG: '' }, timeout: 60_000 });
+      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx/esm', path.resolve('src/bin/explain.ts'), ...args], { env: { ...process.env, DEBUG: '' }, timeout: 60_000 });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code: number; stdout: string; stderr: string };

@@ -168,7 +168,7 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
     // Two members' reservations, made by one bot that dies before adding their jobs: one far from its deadline, one
     // with a short one.
     const [held, dropped] = [snowflake(), snowflake()];
-    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('test/helpers/reserve-and-die.ts'), redis.url, `${held}:60000`, `${dropped}:300`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx/esm', path.resolve('test/helpers/reserve-and-die.ts'), redis.url, `${held}:60000`, `${dropped}:300`], { stdio: ['ignore', 'pipe', 'inherit'] });
     const reservedIds = await new Promise<Record<string, string>>((resolve, reject) => {
       const ids: Record<string, string> = {};
       child.stdout!.on('data', (d: Buffer) => {

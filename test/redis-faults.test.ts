@@ -161,7 +161,7 @@ describe('a Redis outage in the logs of the bot and worker processes', () => {
   const procs: { name: string; child: ChildProcess; out: string }[] = [];
 
   function start(name: string, entry: string, env: Record<string, string>) {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx/esm', entry], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     const p = { name, child, out: '' };
     child.stdout!.on('data', (d: Buffer) => (p.out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (p.out += d.toString()));

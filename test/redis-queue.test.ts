@@ -46,7 +46,7 @@ describe('scaled out: one bot, worker processes, Redis (BullMQ)', () => {
 
   function startWorker(kind: 'fake' | 'real' = 'fake'): WorkerProcess {
     const extra = kind === 'fake' ? { FAKE_WORKER_GATE: '1', QUEUE_LOCK_MS: '2000' } : {};
-    const child = spawn(process.execPath, ['--import', 'tsx', kind === 'fake' ? FAKE_WORKER : WORKER], {
+    const child = spawn(process.execPath, ['--import', 'tsx/esm', kind === 'fake' ? FAKE_WORKER : WORKER], {
       env: { ...process.env, ...env, ...extra },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -47,7 +47,7 @@ describe('SHARD_COUNT and SHARD_IDS', () => {
 
   it('npm start with SHARD_COUNT=auto in its environment holds every recommended shard (discord.js does not read it back)', async () => {
     const fake = await FakeDiscord.start({ shards: 2, maxConcurrency: 2 });
-    const child = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/bin/bot.ts')], {
+    const child = spawn(process.execPath, ['--import', 'tsx/esm', path.resolve('src/bin/bot.ts')], {
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...fakeEnv(fake), SHARD_COUNT: 'auto', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -39,7 +39,7 @@ describe('two bot processes share the shards (SHARD_IDS=0,1 and 2,3, Redis mode)
       // Discord's 5 s, shortened: the pacing is the same, the test waits less.
       DISCORD_IDENTIFY_WINDOW_MS: String(IDENTIFY_WINDOW_MS),
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx/esm', MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const bot: BotProcess = { child, log: '' };
     child.stdout!.on('data', (d: Buffer) => (bot.log += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (bot.log += d.toString()));

@@ -26,7 +26,7 @@ const run = promisify(execFile);
 /** Runs a CLI as `npm run <name> -- …` does. */
 async function cli(name: 'train' | 'dream', args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.resolve(`src/bin/${name}.ts`), ...args], {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx/esm', path.resolve(`src/bin/${name}.ts`), ...args], {
       env: { ...process.env, DEBUG: '' },
       timeout: 120_000,
     });

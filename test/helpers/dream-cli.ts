@@ -19,7 +19,7 @@ const run = promisify(execFile);
  */
 export async function dreamProcess(args: string[]): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', path.resolve('src/bin/dream.ts'), ...args], { env: { ...process.env, DEBUG: '' }, timeout: 120_000 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx/esm', path.resolve('src/bin/dream.ts'), ...args], { env: { ...process.env, DEBUG: '' }, timeout: 120_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

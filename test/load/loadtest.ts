@@ -171,7 +171,7 @@ async function soakRun(fake: FakeDiscord, base: string, pid: number, total: numb
 async function startBotProcess(fake: FakeDiscord, extra: Record<string, string>): Promise<{ base: string; pid: number; stop: () => Promise<void> }> {
   const port = await freePort();
   const env = { ...process.env, ...fakeEnv(fake), QUEUE_DRIVER: 'memory', HEALTH_PORT: String(port), HEALTH_HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...extra };
-  const bot = spawn(process.execPath, ['--import', 'tsx', path.resolve('src/bin/bot.ts')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const bot = spawn(process.execPath, ['--import', 'tsx/esm', path.resolve('src/bin/bot.ts')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const base = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (bot.exitCode === null) {
