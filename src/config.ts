@@ -87,9 +87,10 @@ export function engineConfig(env: Env = process.env): EngineConfig {
 }
 
 /**
- * A later frame of an animation costs about a quarter of a still dream (npm run bench -- --only anim: 24 frames of
- * 320 px took 2.7× one still's wall time, 5.8× its CPU), so 48 frames cost about 6–12 still dreams: two seconds of a
- * GIF at 24 fps, or five at 10. Longer clips are sampled evenly (their delays summed, so they last as long).
+ * A later frame of an animation costs a fifth to a quarter of a still dream (npm run bench -- --only anim, as in the
+ * README: 24 frames of 320 px took 5.3× one still's wall time, 7.0× its CPU), so 48 frames cost about 10–14 still
+ * dreams: two seconds of a GIF at 24 fps, or five at 10. Longer clips are sampled evenly (their delays summed, so they
+ * last as long).
  */
 export const DEFAULT_MAX_ANIMATION_FRAMES = 48;
 /**

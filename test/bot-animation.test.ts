@@ -58,6 +58,46 @@ describe('animated GIFs and WebPs in Discord (fake runner)', () => {
     expect(JSON.stringify((fake.originalMessage(i.id) as APIMessage).components)).toContain('dream:reroll');
   });
 
+  /** A dreamed copy of `gif`: its frames, delays and loop, each frame the runner's (inverted) dream of the input. */
+  async function expectDreamedGif(bytes: Buffer, animationsBefore: number) {
+    const meta = await sharp(bytes, { animated: true }).metadata();
+    expect([meta.format, meta.pages, meta.loop, meta.width, meta.pageHeight]).toEqual(['gif', 6, 2, 64, 48]);
+    expect(meta.delay).toEqual([100, 200, 100, 200, 100, 300]);
+    expect(runner.animationInputs).toHaveLength(animationsBefore + 1); // dreamed as an animation, not its first frame
+    const input = runner.animationInputs.at(-1)!;
+    expect(input.frames).toHaveLength(6);
+    const last = await sharp(bytes, { page: 5 }).removeAlpha().raw().toBuffer();
+    let diff = 0;
+    for (let k = 0; k < last.length; k++) diff += Math.abs(last[k] - (255 - input.frames[5].data[k]));
+    expect(diff / last.length).toBeLessThan(12); // the GIF palette's rounding only
+  }
+
+  it('"Dream" in the Apps menu on a message with a GIF posts a dreamed GIF, as /dream does', async () => {
+    await idle();
+    const before = runner.animationInputs.length;
+    const target = fake.dispatchMessage(fake.message({ author: fake.users.bob, attachments: [{ filename: 'clip.gif', bytes: gif }] }));
+    const i = fake.dispatchInteraction(fake.messageContextMenu({ name: 'Dream', target }));
+    const done = await posted(i, '.gif');
+    await expectDreamedGif(done.files.find((f) => f.filename.endsWith('.gif'))!.bytes, before);
+    expect(fieldsOf(done)).toMatchObject({ Frames: '6', Size: '64×48' });
+  });
+
+  it('a reply-mention on a GIF posts a dreamed GIF as a reply, as /dream does', async () => {
+    await idle();
+    const before = runner.animationInputs.length;
+    const image = fake.dispatchMessage(fake.message({ author: fake.users.bob, attachments: [{ filename: 'clip.gif', bytes: gif }] }));
+    const from = fake.requests.length;
+    const ask = fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'dream this', mentionsBot: true, referencedMessage: image }));
+    const reply = await fake.waitForRequest((r) => r.method === 'POST' && r.path === `/channels/${fake.channelId}/messages`, { fromIndex: from });
+    expect(reply.json).toMatchObject({ message_reference: { message_id: ask.id } });
+    const done = await fake.waitForRequest(
+      (r) => r.method === 'PATCH' && r.path.startsWith(`/channels/${fake.channelId}/messages/`) && r.files.some((f) => f.filename.startsWith('dream-') && f.filename.endsWith('.gif')),
+      { fromIndex: from, timeoutMs: 30_000 },
+    );
+    await expectDreamedGif(done.files.find((f) => f.filename.endsWith('.gif'))!.bytes, before);
+    expect(fieldsOf(done)).toMatchObject({ Frames: '6', Size: '64×48' });
+  });
+
   it('an animated WebP comes back as an animated WebP; a long one is sampled and the member told', async () => {
     await idle();
     const webp = await makeClip({ frames: 30, width: 40, height: 40, format: 'webp', delays: Array<number>(30).fill(50) });

@@ -25,6 +25,14 @@ export interface AnimationOptions {
   resizeTo?: { width: number; height: number };
 }
 
+/**
+ * RGB distance (0–441) under which a GIF pixel keeps the previous frame's (libvips' interframe_maxerror; the
+ * encoder compares with what is shown, so changes never pile up past it). scripts/animation-cli-check.ts, a still
+ * photo with a moving ball dreamed by the CLI: away from the ball consecutive frames differed by 6.6/255 after
+ * encoding at 0 (2.9 before it: dithering and per-frame palettes), 2.7 at 8, and the GIF was half the size.
+ */
+const GIF_STILL_ERROR = 8;
+
 const EXTENSIONS: Record<string, AnimationFormat> = { '.gif': 'gif', '.webp': 'webp' };
 
 /** The animation format named by a file's extension, or undefined when it names none (case-insensitive). */
@@ -59,7 +67,11 @@ export async function encodeAnimation(frames: RgbImage[], opts: AnimationOptions
   const loop = opts.loop ?? 0;
   if (opts.format === 'webp') return pipeline.webp({ loop, delay, quality: opts.quality ?? 80, effort: 4 }).toBuffer();
   // Effort 1: as small as effort 3 and ~4× faster than the default 7, which was 5–10 % smaller.
-  return pipeline.gif({ loop, delay, colours: opts.colours ?? 256, dither: opts.dither ?? 1, effort: 1, keepDuplicateFrames: true }).toBuffer();
+  // interFrameMaxError: a pixel within GIF_STILL_ERROR of what the last frame showed keeps showing it, so a still
+  // background is not re-dithered into flicker every frame.
+  return pipeline
+    .gif({ loop, delay, colours: opts.colours ?? 256, dither: opts.dither ?? 1, effort: 1, keepDuplicateFrames: true, interFrameMaxError: GIF_STILL_ERROR })
+    .toBuffer();
 }
 
 export interface FittedAnimation {
