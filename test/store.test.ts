@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DatabaseStartError, Store, type DatabaseTarget, type RequestFacts } from '../src/store/index.ts';
 import { TestPostgres } from './helpers/postgres-server.ts';
 
@@ -13,6 +13,7 @@ const facts = (userId: string, cost = 1, guildId = 'g1'): RequestFacts => ({ gui
 let pg: TestPostgres;
 let dir: string;
 let dbCount = 0;
+const DAY = 86_400_000;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'dream-store-'));
@@ -91,6 +92,38 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
       expect(await store.prune(30)).toBe(0);
       expect(await store.prune(-1)).toBe(2); // everything is older than tomorrow
       expect(await store.recent('g1', 7)).toEqual({ dreams: 0, members: 0, refusals: 0 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('prune(30) deletes the history of 31 days ago and keeps that of 29 days ago, today\'s counts and the settings', async () => {
+    const store = await Store.open(await targets[kind]());
+    /** Admits (and ends) a request as if made `daysAgo` days ago: only Date is faked, the database's own timers run. */
+    const admitAgo = async (daysAgo: number, userId: string) => {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      try {
+        vi.setSystemTime(Date.now() - daysAgo * DAY);
+        const a = await store.admit(facts(userId), 0);
+        if (!a.ok) throw new Error('admitted');
+        await store.end(a.historyId, { outcome: 'done', refund: false });
+        await store.recordRefusal(facts(userId), 'channel');
+      } finally {
+        vi.useRealTimers();
+      }
+    };
+    try {
+      await store.changeSettings('g1', 'admin', { dailyLimit: 4, nsfwPolicy: 'spoiler' });
+      await admitAgo(31, 'old');
+      await admitAgo(29, 'recent');
+      expect((await store.admit(facts('today', 3), 4)).ok).toBe(true);
+      expect((await store.history('g1')).map((r) => r.user_id)).toEqual(['today', 'recent', 'recent', 'old', 'old']);
+
+      expect(await store.prune(30)).toBe(2); // the old member's dream and refusal
+      expect((await store.history('g1')).map((r) => r.user_id)).toEqual(['today', 'recent', 'recent']);
+      expect(await store.prune(30)).toBe(0);
+      expect(await store.quota('g1', 'today', 4)).toMatchObject({ used: 3, left: 1 });
+      expect(await store.settings('g1')).toMatchObject({ dailyLimit: 4, nsfwPolicy: 'spoiler' });
     } finally {
       await store.close();
     }
