@@ -170,6 +170,37 @@ describe('the pruner the bot starts (HISTORY_DAYS)', () => {
   });
 });
 
+describe('a Postgres that goes down while the store is open', () => {
+  it('keeps a job\'s ending (with its time) and writes it when it can: here, at close', async () => {
+    const target = await targets.postgres();
+    const store = await Store.open(target);
+    const a = await store.admit(facts('u1'), 2);
+    if (!a.ok) throw new Error('admitted');
+    await pg.down();
+    let [before, after] = [0, 0];
+    try {
+      before = Date.now();
+      expect(await store.endSurely(a.historyId, { outcome: 'failed', refund: true })).toBe(false);
+      after = Date.now();
+      expect(store.unwrittenEndings).toBe(1);
+    } finally {
+      await pg.up();
+    }
+    await store.close(); // one last try, which the database now takes
+    const again = await Store.open(target);
+    try {
+      const [row] = await again.history('g1');
+      expect(row).toMatchObject({ id: a.historyId, outcome: 'failed' });
+      // The time the ending came, not the (later: after a restart of Postgres) time it was written.
+      expect(row.ended_at).toBeGreaterThanOrEqual(before);
+      expect(row.ended_at).toBeLessThanOrEqual(after);
+      expect((await again.quota('g1', 'u1', 2)).used).toBe(0); // refunded
+    } finally {
+      await again.close();
+    }
+  });
+});
+
 describe('a database that cannot be opened', () => {
   it('an unwritable SQLite path is one sentence naming it', async () => {
     const file = path.join(dir, 'a-file');
