@@ -18,7 +18,8 @@ const MAX_UNWRITTEN = 10_000;
 /**
  * What the bot and its workers remember, in one database (embedded SQLite, or Postgres shared by every process):
  * server settings, members' daily counts and the job history. Nothing is cached here, so a setting made through one
- * process is what the next request in any other reads. Calls throw when the database cannot be reached.
+ * process is what the next request in any other reads. Calls throw when the database cannot be reached (endSurely
+ * keeps the ending instead).
  */
 export class Store {
   /** Endings the database could not take when they came, by history id, with the time they came. */
