@@ -192,16 +192,30 @@ describe.each(['sqlite', 'postgres'] as const)('server settings kept in %s', (ki
 
   // Postgres only: an embedded SQLite file cannot go down while the bot runs (an unwritable one stops the start).
   if (kind === 'postgres')
-    it('a database that is down: one private sentence for /settings, /quota and a dream; then back to work', async () => {
+    it('a database that is down: one private sentence for /settings, /quota and a dream; a dream accepted before is posted, and its history written once it is back', async () => {
+      // A dream accepted (counted, its history row written) before the database goes down, held at the runner.
+      const early = member('m4');
+      runner.hold();
+      const held = new Promise<void>((resolve) => (runner.gate!.onHeld = resolve));
+      const accepted = dream(early);
+      await held;
       await pg.down();
       try {
         expect(await command('settings', { sub: 'safety', options: { policy: 'off' } })).toBe(words.unavailable);
         expect(await command('quota')).toBe(words.unavailable);
         expect(await refusal(dream(member('m3')))).toEqual({ content: words.unavailable, flags: 64 });
+        // Let it go: its result is posted while the database is still down; its ending is kept for later.
+        runner.release();
+        await result(accepted);
+        await vi.waitFor(() => expect(bot.ctx.community.store.unwrittenEndings).toBe(1), { timeout: 10_000 });
       } finally {
+        runner.release();
         await pg.up();
       }
-      await result(dream(member('m3')));
+      await result(dream(member('m3'))); // its admission reaches the database, and the kept ending is written after it
+      await vi.waitFor(() => expect(bot.ctx.community.store.unwrittenEndings).toBe(0), { timeout: 10_000 });
+      const [row] = (await bot.ctx.community.store.history(fake.guildId, 10)).filter((r) => r.user_id === early.id);
+      expect(row).toMatchObject({ outcome: 'done', message_link: `https://discord.com/channels/${fake.guildId}/${fake.channelId}/${fake.originalMessage(accepted.id)!.id}` });
       expect(await command('settings', { sub: 'show' })).toContain('**Safety:** spoiler\n'); // nothing half-written
     });
 

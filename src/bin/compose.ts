@@ -44,12 +44,16 @@ async function openStore(config: BotConfig, log: Logger): Promise<Store> {
   return store;
 }
 
-/** Writes a job's end into its history row, in the process that ran it: outcome, time, the result's link. */
-function recordEnd(store: Store) {
+/**
+ * Writes a job's end into its history row, in the process that ran it: outcome, time, the result's link. The result
+ * is posted before this; a database that is down then keeps the ending for later, never the result from the member.
+ */
+function recordEnd(store: Store, log: Logger) {
   return async (job: RunnableJob, result: JobResult): Promise<void> => {
     const id = job.data.reply.terms?.historyId;
     // A dream that failed on our side is given back to the member's day.
-    if (id) await store.end(id, { outcome: result.outcome, reason: result.reason, seconds: result.seconds, messageLink: messageLink(job.data.reply), refund: result.outcome === 'failed' });
+    const ending = { outcome: result.outcome, reason: result.reason, seconds: result.seconds, messageLink: messageLink(job.data.reply), refund: result.outcome === 'failed' };
+    if (id && !(await store.endSurely(id, ending))) log.warn({ job: job.id }, 'the database is unavailable: the job\'s history is written when it answers again');
   };
 }
 
@@ -63,7 +67,7 @@ function jobProcessor(config: BotConfig, runner: DreamRunner, messages: JobMessa
     input: { ...config, maxSide: maxSideFor(config, runner.backend.name) },
     onStep: metrics && ((s) => metrics.stepSeconds.observe(s)),
     safety: { policy: config.nsfwPolicy, threshold: config.nsfwThreshold },
-    onEnded: recordEnd(store),
+    onEnded: recordEnd(store, log),
   }, jobKinds({ animation: { maxPixels: config.maxAnimationPixels } }));
 }
 
@@ -83,7 +87,8 @@ function queueHooks(messages: JobMessages, metrics: BotMetrics, store: Store, lo
       metrics.recordEnding(ending);
       if (ending.kind === 'completed') return;
       const id = job.data.reply.terms?.historyId;
-      if (id) await store.end(id, { outcome: ending.kind, reason: ending.kind === 'failed' ? 'worker died twice' : undefined, refund: true }).catch((err: Error) => log.warn({ err, job: job.id }, 'could not record how a job ended'));
+      const written = !id || (await store.endSurely(id, { outcome: ending.kind, reason: ending.kind === 'failed' ? 'worker died twice' : undefined, refund: true }));
+      if (!written) log.warn({ job: job.id }, 'the database is unavailable: the job\'s history (and the member\'s refund) is written when it answers again');
       await messages.showEnd(job, ending.kind);
     },
   };

@@ -217,7 +217,7 @@ export class DreamRequests {
     // An admitted request that is not queued after all is ended in its history and given back to the member's day.
     let unqueued: string | undefined;
     const giveBack = (reason: string) =>
-      unqueued && community.store.end(unqueued, { outcome: 'refused', reason, refund: true }).catch((err: Error) => jobLog.warn({ err }, 'could not record a refusal'));
+      unqueued && community.store.endSurely(unqueued, { outcome: 'refused', reason, refund: true });
     try {
       const rules = await community.rulesFor(req.reply, t);
       if (!rules.ok) {
