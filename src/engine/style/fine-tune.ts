@@ -106,6 +106,20 @@ export interface StageTwoResult {
   valFeatures: Float32Array;
 }
 
+/** The head's logits on the blocks' pooled features, standardised as stage 1 fixed them. */
+export function headLogits(head: Pick<StageTwoInput, 'kernel' | 'bias' | 'mean' | 'std'>, features: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(tf.div(tf.sub(features, head.mean), head.std), head.kernel), head.bias) as tf.Tensor2D;
+}
+
+function crossEntropy(logits: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
+  return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+}
+
+/** A stage-2 batch's loss: cross-entropy against the smoothed labels, plus the head's L2 as stage 1 applies it (its gradient l2 · W). */
+export function stageTwoLoss(logits: tf.Tensor2D, y: tf.Tensor2D, kernel: tf.Tensor, l2: number): tf.Scalar {
+  return tf.add(crossEntropy(logits, y), tf.mul(tf.sum(tf.square(kernel)), l2 / 2)) as tf.Scalar;
+}
+
 /** Stage 2: blocks + head with Adam at a low learning rate; the epoch best on validation is kept. */
 export async function trainStageTwo(s: StageTwoInput): Promise<StageTwoResult> {
   const [h, w, c] = s.inputShape;
@@ -118,8 +132,7 @@ export async function trainStageTwo(s: StageTwoInput): Promise<StageTwoResult> {
     inputs.forEach((x, j) => data.set(x, j * h * w * c));
     return tf.tensor4d(data, [inputs.length, h, w, c]);
   };
-  const logitsOf = (features: tf.Tensor2D) => tf.add(tf.matMul(tf.div(tf.sub(features, s.mean), s.std), s.kernel), s.bias) as tf.Tensor2D;
-  const crossEntropy = (logits: tf.Tensor2D, y: tf.Tensor2D) => tf.neg(tf.mean(tf.sum(tf.mul(y, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  const logitsOf = (features: tf.Tensor2D) => headLogits(s, features);
   const right = (logits: tf.Tensor2D, labels: number[]) => {
     const guess = tf.tidy(() => tf.argMax(logits, 1).dataSync());
     return labels.filter((l, i) => guess[i] === l).length;
@@ -167,8 +180,7 @@ export async function trainStageTwo(s: StageTwoInput): Promise<StageTwoResult> {
         const { value, grads } = tf.variableGrads(() => {
           const z = logitsOf(s.block.pooled(x));
           logits = tf.keep(z);
-          // The head's L2 as stage 1 applies it (its gradient l2 · W).
-          return tf.add(crossEntropy(z, y), tf.mul(tf.sum(tf.square(s.kernel)), s.l2 / 2)) as tf.Scalar;
+          return stageTwoLoss(z, y, s.kernel, s.l2);
         }, trainable);
         lossSum += (await value.data())[0] * idx.length;
         rightSum += right(logits!, labels);
