@@ -10,6 +10,7 @@ import { initBackend } from '../src/engine/backend.ts';
 import { planBlocks, readBlockWeights, type BlockPlan, type BlockWeights } from '../src/engine/model/blocks.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { createTrainStep, TRAIN_STEP_INPUTS, type TrainStepFeeds } from '../src/engine/onnx/train-step.ts';
+import { Adam } from '../src/engine/style/adam.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
 import { headLogits, stageTwoLoss } from '../src/engine/style/fine-tune.ts';
 
@@ -67,32 +68,6 @@ function tfjsStep(name: string) {
       optimizer.dispose();
     },
   };
-}
-
-/** tfjs's Adam (its defaults: β1 0.9, β2 0.999, ε 1e-7), in place on Float32Arrays. */
-class Adam {
-  private readonly m = new Map<string, Float32Array>();
-  private readonly v = new Map<string, Float32Array>();
-  private b1t = 0.9;
-  private b2t = 0.999;
-  constructor(private readonly lr: number) {}
-  apply(params: Map<string, Float32Array>, grads: Map<string, Float32Array>): void {
-    const c1 = 1 - this.b1t;
-    const c2 = 1 - this.b2t;
-    for (const [name, p] of params) {
-      const g = grads.get(name);
-      if (!g) throw new Error(`no gradient for ${name}`);
-      const m = this.m.get(name) ?? this.m.set(name, new Float32Array(p.length)).get(name)!;
-      const v = this.v.get(name) ?? this.v.set(name, new Float32Array(p.length)).get(name)!;
-      for (let i = 0; i < p.length; i++) {
-        m[i] = 0.9 * m[i] + 0.1 * g[i];
-        v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
-        p[i] -= (this.lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-7);
-      }
-    }
-    this.b1t *= 0.9;
-    this.b2t *= 0.999;
-  }
 }
 
 async function onnxStep(weightGradient: 'matmul' | 'conv') {

@@ -27,6 +27,8 @@ export interface TrainStepOptions {
    * Strided convolutions always take 'conv'.
    */
   weightGradient?: 'matmul' | 'conv';
+  /** Only the forward pass: `x` and the block weights in, the pooled `features` `[n, channels]` out (validation). */
+  forwardOnly?: boolean;
 }
 
 /** Graph inputs besides the block weights (`<conv>/kernel`, `<conv>/bias`, as BlockWeights names them). */
@@ -74,7 +76,6 @@ export function emitTrainStep(plan: BlockPlan, opts: TrainStepOptions): Uint8Arr
   const addOutput = (name: string, dims: Dim[]) => outputs.push({ name, type: tensorType(dims) });
   const I = TRAIN_STEP_INPUTS;
   addInput(I.x, [N, ...fixed([h0, w0, c0])]);
-  addInput(I.labels, [N, ...fixed([C])]);
 
   // Forward, NCHW. Every node's output tensor, channels and static spatial size.
   const value = new Map<string, string>();
@@ -140,11 +141,26 @@ export function emitTrainStep(plan: BlockPlan, opts: TrainStepOptions): Uint8Arr
   // Head and loss, as fine-tune.ts: z = ((GAP(out) - mean) / std) · K + b; CE against smoothed labels + l2/2 · ΣK².
   const top = sizeOf(plan.outputNode);
   const F = top.c;
+  const features = b.op1('Flatten', [b.op1('GlobalAveragePool', [get(plan.outputNode)])], [int('axis', 1)]);
+  const encode = () => {
+    const model: onnxProto.onnx.IModelProto = {
+      irVersion: IR_VERSION,
+      opsetImport: [{ domain: '', version: OPSET }],
+      producerName: 'deepdream-bot',
+      graph: { name: `train_${plan.blocks.join('_')}`, node: b.nodes, initializer: b.initializers, input: inputs, output: outputs },
+    };
+    return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  };
+  if (opts.forwardOnly) {
+    b.op1('Identity', [features], [], 'features');
+    addOutput('features', [N, ...fixed([F])]);
+    return encode();
+  }
+  addInput(I.labels, [N, ...fixed([C])]);
   addInput(I.kernel, fixed([F, C]));
   addInput(I.bias, fixed([C]));
   addInput(I.mean, fixed([F]));
   addInput(I.std, fixed([F]));
-  const features = b.op1('Flatten', [b.op1('GlobalAveragePool', [get(plan.outputNode)])], [int('axis', 1)]);
   const standard = b.op1('Div', [b.op1('Sub', [features, I.mean]), I.std]);
   b.op1('Add', [b.op1('MatMul', [standard, I.kernel]), I.bias], [], 'logits');
   const logSoftmax = b.op1('LogSoftmax', ['logits'], [int('axis', 1)]);
@@ -301,13 +317,7 @@ export function emitTrainStep(plan: BlockPlan, opts: TrainStepOptions): Uint8Arr
     return b.op1('Slice', [b.op1('ConvTranspose', [u, box], attrs), b.int64s([0, 0]), b.int64s([x.h, x.w]), b.int64s([2, 3])]);
   }
 
-  const model: onnxProto.onnx.IModelProto = {
-    irVersion: IR_VERSION,
-    opsetImport: [{ domain: '', version: OPSET }],
-    producerName: 'deepdream-bot',
-    graph: { name: `train_${plan.blocks.join('_')}`, node: b.nodes, initializer: b.initializers, input: inputs, output: outputs },
-  };
-  return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
+  return encode();
 }
 
 /** One batch's values: block inputs NHWC, smoothed one-hot labels, the head, and the blocks' weights (HWIO). */
@@ -330,46 +340,60 @@ export interface TrainStepResult {
 
 export interface OnnxTrainStep {
   run(feeds: TrainStepFeeds): Promise<TrainStepResult>;
+  /** The blocks' pooled output `[n, channels]` for block inputs `x` (NHWC) at the given weights. */
+  features(x: Float32Array, weights: BlockWeights): Promise<Float32Array>;
   release(): Promise<void>;
 }
 
-/** An ONNX Runtime session of the step (CPU, `threads` intra-op threads). */
+/** ONNX Runtime sessions of the step and of its forward pass (CPU, `threads` intra-op threads). */
 export async function createTrainStep(plan: BlockPlan, opts: TrainStepOptions, threads: number): Promise<OnnxTrainStep> {
   // Loaded here, as network.ts does: the native addon only when a step is built.
   const mod = await import('onnxruntime-node');
   const ort = ((mod as { default?: Ort }).default ?? mod) as Ort;
   const options: InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
   const session = await ort.InferenceSession.create(emitTrainStep(plan, opts), options);
+  let forward: Promise<InferenceSession> | undefined;
   const [h, w, c] = opts.inputShape;
   const I = TRAIN_STEP_INPUTS;
+  const tensor = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
+  const weightFeeds = (weights: BlockWeights, feeds: Record<string, Tensor>) => {
+    for (const conv of plan.convs) {
+      for (const [name, dims] of [
+        [kernelName(conv.name), conv.kernel.shape],
+        [biasName(conv.name), [conv.kernel.shape[3]]],
+      ] as const) {
+        const value = weights.get(name);
+        if (!value) throw new Error(`internal: no weights for ${name}`);
+        feeds[name] = tensor(value, [...dims]);
+      }
+    }
+    return feeds;
+  };
   return {
     async run(f) {
       const n = f.labels.length / opts.classes;
-      const tensor = (data: Float32Array, dims: number[]) => new ort.Tensor('float32', data, dims);
-      const feeds: Record<string, Tensor> = {
+      const feeds = weightFeeds(f.weights, {
         [I.x]: tensor(f.x, [n, h, w, c]),
         [I.labels]: tensor(f.labels, [n, opts.classes]),
         [I.kernel]: tensor(f.kernel, [f.mean.length, opts.classes]),
         [I.bias]: tensor(f.bias, [opts.classes]),
         [I.mean]: tensor(f.mean, [f.mean.length]),
         [I.std]: tensor(f.std, [f.std.length]),
-      };
-      for (const conv of plan.convs) {
-        for (const [name, dims] of [
-          [kernelName(conv.name), conv.kernel.shape],
-          [biasName(conv.name), [conv.kernel.shape[3]]],
-        ] as const) {
-          const value = f.weights.get(name);
-          if (!value) throw new Error(`internal: no weights for ${name}`);
-          feeds[name] = tensor(value, [...dims]);
-        }
-      }
+      });
       const out = await session.run(feeds);
       const data = (name: string) => out[name].data as Float32Array;
       const grads = new Map<string, Float32Array>();
       for (const name of session.outputNames) if (name.startsWith('grad/')) grads.set(name.slice('grad/'.length), data(name));
       return { loss: data('loss')[0], logits: data('logits'), grads };
     },
-    release: () => session.release(),
+    async features(x, weights) {
+      forward ??= ort.InferenceSession.create(emitTrainStep(plan, { ...opts, forwardOnly: true }), options);
+      const out = await (await forward).run(weightFeeds(weights, { [I.x]: tensor(x, [x.length / (h * w * c), h, w, c]) }));
+      return out.features.data as Float32Array;
+    },
+    async release() {
+      await session.release();
+      if (forward) await (await forward).release();
+    },
   };
 }
