@@ -3,8 +3,10 @@
 // head, and an Adam update. Engines: tfjs autodiff (tf.variableGrads) on wasm or cpu, as the trainer runs it; or one
 // weight-gradient ONNX graph (src/engine/onnx/train-step.ts) on ONNX Runtime with Adam in JavaScript ('onnx'; 'onnx-conv'
 // builds the kernel gradients as the textbook Conv with batch and channels swapped instead of MatMuls).
-// First checks the ONNX gradients against the tfjs-wasm step on a batch of 4 (relative L2 error per weight).
+// The trainer runs 'onnx' when its backend is onnx, tfjs elsewhere. Each ONNX engine's gradients are first checked
+// against the tfjs-wasm step on a batch of 4 (relative L2 error, the worst weight).
 // Usage: node --import tsx scripts/fine-tune-step.ts [steps=5] [engines=wasm,cpu] [--threads 2] [--batch 16]
+// e.g.   flock /tmp/cpu-heavy.lock node --import tsx scripts/fine-tune-step.ts 5 wasm,onnx,onnx-conv
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/engine/backend.ts';
 import { planBlocks, readBlockWeights, type BlockPlan, type BlockWeights } from '../src/engine/model/blocks.ts';
@@ -133,6 +135,6 @@ for (const engine of engines) {
   }
   await runner.dispose();
   const sorted = [...times].sort((a, b) => a - b);
-  const detail = engine.startsWith('onnx') ? `, ${threads} intra-op threads` : '';
+  const detail = engine.startsWith('onnx') ? `, ${threads} intra-op thread${threads === 1 ? '' : 's'}` : '';
   console.log(`${engine}: median ${sorted[Math.floor(sorted.length / 2)].toFixed(0)} ms per step of ${batch} images (${steps} steps after a warm-up: ${times.map((t) => t.toFixed(0)).join(', ')} ms${detail})`);
 }
