@@ -1,8 +1,8 @@
-// One second-stage training step of `--fine-tune` as a single ONNX graph, to measure it against tfjs autodiff
-// (scripts/fine-tune-step.ts): the blocks' forward pass from their cached input, the head, stage 2's loss, and the
-// gradients of that loss with respect to every block convolution's kernel and bias and the head's kernel and bias.
-// The weights are graph inputs (they change every step), in the layouts BlockModel uses (HWIO kernels), and so are
-// the gradients; the optimizer runs outside the graph.
+// One second-stage training step of `--fine-tune` as a single ONNX graph: the blocks' forward pass from their cached
+// input, the head, stage 2's loss, and the gradients of that loss with respect to every block convolution's kernel and
+// bias and the head's kernel and bias. The trainer runs it on onnx (12.9× a tfjs-wasm step on 2 cores, measured by
+// scripts/fine-tune-step.ts). The weights are graph inputs (they change every step) in the layouts BlockModel uses
+// (HWIO kernels), the gradients come out in the same; the optimizer runs outside the graph (style/adam.ts).
 import onnxProto from 'onnx-proto';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { biasName, kernelName, type BlockPlan, type BlockWeights, type ConvNode } from '../model/blocks.ts';
