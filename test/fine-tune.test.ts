@@ -7,11 +7,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDreamer, loadManifest, resolveClass, resolveParams } from '../src/engine/index.ts';
 import { initBackend } from '../src/engine/backend.ts';
-import { planBlocks, type BlockPlan, type ConvNode } from '../src/engine/model/blocks.ts';
+import { planBlocks, readBlockWeights, type BlockPlan, type ConvNode } from '../src/engine/model/blocks.ts';
 import { weightView, type GraphNode } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { createOnnxNetwork } from '../src/engine/onnx/index.ts';
+import { createTrainStep, TRAIN_STEP_INPUTS } from '../src/engine/onnx/train-step.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
+import { headLogits, onnxStageTwo, stageTwoLoss, tfjsStageTwo } from '../src/engine/style/fine-tune.ts';
 import { listStyles, readTrainingImage, StyleDataError, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
 import { messagesFor } from '../src/i18n/index.ts';
 import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
@@ -37,6 +39,8 @@ describe('fine-tuning a style (--fine-tune)', () => {
     const stages: string[] = [];
     trained = await trainStyle({ ...quick(), name: 'tuned', onEpoch: (e) => stages.push(`${e.stage}:${e.epoch}/${e.epochs}`) });
     expect(stages).toEqual(['1:1/2', '1:2/2', '2:1/1']);
+    // Stage 2 ran on ONNX Runtime (the weight-gradient graph); the tfjs engine is checked against it below.
+    expect(trained.backend).toBe('onnx');
   });
   afterAll(async () => {
     await rm(root, { recursive: true, force: true });
@@ -132,26 +136,7 @@ describe('fine-tuning a style (--fine-tune)', () => {
 
   it('trains the blocks with the gradients tfjs itself computes (filter gradients on cpu)', async () => {
     await registerGradients();
-    // A little block shaped like Inception's: 1×1, 1×3 and 3×1 'same' convolutions, a strided one, a 'same' average pool.
-    const conv = (name: string, input: string, kh: number, kw: number, ci: number, co: number, s: number, padding: 'same' | 'valid', relu = true): ConvNode => ({
-      op: 'conv',
-      name,
-      input,
-      kernel: { offset: 0, shape: [kh, kw, ci, co] },
-      bias: { offset: 0, shape: [co] },
-      strides: [s, s],
-      padding,
-      relu,
-    });
-    const convs = [conv('a', 'x', 1, 3, 4, 5, 1, 'same'), conv('b', 'a', 3, 3, 5, 6, 2, 'valid'), conv('c', 'b', 3, 1, 6, 3, 1, 'same'), conv('d', 'c', 1, 1, 3, 4, 1, 'same', false)];
-    const nodes: GraphNode[] = [...convs, { op: 'avgPool', name: 'p', input: 'd', size: [3, 3], strides: [1, 1], padding: 'same' }];
-    const plan: BlockPlan = { blocks: ['p'], from: 'x', fromNode: 'x', nodes: [...nodes], convs: [...convs], outputNode: 'p' };
-    const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
-    const weights = new Map<string, Float32Array>();
-    for (const c of convs) {
-      weights.set(`${c.name}/kernel`, wave(c.kernel.shape.reduce((x, y) => x * y, 1), 1));
-      weights.set(`${c.name}/bias`, wave(c.kernel.shape[3], 2));
-    }
+    const { plan, weights, convs } = littleBlock();
     const x = wave(2 * 11 * 11 * 4, 3);
     const grads = async (backend: string, f: (v: Map<string, tf.Variable>) => tf.Scalar, vars: () => Map<string, tf.Variable>) => {
       await tf.setBackend(backend);
@@ -184,6 +169,71 @@ describe('fine-tuning a style (--fine-tune)', () => {
     for (const [name, g] of reference) expect(relativeError(mine.get(name)!, g), name).toBeLessThan(1e-5);
   });
 
+  it('trains on ONNX Runtime with the gradients tfjs autodiff gives for stage 2 (mixed5, and a little block with a strided convolution)', async () => {
+    await registerGradients();
+    await initBackend('wasm');
+    await tf.setBackend('wasm');
+    const stock = await loadCompiledModel('inception_v3');
+    const mixed5 = planBlocks(stock.graph, stock.manifest.dreamLayers, 'mixed5') as BlockPlan;
+    const little = littleBlock();
+    const cases = [
+      { plan: mixed5, weights: readBlockWeights(stock.graph, mixed5.convs), shape: [4, 4, 768] as [number, number, number], features: 768 },
+      // 12×12: the strided 3×3's kernel gradient is cropped (the textbook Conv gives 4×4).
+      { plan: little.plan, weights: little.weights, shape: [12, 12, 4] as [number, number, number], features: 4 },
+    ];
+    const [n, C, l2] = [3, 2, 1e-3];
+    for (const { plan, weights, shape, features: F } of cases) {
+      const x = Float32Array.from(wave(n * shape[0] * shape[1] * shape[2], 3), (v) => Math.max(0, v));
+      const labels = Float32Array.from({ length: n * C }, (_, i) => (i % C === Math.floor(i / C) % C ? 0.95 : 0.05));
+      const head = { kernel: wave(F * C, 5), bias: Float32Array.of(0.1, -0.2), mean: wave(F, 6).map((v) => v * 0.2), std: wave(F, 7).map((v) => 1 + v) };
+      // The reference: the trainer's tfjs stage-2 loss on the block model, its gradients by tf.variableGrads.
+      const model = new BlockModel(plan, weights, `onnx-ref-${F}`);
+      const vars = { kernel: tf.variable(tf.tensor2d(head.kernel, [F, C])), bias: tf.variable(tf.tensor1d(head.bias)), mean: tf.tensor1d(head.mean), std: tf.tensor1d(head.std) };
+      const xt = tf.tensor4d(x, [n, ...shape]);
+      const named = new Map<string, tf.Variable>([[TRAIN_STEP_INPUTS.kernel, vars.kernel], [TRAIN_STEP_INPUTS.bias, vars.bias], ...model.variables]);
+      const { value, grads } = tf.variableGrads(() => stageTwoLoss(headLogits(vars, model.pooled(xt)), tf.tensor2d(labels, [n, C]), vars.kernel, l2), [...named.values()]);
+      const pooled = tf.tidy(() => model.pooled(xt).dataSync() as Float32Array);
+      for (const weightGradient of ['matmul', 'conv'] as const) {
+        const step = await createTrainStep(plan, { inputShape: shape, classes: C, l2, weightGradient }, 1);
+        try {
+          const out = await step.run({ x, labels, ...head, weights });
+          expect(Math.abs(out.loss - value.dataSync()[0])).toBeLessThan(1e-5);
+          expect([...out.grads.keys()].sort()).toEqual([...named.keys()].sort());
+          for (const [name, v] of named) expect(relativeError(out.grads.get(name)!, grads[v.name]), `${weightGradient} ${name}`).toBeLessThan(1e-4);
+          expect(relativeError(await step.features(x, weights), pooled)).toBeLessThan(1e-5);
+        } finally {
+          await step.release();
+        }
+      }
+      model.dispose();
+      tf.dispose([vars.kernel, vars.bias, vars.mean, vars.std, xt, value, ...Object.values(grads)]);
+    }
+
+    // The trainer's two engines take the same two steps (off onnx, stage 2 runs on tfjs).
+    const { plan, weights } = little;
+    const shape: [number, number, number] = [12, 12, 4];
+    const x = Float32Array.from(wave(n * 12 * 12 * 4, 8), (v) => Math.max(0, v));
+    const labels = Float32Array.of(0.95, 0.05, 0.05, 0.95, 0.95, 0.05);
+    const head = { kernel: wave(4 * C, 9), bias: Float32Array.of(0, 0), mean: new Float32Array(4), std: new Float32Array(4).fill(1) };
+    const options = { inputShape: shape, classes: C, learningRate: 1e-3, l2 };
+    const block = new BlockModel(plan, weights, 'engine-tfjs');
+    const engines = [tfjsStageTwo(block, head, options), await onnxStageTwo(plan, weights, head, { ...options, threads: 1 })];
+    try {
+      for (let step = 0; step < 2; step++) {
+        const [a, b] = await Promise.all(engines.map((e) => e.step(x, labels)));
+        expect(Math.abs(a.loss - b.loss)).toBeLessThan(1e-5);
+        expect(relativeError(a.logits, b.logits)).toBeLessThan(1e-5);
+      }
+      const [ta, tb] = engines.map((e) => e.weights());
+      for (const [name, w] of weights) expect(relativeError(tb.get(name)!.map((v, i) => v - w[i]), ta.get(name)!.map((v, i) => v - w[i])), name).toBeLessThan(1e-3);
+      expect(relativeError(engines[1].head().kernel, engines[0].head().kernel)).toBeLessThan(1e-5);
+      expect(relativeError(await engines[1].pooled(x), await engines[0].pooled(x))).toBeLessThan(1e-5);
+    } finally {
+      await Promise.all(engines.map((e) => e.dispose()));
+      block.dispose();
+    }
+  });
+
   it('refuses, in one line: an unknown block, one above the cut, too few images, a style fine-tuned on another trunk', async () => {
     const refusal = (p: Promise<unknown>) => p.then(() => '', (err: Error) => (err instanceof StyleDataError || err.name === 'ModelError' ? err.message : `unexpected ${err.stack}`));
     const unknown = await refusal(trainStyle({ ...quick(), name: 'x', fineTune: 'mixed9x' }));
@@ -204,6 +254,31 @@ describe('fine-tuning a style (--fine-tune)', () => {
     expect(cli.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^dream: Style other was fine-tuned on another inception_v3/)]);
   });
 });
+
+const wave = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * 0.5);
+
+/** A little block shaped like Inception's: 1×1, 1×3 and 3×1 'same' convolutions, a strided one, a 'same' average pool. */
+function littleBlock() {
+  const conv = (name: string, input: string, kh: number, kw: number, ci: number, co: number, s: number, padding: 'same' | 'valid', relu = true): ConvNode => ({
+    op: 'conv',
+    name,
+    input,
+    kernel: { offset: 0, shape: [kh, kw, ci, co] },
+    bias: { offset: 0, shape: [co] },
+    strides: [s, s],
+    padding,
+    relu,
+  });
+  const convs = [conv('a', 'x', 1, 3, 4, 5, 1, 'same'), conv('b', 'a', 3, 3, 5, 6, 2, 'valid'), conv('c', 'b', 3, 1, 6, 3, 1, 'same'), conv('d', 'c', 1, 1, 3, 4, 1, 'same', false)];
+  const nodes: GraphNode[] = [...convs, { op: 'avgPool', name: 'p', input: 'd', size: [3, 3], strides: [1, 1], padding: 'same' }];
+  const plan: BlockPlan = { blocks: ['p'], from: 'x', fromNode: 'x', nodes: [...nodes], convs: [...convs], outputNode: 'p' };
+  const weights = new Map<string, Float32Array>();
+  for (const c of convs) {
+    weights.set(`${c.name}/kernel`, wave(c.kernel.shape.reduce((x, y) => x * y, 1), 1));
+    weights.set(`${c.name}/bias`, wave(c.kernel.shape[3], 2));
+  }
+  return { plan, weights, convs };
+}
 
 function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
   let sum = 0;

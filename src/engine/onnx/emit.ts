@@ -11,8 +11,8 @@ const DataType = onnx.TensorProto.DataType;
 /** Bump whenever the emitted graph changes, so cached `.onnx` files are not reused. */
 export const EMITTER_VERSION = 7;
 
-const OPSET = 17;
-const IR_VERSION = 8;
+export const OPSET = 17;
+export const IR_VERSION = 8;
 
 export interface EmitOptions {
   /** The pixel range the network expects; `image` comes in [0, 1]. */
@@ -40,8 +40,8 @@ export const guideInputName = (layer: string): string => `g_${layer}`;
 export const pooledOutputName = (layer: string): string => `pooled_${layer}`;
 export const activationOutputName = (layer: string): string => `act_${layer}`;
 
-const ints = (name: string, values: number[]): Attribute => ({ name, type: AttrType.INTS, ints: values });
-const int = (name: string, value: number): Attribute => ({ name, type: AttrType.INT, i: value });
+export const ints = (name: string, values: number[]): Attribute => ({ name, type: AttrType.INTS, ints: values });
+export const int = (name: string, value: number): Attribute => ({ name, type: AttrType.INT, i: value });
 const float = (name: string, value: number): Attribute => ({ name, type: AttrType.FLOAT, f: value });
 const str = (name: string, value: string): Attribute => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(value) });
 
@@ -51,7 +51,7 @@ function floatBytes(data: Float32Array): Uint8Array {
 }
 
 /** Nodes and initializers, with fresh deterministic tensor names and shared constants. */
-class Builder {
+export class Builder {
   readonly nodes: onnxProto.onnx.INodeProto[] = [];
   readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   /** Shapes of intermediate tensors, so ORT can prove two NCHWc operands equal-sized (free H and W otherwise hide it). */
@@ -138,7 +138,7 @@ function ceilModeMaxPool(node: Extract<GraphNode, { op: 'maxPool' | 'avgPool' }>
 }
 
 /** Pads of the stride-1 adjoint of a window op: the window flipped, so each side gets k-1-p. */
-function mirroredPads(k: [number, number], pads: number[]): number[] {
+export function mirroredPads(k: [number, number], pads: number[]): number[] {
   return [k[0] - 1 - pads[0], k[1] - 1 - pads[1], k[0] - 1 - pads[2], k[1] - 1 - pads[3]];
 }
 
@@ -202,7 +202,7 @@ export function ancestors(graph: CompiledGraph, roots: string[]): Set<string> {
   return needed;
 }
 
-function tensorType(dims: Dim[]): onnxProto.onnx.ITypeProto {
+export function tensorType(dims: Dim[]): onnxProto.onnx.ITypeProto {
   return { tensorType: { elemType: DataType.FLOAT, shape: { dim: dims } } };
 }
 

@@ -19,7 +19,7 @@ import { augmentedInput, headInput, randomAugmentation } from './features.ts';
 import { encodeHeadWeights, headLogits, softmaxRows, type StyleHead } from './head.ts';
 import { BLOCK_WEIGHTS_FILE, HEAD_WEIGHTS_FILE, STYLE_KIND, STYLE_NAME, type FineTuneStage, type StyleFile } from './spec.ts';
 import { BlockModel, registerGradients } from './block-model.ts';
-import { checkBlock, checkFineTuneData, FINE_TUNE_DEFAULTS, fineTunePlan, trainStageTwo, type StageTwoResult } from './fine-tune.ts';
+import { checkBlock, checkFineTuneData, FINE_TUNE_DEFAULTS, fineTunePlan, onnxStageTwo, tfjsStageTwo, trainStageTwo, type StageTwoResult } from './fine-tune.ts';
 import { ownTrunkCacheDir } from './own-trunk.ts';
 import { encodeWeights } from './weights-file.ts';
 
@@ -222,7 +222,8 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
   let block: BlockModel | undefined;
   if (plan) {
     await registerGradients();
-    // The blocks train as tfjs ops: on wasm where it starts (also beside onnx, which runs the frozen part).
+    // The blocks as tfjs ops give stage 1 its features (and train off onnx): on wasm where it starts (also beside
+    // onnx, which runs the frozen part and, in stage 2, the blocks' training graph).
     await tfjsForTraining(backend);
     block = new BlockModel(plan, readBlockWeights(trunk.graph, plan.convs), uid);
   }
@@ -392,14 +393,17 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     let two: StageTwoResult | undefined;
     if (plan && block) {
       stage = 2;
-      W.assign(tf.tensor2d(best.kernel, [F, C]));
-      b.assign(tf.tensor1d(best.bias));
+      // On onnx, one weight-gradient graph on ONNX Runtime (13× a tfjs-wasm step on 2 cores); tfjs ops elsewhere.
+      const head = { kernel: best.kernel, bias: best.bias, mean, std };
+      const engineOptions = { inputShape: blockInputShape, classes: C, learningRate: o.fineTuneLearningRate, l2: TRAIN_DEFAULTS.l2 };
+      const engine =
+        backend.name === 'onnx'
+          ? await onnxStageTwo(plan, readBlockWeights(trunk.graph, plan.convs), head, { ...engineOptions, threads: backend.threads })
+          : tfjsStageTwo(block, head, engineOptions);
       two = await trainStageTwo({
-        block,
-        kernel: W,
-        bias: b,
-        mean: meanT,
-        std: stdT,
+        engine,
+        mean,
+        std,
         trainInput: async (epoch) => {
           const v = (o.epochs + epoch - 1) % o.views;
           await viewOf(v, epoch);
@@ -411,9 +415,7 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
         inputShape: blockInputShape,
         classes: C,
         epochs: o.fineTuneEpochs,
-        learningRate: o.fineTuneLearningRate,
         batchSize: o.batchSize,
-        l2: TRAIN_DEFAULTS.l2,
         labelSmoothing: eps,
         random: (stream, index) => streamRandom(o.seed, stream, index),
         cancelled,
