@@ -11,7 +11,7 @@ import { planBlocks, readBlockWeights, type BlockPlan, type ConvNode } from '../
 import { weightView, type GraphNode } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { createOnnxNetwork } from '../src/engine/onnx/index.ts';
-import { createTrainStep, TRAIN_STEP_INPUTS } from '../src/engine/onnx/train-step.ts';
+import { createTrainStep, TRAIN_STEP_INPUTS, trainStepHandles } from '../src/engine/onnx/train-step.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
 import { headLogits, onnxStageTwo, stageTwoLoss, tfjsStageTwo } from '../src/engine/style/fine-tune.ts';
 import { listStyles, readTrainingImage, StyleDataError, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
@@ -175,6 +175,10 @@ describe('fine-tuning a style (--fine-tune)', () => {
     await tf.setBackend('wasm');
     const stock = await loadCompiledModel('inception_v3');
     const mixed5 = planBlocks(stock.graph, stock.manifest.dreamLayers, 'mixed5') as BlockPlan;
+    // A reduction block's max pool has no gradient in the step's graph: from mixed3 down the trainer keeps tfjs.
+    expect(trainStepHandles(mixed5)).toBe(true);
+    expect(trainStepHandles(planBlocks(stock.graph, stock.manifest.dreamLayers, 'mixed4') as BlockPlan)).toBe(true);
+    expect(trainStepHandles(planBlocks(stock.graph, stock.manifest.dreamLayers, 'mixed3') as BlockPlan)).toBe(false);
     const little = littleBlock();
     const cases = [
       { plan: mixed5, weights: readBlockWeights(stock.graph, mixed5.convs), shape: [4, 4, 768] as [number, number, number], features: 768 },

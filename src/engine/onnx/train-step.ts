@@ -59,6 +59,17 @@ function windowPads(h: number, w: number, k: [number, number], s: [number, numbe
   return { pads: [rows.before, cols.before, th - rows.before, tw - cols.before], out: [rows.out, cols.out] as [number, number] };
 }
 
+/** The ops the step's graph has a forward and a backward for. */
+const TRAINABLE_OPS: ReadonlySet<GraphNode['op']> = new Set<GraphNode['op']>(['conv', 'avgPool', 'concat', 'add', 'relu']);
+
+/**
+ * Whether emitTrainStep can express these blocks: Inception's blocks above mixed3 can; a reduction block (mixed3
+ * itself) has a max pool, whose gradient would need its indices, so its fine-tuning stays on tfjs.
+ */
+export function trainStepHandles(plan: BlockPlan): boolean {
+  return plan.nodes.every((node) => TRAINABLE_OPS.has(node.op));
+}
+
 /**
  * The step's ONNX model: inputs TRAIN_STEP_INPUTS and the blocks' weights; outputs `loss` (scalar), `logits`
  * `[n, classes]` and a `grad/<weight>` for every weight input. The batch size is free.

@@ -19,6 +19,7 @@ import { augmentedInput, headInput, randomAugmentation } from './features.ts';
 import { encodeHeadWeights, headLogits, softmaxRows, type StyleHead } from './head.ts';
 import { BLOCK_WEIGHTS_FILE, HEAD_WEIGHTS_FILE, STYLE_KIND, STYLE_NAME, type FineTuneStage, type StyleFile } from './spec.ts';
 import { BlockModel, registerGradients } from './block-model.ts';
+import { trainStepHandles } from '../onnx/train-step.ts';
 import { checkBlock, checkFineTuneData, FINE_TUNE_DEFAULTS, fineTunePlan, onnxStageTwo, tfjsStageTwo, trainStageTwo, type StageTwoResult } from './fine-tune.ts';
 import { ownTrunkCacheDir } from './own-trunk.ts';
 import { encodeWeights } from './weights-file.ts';
@@ -393,11 +394,12 @@ export async function trainStyle(opts: TrainOptions): Promise<TrainResult> {
     let two: StageTwoResult | undefined;
     if (plan && block) {
       stage = 2;
-      // On onnx, one weight-gradient graph on ONNX Runtime (13× a tfjs-wasm step on 2 cores); tfjs ops elsewhere.
+      // On onnx, one weight-gradient graph on ONNX Runtime (13× a tfjs-wasm step on 2 cores) where it can express
+      // the blocks (not a reduction block's max pool); tfjs ops elsewhere.
       const head = { kernel: best.kernel, bias: best.bias, mean, std };
       const engineOptions = { inputShape: blockInputShape, classes: C, learningRate: o.fineTuneLearningRate, l2: TRAIN_DEFAULTS.l2 };
       const engine =
-        backend.name === 'onnx'
+        backend.name === 'onnx' && trainStepHandles(plan)
           ? await onnxStageTwo(plan, readBlockWeights(trunk.graph, plan.convs), head, { ...engineOptions, threads: backend.threads })
           : tfjsStageTwo(block, head, engineOptions);
       two = await trainStageTwo({
