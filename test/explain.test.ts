@@ -23,6 +23,7 @@ import { seededRandom } from '../src/engine/random.ts';
 import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
 import { overlayHeatmap, sideBySide, textRenderingAvailable, turbo, type Heatmap, type RgbImage } from '../src/imaging/index.ts';
 import { makeDotsRgb, makePatternDataset, makeStripesRgb } from './helpers/dataset.ts';
+import { cliInProcess } from './helpers/dream-cli.ts';
 import { makePhotoLikeRgb } from './helpers/images.ts';
 import { onCpu, relativeError } from './helpers/model.ts';
 import { ReferenceNet, slope, type Values } from './helpers/reference-net.ts';
@@ -395,11 +396,12 @@ describe('npm run explain', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['png', SIZE, SIZE]);
   });
 
+  // The process above shows how the command prints and exits; its refusals are the same main and reportError in here.
   it('refuses an unknown target (exit 1) and a bad flag (exit 2) in one line', async () => {
-    const unknown = await cli([photo, '--target', 'siberian huskey', '-o', path.join(dir, 'x.png')]);
+    const unknown = await cliInProcess('explain', [photo, '--target', 'siberian huskey', '-o', path.join(dir, 'x.png')]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^explain: Unknown class "siberian huskey" .*Siberian husky/)]);
-    const usage = await cli([photo, '--top', 'many']);
+    const usage = await cliInProcess('explain', [photo, '--top', 'many']);
     expect(usage.code).toBe(2);
     expect(usage.stderr.trim()).toBe('explain: --top needs a whole number, not "many".');
   });

@@ -16,17 +16,17 @@ import { listStyles, readTrainingImage, StyleDataError, trainStyle, type TrainRe
 import { classObjective, type StyleHead } from '../src/engine/style/head.ts';
 import { readImage } from '../src/imaging/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
-import { dreamInProcess } from './helpers/dream-cli.ts';
+import { cliInProcess, dreamInProcess } from './helpers/dream-cli.ts';
 import { makePhotoLike, makePhotoLikeRgb } from './helpers/images.ts';
 import { RandomWeights } from './helpers/synthetic-graph.ts';
 import { onCpu, relativeError, withExactAvgPoolGradient } from './helpers/model.ts';
 
 const run = promisify(execFile);
 
-/** Runs a CLI as `npm run <name> -- …` does. */
-async function cli(name: 'train' | 'dream', args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `npm run train -- …` in a process of its own. */
+async function trainProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx/esm', path.resolve(`src/bin/${name}.ts`), ...args], {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx/esm', path.resolve('src/bin/train.ts'), ...args], {
       env: { ...process.env, DEBUG: '' },
       timeout: 120_000,
     });
@@ -235,7 +235,7 @@ describe('npm run train', () => {
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
 
-  const train = (data: string, ...more: string[]) => cli('train', ['--data', data, '--name', 'cli-style', '--models-dir', path.join(root, 'models'), ...more]);
+  const train = (data: string, ...more: string[]) => trainProcess(['--data', data, '--name', 'cli-style', '--models-dir', path.join(root, 'models'), ...more]);
 
   it('trains, prints one line per epoch (no terminal) and a summary counting unreadable files', async () => {
     const data = path.join(root, 'data');
@@ -248,11 +248,12 @@ describe('npm run train', () => {
   });
 
   it('refuses a missing folder', async () => {
-    expectOneLineError(await train(path.join(root, 'nope')), /^train: Data folder not found: .*nope$/);
+    expectOneLineError(await cliInProcess('train', ['--data', path.join(root, 'nope'), '--name', 'cli-style', '--models-dir', path.join(root, 'models')]), /^train: Data folder not found: .*nope$/);
   });
 
   // The CLI prints any user error as `train: <its message's first line>` with exit code 1 (the test above runs a real
-  // process for one of them); so each refusal below is checked where it is made, as a one-line user error.
+  // process; the missing folder and usage errors run its main and reportError in here); so each refusal below is
+  // checked where it is made, as a one-line user error.
   const refusal = async (opts: { data: string; name?: string; modelsDir?: string }, pattern: RegExp) => {
     const err = await trainStyle({ name: 'cli-style', modelsDir: path.join(root, 'models'), ...opts }).then(
       () => undefined,
@@ -287,7 +288,8 @@ describe('npm run train', () => {
   });
 
   it('refuses bad options as usage errors', async () => {
-    const results = await Promise.all([['--name', 'x'], ['--data', root], ['--data', root, '--name', 'x', '--epochs', 'many']].map((args) => cli('train', args)));
+    const results = [];
+    for (const args of [['--name', 'x'], ['--data', root], ['--data', root, '--name', 'x', '--epochs', 'many']]) results.push(await cliInProcess('train', args));
     for (const r of results) {
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^train: /);

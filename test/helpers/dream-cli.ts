@@ -4,6 +4,8 @@ import { promisify } from 'node:util';
 import { expect, vi } from 'vitest';
 import { dreamMain } from '../../src/bin/dream-args.ts';
 import { reportError } from '../../src/bin/exit.ts';
+import { explainMain } from '../../src/bin/explain-main.ts';
+import { trainMain } from '../../src/bin/train-main.ts';
 
 export interface CliResult {
   code: number;
@@ -32,7 +34,19 @@ export async function dreamProcess(args: string[]): Promise<CliResult> {
  * with the code dreamMain returns, or with reportError's code after it prints its one line; so this gives the exit code
  * and what would be printed, without starting a process.
  */
-export async function dreamInProcess(args: string[]): Promise<CliResult> {
+export function dreamInProcess(args: string[]): Promise<CliResult> {
+  return cliInProcess('dream', args);
+}
+
+/** Each CLI's `main`: `src/bin/<prog>.ts` is `runMain(prog, () => main(argv))`. */
+const MAINS = {
+  dream: dreamMain,
+  train: trainMain,
+  explain: explainMain,
+} satisfies Record<string, (argv: string[]) => Promise<number>>;
+
+/** `npm run <prog> -- …` in this process, as dreamInProcess does for the dream command. */
+export async function cliInProcess(prog: keyof typeof MAINS, args: string[]): Promise<CliResult> {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => stdout.push(String(chunk)) > 0);
@@ -40,7 +54,7 @@ export async function dreamInProcess(args: string[]): Promise<CliResult> {
   const debug = process.env.DEBUG;
   process.env.DEBUG = '';
   try {
-    const code = await dreamMain(args).catch((e: unknown) => reportError(e, 'dream'));
+    const code = await MAINS[prog](args).catch((e: unknown) => reportError(e, prog));
     return { code, stdout: stdout.join(''), stderr: stderr.join('') };
   } finally {
     out.mockRestore();
