@@ -5,6 +5,7 @@
 // Wrap it in flock /tmp/cpu-heavy.lock on a shared machine: it times both ways.
 import { createDreamer, dreamAnimation, resolveParams, type Intensity } from '../src/engine/index.ts';
 import type { RgbImage } from '../src/imaging/index.ts';
+import { fmt, mean, meanDiff } from './frame-metrics.ts';
 import { panClip, patchClip, type Clip } from './make-clip.ts';
 
 const [photo = '../shared/photos/rocket.jpg', framesArg = '24', sideArg = '320', intensity = 'medium', carryArg] = process.argv.slice(2);
@@ -29,22 +30,6 @@ async function both(clip: Clip) {
   return { input, coherent, alone, coherentS, aloneS };
 }
 
-/** Mean |a − b| in 0..255 over pixels where `use(x, y)`, with b read at (x + dx, y). */
-function meanDiff(a: RgbImage, b: RgbImage, use: (x: number, y: number) => boolean, dx = 0): number {
-  let sum = 0;
-  let n = 0;
-  for (let y = 0; y < a.height; y++) {
-    for (let x = 0; x < a.width; x++) {
-      const bx = x + dx;
-      if (bx < 0 || bx >= b.width || !use(x, y)) continue;
-      for (let c = 0; c < 3; c++) sum += Math.abs(a.data[(y * a.width + x) * 3 + c] - b.data[(y * b.width + bx) * 3 + c]);
-      n += 3;
-    }
-  }
-  return sum / Math.max(1, n);
-}
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const fmt = (x: number) => x.toFixed(2);
 const strength = (out: RgbImage[], input: RgbImage[]) => out.map((o, i) => meanDiff(o, input[i], () => true));
 
 // 1. A still photo with one small moving object: change between consecutive frames outside the object.

@@ -14,6 +14,7 @@ import { dreamMain } from '../src/bin/dream-args.ts';
 import { engineConfig } from '../src/config.ts';
 import { ANIMATION_DEFAULTS, createDreamer, DEFAULT_MAX_SIDE, resolveParams, type Dreamer } from '../src/engine/index.ts';
 import { encodeAnimationToFit, probeAnimation, readAnimation, type AnimationFormat, type RgbImage } from '../src/imaging/index.ts';
+import { fmt, mean, meanDiff } from './frame-metrics.ts';
 import { encodeClip, panClip, patchClip, type Clip } from './make-clip.ts';
 
 const [photo = '../shared/photos/rocket.jpg', framesArg = '24', sideArg = '320', formatsArg = 'gif,webp'] = process.argv.slice(2);
@@ -45,22 +46,6 @@ async function decode(file: string): Promise<Decoded> {
   return { frames: out, width, height, delays: meta.delay ?? [], loop: meta.loop ?? 0 };
 }
 
-/** Mean |a − b| in 0..255 over pixels where `use(x, y)`, with b read at (x + dx, y). */
-function meanDiff(a: RgbImage, b: RgbImage, use: (x: number, y: number) => boolean = () => true, dx = 0): number {
-  let sum = 0;
-  let n = 0;
-  for (let y = 0; y < a.height; y++) {
-    for (let x = 0; x < a.width; x++) {
-      const bx = x + dx;
-      if (bx < 0 || bx >= b.width || !use(x, y)) continue;
-      for (let c = 0; c < 3; c++) sum += Math.abs(a.data[(y * a.width + x) * 3 + c] - b.data[(y * b.width + bx) * 3 + c]);
-      n += 3;
-    }
-  }
-  return sum / Math.max(1, n);
-}
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const fmt = (x: number) => x.toFixed(2);
 const rgb = (clip: Clip, k: number): RgbImage => ({ data: new Uint8Array(clip.frames[k]), width: clip.width, height: clip.height });
 
 /** The CLI on `input`, as `npm run dream -- input -o output --seed 2026` runs it; throws unless it exits 0. */
