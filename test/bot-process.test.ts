@@ -39,7 +39,7 @@ describe('npm start', () => {
     failing = {
       missing: startBot({}),
       malformed: startBot({ DISCORD_TOKEN: 'x', DISCORD_CLIENT_ID: 'me' }),
-      rejected: startBot({ DISCORD_TOKEN: token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_API: fake.apiBase }),
+      rejected: startBot({ DISCORD_TOKEN: token, DISCORD_CLIENT_ID: fake.applicationId, DISCORD_API: fake.apiBase, LOG_LEVEL: 'info' }),
     };
   });
   afterAll(async () => {
@@ -64,6 +64,9 @@ describe('npm start', () => {
     expect(code).toBe(1);
     expect(stderr.trim().split('\n').at(-1)).toMatch(/^deepdream-bot: Discord rejected DISCORD_TOKEN/);
     expect(stderr + stdout).not.toContain(token);
+    // It asked Discord before loading the model into its dream workers: a wrong token is answered at once.
+    expect(stdout).toContain('database ready');
+    expect(stdout).not.toContain('dream workers ready');
   });
 
   it('on SIGTERM tells waiting users, ends the running dream within the grace period, and exits 0', async () => {

@@ -1,7 +1,7 @@
 // The composition root: which queue, which runner, and the wiring between them, for `npm start` and `npm run worker`.
 import { REST } from 'discord.js';
 import type { Logger } from 'pino';
-import { DreamBot } from '../bot/app.ts';
+import { checkToken, DreamBot } from '../bot/app.ts';
 import { BotMetrics } from '../bot/metrics.ts';
 import type { BotConfig } from '../config.ts';
 import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
@@ -120,6 +120,7 @@ async function startBotWith(config: BotConfig, log: Logger, overrides: Overrides
     shards: () => bot?.shards.states() ?? [],
   });
   const limits = { concurrency: config.concurrency, maxQueue: config.maxQueue, maxPerUser: config.maxJobsPerUser };
+  await checkToken(config);
   if (config.queueDriver === 'redis') {
     const redisQueue = await RedisQueue.start(config.redisUrl, limits, queueHooks(messages, metrics, store, log), log, { commandTimeoutMs: config.redisCommandTimeoutMs });
     queue = redisQueue;

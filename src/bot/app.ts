@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { Events, type Client, type REST } from 'discord.js';
+import { DiscordAPIError, Events, REST, Routes, type Client } from 'discord.js';
 import type { Logger } from 'pino';
 import type { BotConfig } from '../config.ts';
 import { UserError } from '../errors.ts';
@@ -24,6 +24,20 @@ export class TokenRejectedError extends UserError {
   override name = 'TokenRejectedError';
   constructor() {
     super('Discord rejected DISCORD_TOKEN: check the bot token in your .env (Developer Portal > Bot > Reset Token).', 'config');
+  }
+}
+
+/**
+ * Asks Discord whose token this is before anything slow starts (the dream workers load the model first), so a
+ * rejected token is reported in a moment. Any other answer, or none within 5 s, is left to the login, which retries
+ * and reports it.
+ */
+export async function checkToken(config: Pick<BotConfig, 'token' | 'discordApi'>): Promise<void> {
+  const rest = new REST({ retries: 0, timeout: 5000, ...(config.discordApi ? { api: config.discordApi } : {}) }).setToken(config.token);
+  try {
+    await rest.get(Routes.user('@me'));
+  } catch (err) {
+    if (err instanceof DiscordAPIError && err.status === 401) throw new TokenRejectedError();
   }
 }
 

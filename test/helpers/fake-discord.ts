@@ -1171,7 +1171,8 @@ export class FakeDiscord {
       return ok({ url: this.gatewayUrl, shards: this.#shardCount, session_start_limit: sessionStartLimit });
     }
     if (method === 'GET' && path === '/gateway') return ok({ url: this.gatewayUrl });
-    if (method === 'GET' && path === '/users/@me') return ok(this.botUser);
+    // @discordjs/rest sends '@me' percent-encoded, as Discord accepts it.
+    if (method === 'GET' && decodeURIComponent(path) === '/users/@me') return ok(this.botUser);
     if (method === 'GET' && (p = m(/^\/users\/(\d+)$/))) {
       const found = this.members.find((u) => u.id === p![0]);
       return found ? ok(found) : error(404, 10013, 'Unknown User');
