@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { DreamCancelledError, DreamParamsError, octaveSizes, type DreamParams, type DreamProgress } from '../src/engine/dream.ts';
 import { resolveParams } from '../src/engine/presets.ts';
 import type { RgbImage } from '../src/imaging/index.ts';
-import { makePhotoLikeRgb } from './helpers/images.ts';
+import { makePhotoLikeRgb, meanAbsDiff } from './helpers/images.ts';
 import { lossOf, stockDreamer } from './helpers/model.ts';
 
 const small = (over: Partial<DreamParams> = {}): DreamParams => ({
@@ -16,12 +16,6 @@ const small = (over: Partial<DreamParams> = {}): DreamParams => ({
   tileSize: 512,
   ...over,
 });
-
-function meanAbsDiff(a: RgbImage, b: RgbImage): number {
-  let sum = 0;
-  for (let i = 0; i < a.data.length; i++) sum += Math.abs(a.data[i] - b.data[i]);
-  return sum / a.data.length;
-}
 
 describe('DeepDream on the real InceptionV3 weights', () => {
   const photo = makePhotoLikeRgb(144, 104);

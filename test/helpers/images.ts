@@ -79,6 +79,13 @@ function encode(pipeline: Sharp, format: TestFormat): Promise<Buffer> {
 
 const fromRaw = ({ data, width, height }: RawRgb) => sharp(data, { raw: { width, height, channels: 3 } });
 
+/** Mean |a − b| over every byte of two pictures of the same size, in 0..255. */
+export function meanAbsDiff(a: RawRgb, b: RawRgb): number {
+  let sum = 0;
+  for (let i = 0; i < a.data.length; i++) sum += Math.abs(a.data[i] - b.data[i]);
+  return sum / a.data.length;
+}
+
 /** The photo-like picture encoded as `format`. */
 export function makePhotoLike(width: number, height: number, format: TestFormat = 'jpeg'): Promise<Buffer> {
   return encode(fromRaw(makePhotoLikeRgb(width, height)), format);
