@@ -14,7 +14,7 @@ import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { createTrainStep, TRAIN_STEP_INPUTS, type TrainStepFeeds } from '../src/engine/onnx/train-step.ts';
 import { Adam } from '../src/engine/style/adam.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
-import { headLogits, stageTwoLoss } from '../src/engine/style/fine-tune.ts';
+import { stageTwoLogits, stageTwoLoss } from '../src/engine/style/fine-tune.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -59,7 +59,7 @@ function tfjsStep(name: string) {
     async step() {
       const x = tf.tensor4d(b.x, [batch, H, W, C0]);
       const y = tf.tensor2d(b.labels, [batch, CLASSES]);
-      const { value, grads } = tf.variableGrads(() => stageTwoLoss(headLogits(head, model.pooled(x)), y, head.kernel, L2), trainable);
+      const { value, grads } = tf.variableGrads(() => stageTwoLoss(stageTwoLogits(head, model.pooled(x)), y, head.kernel, L2), trainable);
       optimizer.applyGradients(Object.entries(grads).map(([n, t]) => ({ name: n, tensor: t })));
       await value.data();
       tf.dispose([x, y, value, ...Object.values(grads)]);
@@ -97,7 +97,7 @@ async function check(weightGradient: 'matmul' | 'conv'): Promise<void> {
   const x = tf.tensor4d(b.x, [n, H, W, C0]);
   const y = tf.tensor2d(b.labels, [n, CLASSES]);
   const named = new Map<string, tf.Variable>([[TRAIN_STEP_INPUTS.kernel, head.kernel], [TRAIN_STEP_INPUTS.bias, head.bias], ...model.variables]);
-  const { value, grads } = tf.variableGrads(() => stageTwoLoss(headLogits(head, model.pooled(x)), y, head.kernel, L2), [...named.values()]);
+  const { value, grads } = tf.variableGrads(() => stageTwoLoss(stageTwoLogits(head, model.pooled(x)), y, head.kernel, L2), [...named.values()]);
   const step = await createTrainStep(plan, { inputShape: [H, W, C0], classes: CLASSES, l2: L2, weightGradient }, threads);
   const out = await step.run({ ...b, weights: stock() });
   let worst = { name: '', error: 0 };

@@ -87,9 +87,9 @@ export function engineConfig(env: Env = process.env): EngineConfig {
 }
 
 /**
- * A later frame of an animation costs a fifth to a quarter of a still dream (npm run bench -- --only anim, as in the
- * README: 24 frames of 320 px took 5.3× one still's wall time, 7.0× its CPU), so 48 frames cost about 10–14 still
- * dreams: two seconds of a GIF at 24 fps, or five at 10. Longer clips are sampled evenly (their delays summed, so they
+ * A later frame of an animation costs a fifth to a third of a still dream (npm run bench -- --only anim, as in the
+ * README: 24 frames of 320 px took 5.3–8.6× one still's wall time, 7.0–8.5× its CPU), so 48 frames cost about 10–17
+ * still dreams: two seconds of a GIF at 24 fps, or five at 10. Longer clips are sampled evenly (their delays summed, so they
  * last as long).
  */
 export const DEFAULT_MAX_ANIMATION_FRAMES = 48;

@@ -13,7 +13,7 @@ import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { createOnnxNetwork } from '../src/engine/onnx/index.ts';
 import { createTrainStep, TRAIN_STEP_INPUTS, trainStepHandles } from '../src/engine/onnx/train-step.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
-import { headLogits, onnxStageTwo, stageTwoLoss, tfjsStageTwo } from '../src/engine/style/fine-tune.ts';
+import { onnxStageTwo, stageTwoLogits, stageTwoLoss, tfjsStageTwo } from '../src/engine/style/fine-tune.ts';
 import { listStyles, readTrainingImage, StyleDataError, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
 import { messagesFor } from '../src/i18n/index.ts';
 import { TfjsGradientNetwork } from '../src/engine/tfjs-network.ts';
@@ -195,7 +195,7 @@ describe('fine-tuning a style (--fine-tune)', () => {
       const vars = { kernel: tf.variable(tf.tensor2d(head.kernel, [F, C])), bias: tf.variable(tf.tensor1d(head.bias)), mean: tf.tensor1d(head.mean), std: tf.tensor1d(head.std) };
       const xt = tf.tensor4d(x, [n, ...shape]);
       const named = new Map<string, tf.Variable>([[TRAIN_STEP_INPUTS.kernel, vars.kernel], [TRAIN_STEP_INPUTS.bias, vars.bias], ...model.variables]);
-      const { value, grads } = tf.variableGrads(() => stageTwoLoss(headLogits(vars, model.pooled(xt)), tf.tensor2d(labels, [n, C]), vars.kernel, l2), [...named.values()]);
+      const { value, grads } = tf.variableGrads(() => stageTwoLoss(stageTwoLogits(vars, model.pooled(xt)), tf.tensor2d(labels, [n, C]), vars.kernel, l2), [...named.values()]);
       const pooled = tf.tidy(() => model.pooled(xt).dataSync() as Float32Array);
       for (const weightGradient of ['matmul', 'conv'] as const) {
         const step = await createTrainStep(plan, { inputShape: shape, classes: C, l2, weightGradient }, 1);

@@ -7,9 +7,9 @@ import type { GradientNetwork, LayerActivations } from '../gradient-network.ts';
 import type { CompiledGraph } from '../model/graph.ts';
 import { nodeChannels } from '../model/graph.ts';
 import { guideRows, isGuideTerm, mergeTerms, type GuideTerm, type LayerTerm, type ObjectiveTerm } from '../objective.ts';
+import { cpuSessionOptions, loadOrt, type Ort } from './runtime.ts';
 import { activationOutputName, ancestors, EMITTER_VERSION, emitDreamModel, guideInputName, pooledOutputName, weightInputName, type EmitOptions } from './emit.ts';
 
-type Ort = typeof import('onnxruntime-node');
 
 export interface OnnxNetworkOptions {
   /** The network's expected pixel range; images given to it are in [0, 1]. */
@@ -208,14 +208,7 @@ export class OnnxNetwork implements GradientNetwork {
   }
 
   private sessionOptions(): InferenceSession.SessionOptions {
-    return {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: this.opts.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      ...(this.opts.spinning === false ? { extra: { session: { 'intra_op.allow_spinning': '0' } } } : {}),
-    };
+    return cpuSessionOptions(this.opts.threads, this.opts.spinning !== false);
   }
 
   private async createSession(plan: SessionPlan): Promise<InferenceSession> {
@@ -250,10 +243,7 @@ export class OnnxNetwork implements GradientNetwork {
 /** Creates the network; sessions are created lazily, one per cut (and one per pooled-features layer). */
 export async function createOnnxNetwork(graph: CompiledGraph, opts: OnnxNetworkOptions): Promise<OnnxNetwork> {
   if (!(opts.threads >= 1)) throw new Error(`threads must be at least 1, got ${opts.threads}.`);
-  // Loaded here, not at import: the native addon is only needed by this backend.
-  const mod = await import('onnxruntime-node');
-  const ort = ((mod as { default?: Ort }).default ?? mod) as Ort;
-  return new OnnxNetwork(ort, graph, opts);
+  return new OnnxNetwork(await loadOrt(), graph, opts);
 }
 
 function graphHash(graph: CompiledGraph): string {

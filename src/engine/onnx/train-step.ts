@@ -9,10 +9,10 @@ import { biasName, kernelName, type BlockPlan, type BlockWeights, type ConvNode 
 import type { GraphNode } from '../model/graph.ts';
 import { padAmounts } from '../padding.ts';
 import { Builder, int, ints, IR_VERSION, mirroredPads, OPSET, tensorType } from './emit.ts';
+import { cpuSessionOptions, loadOrt } from './runtime.ts';
 
 const { onnx } = onnxProto;
 type Dim = onnxProto.onnx.TensorShapeProto.IDimension;
-type Ort = typeof import('onnxruntime-node');
 
 export interface TrainStepOptions {
   /** One block input, `[h, w, c]` (static: the training image size fixes it). */
@@ -358,10 +358,8 @@ export interface OnnxTrainStep {
 
 /** ONNX Runtime sessions of the step and of its forward pass (CPU, `threads` intra-op threads). */
 export async function createTrainStep(plan: BlockPlan, opts: TrainStepOptions, threads: number): Promise<OnnxTrainStep> {
-  // Loaded here, as network.ts does: the native addon only when a step is built.
-  const mod = await import('onnxruntime-node');
-  const ort = ((mod as { default?: Ort }).default ?? mod) as Ort;
-  const options: InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+  const ort = await loadOrt();
+  const options = cpuSessionOptions(threads);
   const session = await ort.InferenceSession.create(emitTrainStep(plan, opts), options);
   let forward: Promise<InferenceSession> | undefined;
   const [h, w, c] = opts.inputShape;

@@ -92,7 +92,7 @@ interface EngineOptions {
 
 /**
  * Stage 2 on ONNX Runtime: 13× faster a step than tfjs-wasm on 2 cores (README, scripts/fine-tune-step.ts); the
- * graph's gradients agree with tfjs autodiff's (test/fine-tune-onnx.test.ts).
+ * graph's gradients agree with tfjs autodiff's (test/fine-tune.test.ts).
  */
 export async function onnxStageTwo(plan: BlockPlan, weights: BlockWeights, head: StageOneHead, o: EngineOptions & { threads: number }): Promise<StageTwoEngine> {
   const step = await createTrainStep(plan, { inputShape: o.inputShape, classes: o.classes, l2: o.l2 }, o.threads);
@@ -133,7 +133,7 @@ export function tfjsStageTwo(block: BlockModel, head: StageOneHead, o: EngineOpt
       const y = tf.tensor2d(ys, [x.shape[0], C]);
       let logits: tf.Tensor2D | undefined;
       const { value, grads } = tf.variableGrads(() => {
-        const z = headLogits(vars, block.pooled(x));
+        const z = stageTwoLogits(vars, block.pooled(x));
         logits = tf.keep(z);
         return stageTwoLoss(z, y, vars.kernel, o.l2);
       }, trainable);
@@ -205,7 +205,7 @@ export interface StageTwoResult {
 }
 
 /** The head's logits on the blocks' pooled features, standardised as stage 1 fixed them. */
-export function headLogits(head: { kernel: tf.Tensor; bias: tf.Tensor; mean: tf.Tensor; std: tf.Tensor }, features: tf.Tensor2D): tf.Tensor2D {
+export function stageTwoLogits(head: { kernel: tf.Tensor; bias: tf.Tensor; mean: tf.Tensor; std: tf.Tensor }, features: tf.Tensor2D): tf.Tensor2D {
   return tf.add(tf.matMul(tf.div(tf.sub(features, head.mean), head.std), head.kernel as tf.Tensor2D), head.bias) as tf.Tensor2D;
 }
 
@@ -252,7 +252,7 @@ export async function trainStageTwo(s: StageTwoInput): Promise<StageTwoResult> {
     const head = s.engine.head();
     const [loss, logits] = tf.tidy(() => {
       const t = { kernel: tf.tensor2d(head.kernel, [F, C]), bias: tf.tensor1d(head.bias), mean: tf.tensor1d(s.mean), std: tf.tensor1d(s.std) };
-      const z = headLogits(t, tf.tensor2d(all, [s.valInputs.length, F]));
+      const z = stageTwoLogits(t, tf.tensor2d(all, [s.valInputs.length, F]));
       return [crossEntropy(z, tf.tensor2d(oneHot(s.valLabels), [s.valLabels.length, C])).dataSync()[0], z.dataSync() as Float32Array] as const;
     });
     return { loss, accuracy: right(logits, s.valLabels) / s.valLabels.length, features: all };
