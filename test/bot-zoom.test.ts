@@ -20,7 +20,7 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
 
   beforeAll(async () => {
     fake = await FakeDiscord.start();
-    photo = await makePhotoLike(160, 120, 'png');
+    photo = await makePhotoLike(96, 72, 'png');
     guidePhoto = await makePhotoLike(90, 60, 'png');
     runner = new FakeRunner({ msPerMegapixel: 0, msPerFrame: 2 }); // 2 ms a step or frame: a job that must keep running is held
     bot = await startTestBot(fake, { DREAM_MAX_SIDE: '384', DREAM_CONCURRENCY: '1', MAX_QUEUE: '1', MAX_JOBS_PER_USER: '3', STATUS_EDIT_INTERVAL_MS: '50' }, runner);
@@ -61,9 +61,9 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
     expect(meta.format).toBe('gif');
     expect(meta.pages).toBe(12);
     expect(meta.loop).toBe(0);
-    expect([meta.width, meta.pageHeight]).toEqual([160, 120]);
+    expect([meta.width, meta.pageHeight]).toEqual([96, 72]);
     expect(done.files.some((f) => /^zoom-5-last\.(jpg|png)$/.test(f.filename))).toBe(true); // the last frame as a still
-    expect(fieldsOf(done)).toMatchObject({ Intensity: 'low', Frames: '12', Seed: '5', Size: '160×120' });
+    expect(fieldsOf(done)).toMatchObject({ Intensity: 'low', Frames: '12', Seed: '5', Size: '96×72' });
     expect(fieldsOf(done).Zoom).toMatch(/^1\.1/);
     expect(embedOf(done).title).toBe('DeepDream zoom · low');
     expect(runner.zoomInputs.at(-1)!.params).toMatchObject({ frames: 12, zoom: 1.1, seed: 5, intensity: 'low' });
@@ -92,7 +92,7 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low', seed: 11 }, attachments: { image: { filename: 'cat.png', bytes: photo }, guide: { filename: 'flowers.png', bytes: guidePhoto } } }));
     const done = await dreamed(i);
     const { image, params } = runner.inputs.at(-1)!;
-    expect([image.width, image.height]).toEqual([160, 120]);
+    expect([image.width, image.height]).toEqual([96, 72]);
     expect(params.guide).toBeDefined();
     const raw = await sharp(guidePhoto).removeAlpha().raw().toBuffer();
     expect([params.guide!.image.width, params.guide!.image.height]).toEqual([90, 60]);
@@ -117,7 +117,7 @@ describe('zoom animations and guided dreams in Discord (fake runner)', () => {
     fake.dispatchMessage(fake.message({ author: fake.users.alice, content: 'low', mentionsBot: true, referencedMessage: image, attachments: [{ filename: 'shells.png', bytes: guidePhoto }] }));
     const final = await fake.waitForRequest((r) => r.method === 'PATCH' && r.path.startsWith(`/channels/${fake.channelId}/messages/`) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: from, timeoutMs: 30_000 });
     const { image: dreamedImage, params } = runner.inputs.at(-1)!;
-    expect([dreamedImage.width, dreamedImage.height]).toEqual([160, 120]);
+    expect([dreamedImage.width, dreamedImage.height]).toEqual([96, 72]);
     expect([params.guide?.image.width, params.guide?.image.height]).toEqual([90, 60]);
     expect(embedOf(final).url).toMatch(/lake\.png/);
     expect(fieldsOf(final).Guide).toMatch(/shells\.png/);
