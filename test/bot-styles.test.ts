@@ -71,7 +71,7 @@ describe('custom styles in Discord', () => {
   });
 
   it('/dream with a style and target posts a dream whose recipe names them', async () => {
-    const photo = await makePhotoLike(160, 120, 'png');
+    const photo = await makePhotoLike(96, 72, 'png');
     const i = fake.dispatchInteraction(fake.chatInput({ name: 'dream', options: { intensity: 'low', style: 'patterns', target: 'stripes' }, attachments: { image: { filename: 'p.png', bytes: photo } } }));
     const done = await fake.waitForRequest((r) => r.method === 'PATCH' && r.path.includes(i.token) && r.files.some((f) => f.filename.startsWith('dream-')), { fromIndex: 0, timeoutMs: 60_000 });
     const embed = (done.json as { embeds: APIEmbed[] }).embeds[0];
