@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../src/engine/backend.ts';
-import type { CompiledGraph } from '../src/engine/model/graph.ts';
+import type { CompiledGraph, GraphNode } from '../src/engine/model/graph.ts';
 import { loadCompiledModel } from '../src/engine/model/load.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
@@ -33,6 +33,37 @@ function syntheticGraph(seed: number): CompiledGraph {
   ]);
 }
 
+/**
+ * The trunk's other ops, as a dream's backward pass meets them: input 10×11×3 → conv 3×3 ReLU → {max 3×3/2 'valid',
+ * conv 3×3/2 'valid' ReLU, conv 1×3 then 3×1 'same' ReLU then max 3×3/2 'valid'} → concat → conv 1×1. The 'valid'
+ * windows miss the last of the 10 rows and read all 11 columns; the two-part conv is InceptionV3's 1×7 / 7×1 in small.
+ */
+function trunkOpsGraph(seed: number): CompiledGraph {
+  const w = new RandomWeights(seed);
+  const strip = (name: string, input: string, kh: number, kw: number, ci: number, co: number): GraphNode => ({
+    op: 'conv',
+    name,
+    input,
+    kernel: w.add([kh, kw, ci, co]),
+    bias: w.add([co]),
+    strides: [1, 1],
+    padding: 'same',
+    relu: true,
+  });
+  const maxPool = (name: string, input: string): GraphNode => ({ op: 'maxPool', name, input, size: [3, 3], strides: [2, 2], padding: 'valid' });
+  return w.graph([
+    { op: 'input', name: 'input' },
+    w.conv('c1', 'input', 3, 3, 4, { relu: true }),
+    maxPool('m1', 'c1'),
+    w.conv('s2', 'c1', 3, 4, 4, { relu: true, stride: 2, padding: 'valid' }),
+    strip('row', 'c1', 1, 3, 4, 3),
+    strip('col', 'row', 3, 1, 3, 3),
+    maxPool('m2', 'col'),
+    { op: 'concat', name: 'cat', inputs: ['m1', 's2', 'm2'] },
+    w.conv('out', 'cat', 1, 11, 5),
+  ]);
+}
+
 describe('input gradient against float64 finite differences', () => {
   beforeAll(async () => {
     await initBackend('wasm');
@@ -57,6 +88,35 @@ describe('input gradient against float64 finite differences', () => {
       for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) fd.push(slope(ref, base, layers, y, x, c));
       // Linear graph: the differences are exact and only float32 rounding remains (measured 2e-7 and 4e-7;
       // the full-window AvgPoolGrad was off by 0.27 and 0.54).
+      expect(relativeError(ours, fd)).toBeLessThan(1e-5);
+      expect(maxError(ours, fd)).toBeLessThan(1e-5);
+      tf.dispose([image, loss, gradient]);
+      network.dispose();
+    } finally {
+      await tf.setBackend(previous);
+    }
+  });
+
+  // InceptionV3's other ops in small, on both of tfjs' CPU-side backends (the test below and test/network.test.ts run
+  // the trunk itself on wasm). Piecewise linear: away from a ReLU or max-pool kink only float32 rounding remains
+  // (measured 1.1e-7 and 1.5e-7 on both; top and bottom padding swapped in a strided conv's backward gave 0.71).
+  it.each(['wasm', 'cpu'])('is exact on a small graph with strided convs, max pools, non-square kernels and a concat (%s)', async (backend) => {
+    const previous = tf.getBackend();
+    await tf.setBackend(backend);
+    try {
+      const graph = trunkOpsGraph(13);
+      const network = new DreamNetwork(graph, [0, 1]);
+      const ref = new ReferenceNet(graph);
+      const [h, w] = [10, 11];
+      const layers = ['c1', 'out'];
+      const pixels = Float32Array.from({ length: h * w * 3 }, seededRandom(6));
+      const image = tf.tensor4d(pixels, [1, h, w, 3]);
+      const { loss, gradient } = network.lossAndGradient(image, layers);
+      const ours = Array.from(gradient.dataSync());
+      const base = ref.forward(pixels, h, w, layers);
+      expect(loss.dataSync()[0]).toBeCloseTo(ref.loss(base, layers), 5);
+      const fd: number[] = [];
+      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) fd.push(slope(ref, base, layers, y, x, c));
       expect(relativeError(ours, fd)).toBeLessThan(1e-5);
       expect(maxError(ours, fd)).toBeLessThan(1e-5);
       tf.dispose([image, loss, gradient]);
