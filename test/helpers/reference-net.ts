@@ -53,6 +53,7 @@ function termSum(a: FeatureMap, from: number, to: number, weights?: ArrayLike<nu
 export class ReferenceNet {
   private readonly byName = new Map<string, GraphNode>();
   private readonly weights = new Map<string, { kernel: Float64Array; bias: Float64Array }>();
+  private readonly packed = new Map<string, Float64Array>();
   private readonly inputName: string;
 
   constructor(
@@ -240,34 +241,105 @@ export class ReferenceNet {
     }
   }
 
+  /**
+   * A conv's kernel in blocks of eight output channels, [co / 8][kh·kw][ci][8] (zeros past the last channel): the
+   * taps one block of outputs reads lie together in memory, one cache line per input channel.
+   */
+  private blocks(node: Extract<GraphNode, { op: 'conv' }>): Float64Array {
+    const cached = this.packed.get(node.name);
+    if (cached) return cached;
+    const { kernel } = this.weights.get(node.name)!;
+    const [kh, kw, ci, co] = node.kernel.shape;
+    const taps = kh * kw * ci;
+    const packed = new Float64Array(Math.ceil(co / 8) * taps * 8);
+    for (let t = 0; t < taps; t++) for (let m = 0; m < co; m++) packed[((m >> 3) * taps + t) * 8 + (m & 7)] = kernel[t * co + m];
+    this.packed.set(node.name, packed);
+    return packed;
+  }
+
   private conv(node: Extract<GraphNode, { op: 'conv' }>, x: FeatureMap, out: FeatureMap, rect: Rect): void {
-    const { kernel, bias } = this.weights.get(node.name)!;
+    const { bias } = this.weights.get(node.name)!;
+    const packed = this.blocks(node);
     const [kh, kw, ci, co] = node.kernel.shape;
     const [sh, sw] = node.strides;
     const top = axis(x.h, kh, sh, node.padding).before;
     const left = axis(x.w, kw, sw, node.padding).before;
     const o = out.data;
-    for (let oy = rect.r0; oy < rect.r1; oy++) {
-      for (let ox = rect.c0; ox < rect.c1; ox++) {
-        const base = (oy * out.w + ox) * co;
-        for (let m = 0; m < co; m++) o[base + m] = bias[m];
-        for (let ky = 0; ky < kh; ky++) {
-          const iy = oy * sh - top + ky;
-          if (iy < 0 || iy >= x.h) continue;
-          for (let kx = 0; kx < kw; kx++) {
-            const ix = ox * sw - left + kx;
-            if (ix < 0 || ix >= x.w) continue;
-            const xOff = (iy * x.w + ix) * ci;
-            const kOff = (ky * kw + kx) * ci * co;
-            for (let c = 0; c < ci; c++) {
-              const v = x.data[xOff + c];
-              if (v === 0) continue;
-              const kb = kOff + c * co;
-              for (let m = 0; m < co; m++) o[base + m] += v * kernel[kb + m];
+    const xd = x.data;
+    // Each input position the rect reads, with its non-zero channels listed once (a zero adds nothing: skipped).
+    const y0 = Math.max(0, rect.r0 * sh - top);
+    const y1 = Math.min(x.h, (rect.r1 - 1) * sh - top + kh);
+    const x0 = Math.max(0, rect.c0 * sw - left);
+    const x1 = Math.min(x.w, (rect.c1 - 1) * sw - left + kw);
+    const span = Math.max(0, x1 - x0);
+    const positions = Math.max(0, y1 - y0) * span;
+    const count = new Int32Array(positions);
+    const channel = new Int32Array(positions * ci);
+    const value = new Float64Array(positions * ci);
+    for (let iy = y0; iy < y1; iy++) {
+      for (let ix = x0; ix < x1; ix++) {
+        const p = (iy - y0) * span + (ix - x0);
+        const from = (iy * x.w + ix) * ci;
+        let n = p * ci;
+        for (let c = 0; c < ci; c++) {
+          const v = xd[from + c];
+          if (v === 0) continue;
+          channel[n] = c;
+          value[n++] = v;
+        }
+        count[p] = n - p * ci;
+      }
+    }
+    // Each output is its bias plus the products over (ky, kx, c) in that order, as a plain loop adds them: the same
+    // float64 result, eight outputs at a time (independent sums, so the additions overlap).
+    const taps = kh * kw * ci;
+    for (let m = 0; m < co; m += 8) {
+      const block = (m >> 3) * taps * 8;
+      const n = Math.min(8, co - m);
+      for (let oy = rect.r0; oy < rect.r1; oy++) {
+        for (let ox = rect.c0; ox < rect.c1; ox++) {
+          let s0 = bias[m];
+          let s1 = n > 1 ? bias[m + 1] : 0;
+          let s2 = n > 2 ? bias[m + 2] : 0;
+          let s3 = n > 3 ? bias[m + 3] : 0;
+          let s4 = n > 4 ? bias[m + 4] : 0;
+          let s5 = n > 5 ? bias[m + 5] : 0;
+          let s6 = n > 6 ? bias[m + 6] : 0;
+          let s7 = n > 7 ? bias[m + 7] : 0;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * sh - top + ky;
+            if (iy < 0 || iy >= x.h) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * sw - left + kx;
+              if (ix < 0 || ix >= x.w) continue;
+              const p = (iy - y0) * span + (ix - x0);
+              const tap = block + (ky * kw + kx) * ci * 8;
+              const end = p * ci + count[p];
+              for (let j = p * ci; j < end; j++) {
+                const v = value[j];
+                const k = tap + channel[j] * 8;
+                s0 += v * packed[k];
+                s1 += v * packed[k + 1];
+                s2 += v * packed[k + 2];
+                s3 += v * packed[k + 3];
+                s4 += v * packed[k + 4];
+                s5 += v * packed[k + 5];
+                s6 += v * packed[k + 6];
+                s7 += v * packed[k + 7];
+              }
             }
           }
+          const base = (oy * out.w + ox) * co + m;
+          const relu = node.relu;
+          o[base] = relu && s0 < 0 ? 0 : s0;
+          if (n > 1) o[base + 1] = relu && s1 < 0 ? 0 : s1;
+          if (n > 2) o[base + 2] = relu && s2 < 0 ? 0 : s2;
+          if (n > 3) o[base + 3] = relu && s3 < 0 ? 0 : s3;
+          if (n > 4) o[base + 4] = relu && s4 < 0 ? 0 : s4;
+          if (n > 5) o[base + 5] = relu && s5 < 0 ? 0 : s5;
+          if (n > 6) o[base + 6] = relu && s6 < 0 ? 0 : s6;
+          if (n > 7) o[base + 7] = relu && s7 < 0 ? 0 : s7;
         }
-        if (node.relu) for (let m = 0; m < co; m++) if (o[base + m] < 0) o[base + m] = 0;
       }
     }
   }
