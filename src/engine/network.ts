@@ -33,8 +33,12 @@ export type ExtraObjective = ChannelObjective | GuideObjective;
 
 interface ConvWeights {
   kernel: tf.Tensor4D;
-  /** Kernel flipped in space and with in/out channels swapped: the input-gradient is a forward conv with it. */
-  gradKernel: tf.Tensor4D;
+  /**
+   * Kernel flipped in space and with in/out channels swapped: the input-gradient is a forward conv with it. Made on
+   * first use (gradKernel()): a network that only computes activations, such as the screener's, never needs it, and
+   * making it for the whole of InceptionV3 took 1.4 s on wasm and as much memory again as the kernels.
+   */
+  gradKernel?: tf.Tensor4D;
   bias: tf.Tensor1D;
 }
 
@@ -66,8 +70,7 @@ export class DreamNetwork {
       this.byName.set(node.name, node);
       if (node.op === 'conv') {
         const kernel = tf.tensor4d(weightView(graph, node.kernel), node.kernel.shape as [number, number, number, number]);
-        const gradKernel = tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
-        this.convs.set(node.name, { kernel, gradKernel, bias: tf.tensor1d(weightView(graph, node.bias)) });
+        this.convs.set(node.name, { kernel, bias: tf.tensor1d(weightView(graph, node.bias)) });
       } else if (node.op === 'affine') {
         this.affines.set(node.name, { scale: tf.tensor1d(weightView(graph, node.scale)), shift: tf.tensor1d(weightView(graph, node.shift)) });
       }
@@ -81,7 +84,7 @@ export class DreamNetwork {
   }
 
   dispose(): void {
-    for (const w of this.convs.values()) tf.dispose([w.kernel, w.gradKernel, w.bias]);
+    for (const w of this.convs.values()) tf.dispose([w.kernel, w.bias, ...(w.gradKernel ? [w.gradKernel] : [])]);
     for (const a of this.affines.values()) tf.dispose([a.scale, a.shift]);
     this.convs.clear();
     this.affines.clear();
@@ -359,7 +362,14 @@ export class DreamNetwork {
     const bottom = h - (rows.out - 1) * sh - 1 + rows.before;
     const left = kw - 1 - cols.before;
     const right = w - (cols.out - 1) * sw - 1 + cols.before;
-    return tf.conv2d(g, mustGet(this.convs, node.name).gradKernel, 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+    return tf.conv2d(g, this.gradKernel(node.name), 1, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+  }
+
+  /** A conv's gradient kernel (ConvWeights.gradKernel), made on first use and kept past the caller's tidy. */
+  private gradKernel(name: string): tf.Tensor4D {
+    const w = mustGet(this.convs, name);
+    w.gradKernel ??= tf.keep(tf.tidy(() => tf.transpose(tf.reverse(w.kernel, [0, 1]), [0, 1, 3, 2])));
+    return w.gradKernel;
   }
 }
 
