@@ -213,7 +213,7 @@ describe('ONNX network on InceptionV3', () => {
     graph = model.graph;
     range = model.manifest.input.range;
     reference = new DreamNetwork(graph, range);
-    net = await createOnnxNetwork(graph, { inputRange: range, threads: 2, dreamLayers: model.manifest.dreamLayers });
+    net = await createOnnxNetwork(graph, { inputRange: range, threads: 1, dreamLayers: model.manifest.dreamLayers });
     for (const layer of ['mixed3', 'mixed5']) tfActs.set(layer, tfActivations(image.data, layer));
   });
   afterAll(() => {
@@ -223,7 +223,7 @@ describe('ONNX network on InceptionV3', () => {
 
   it('emits a forward model whose activations match tfjs on an odd, non-square image', async () => {
     const bytes = emitDreamModel(graph, { inputRange: range, cutLayer: 'mixed5', terms: [], gradient: false, activations: ['mixed3', 'mixed5'] });
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 2, graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, graphOptimizationLevel: 'all' });
     try {
       const { toNchw } = await import('../src/engine/onnx/network.ts');
       const out = await session.run({ image: new ort.Tensor('float32', toNchw(image.data, 1, h, w), [1, 3, h, w]) });
