@@ -198,12 +198,14 @@ describe('ONNX network on InceptionV3', () => {
   let reference: DreamNetwork;
   const [h, w] = [83, 91];
   const image = randomImage(h, w, 3);
-  const tfActs = new Map<string, Float32Array>();
-  const tfActivations = (data: Float32Array, layer: string): Float32Array => {
+  let tfActs = new Map<string, Float32Array>();
+  /** tfjs' activations of mixed3 and mixed5, from one forward pass. */
+  const tfActivations = (data: Float32Array): Map<string, Float32Array> => {
     const x = tf.tensor4d(data, [1, h, w, 3]);
-    const [act] = reference.activations(x, [layer]);
-    const out = act.dataSync() as Float32Array;
-    tf.dispose([x, act]);
+    const layers = ['mixed3', 'mixed5'];
+    const acts = reference.activations(x, layers);
+    const out = new Map(layers.map((layer, i) => [layer, acts[i].dataSync() as Float32Array]));
+    tf.dispose([x, ...acts]);
     return out;
   };
 
@@ -214,7 +216,7 @@ describe('ONNX network on InceptionV3', () => {
     range = model.manifest.input.range;
     reference = new DreamNetwork(graph, range);
     net = await createOnnxNetwork(graph, { inputRange: range, threads: 1, dreamLayers: model.manifest.dreamLayers });
-    for (const layer of ['mixed3', 'mixed5']) tfActs.set(layer, tfActivations(image.data, layer));
+    tfActs = tfActivations(image.data);
   });
   afterAll(() => {
     net?.dispose();
@@ -301,11 +303,12 @@ describe('ONNX network on InceptionV3', () => {
     const batch = new Float32Array(2 * h * w * 3);
     batch.set(image.data);
     batch.set(second.data, h * w * 3);
+    const secondActs = tfActivations(second.data);
     for (const layer of ['mixed3', 'mixed5']) {
       const c = net.channels(layer);
       const pooled = await net.pooledFeatures(batch, 2, h, w, layer);
       expect(pooled).toHaveLength(2 * c);
-      const expected = [...channelMeans(tfActs.get(layer)!, c), ...channelMeans(tfActivations(second.data, layer), c)];
+      const expected = [...channelMeans(tfActs.get(layer)!, c), ...channelMeans(secondActs.get(layer)!, c)];
       expect(relativeError(pooled, expected)).toBeLessThan(1e-4);
     }
   });
