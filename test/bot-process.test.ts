@@ -76,8 +76,13 @@ describe('npm start', () => {
       DISCORD_CLIENT_ID: fake.applicationId,
       DISCORD_API: fake.apiBase,
       ATTACHMENT_URL_PREFIXES: fake.cdnBase,
+      // A nightmare at 384 px runs for seconds, well past the grace (a dream done within it would count too).
       DREAM_MAX_SIDE: '384',
-      SHUTDOWN_GRACE_MS: '1000',
+      SHUTDOWN_GRACE_MS: '300',
+      // One ONNX Runtime thread, as every dream in the suite (vitest.config.ts); this environment is built from scratch.
+      DREAM_THREADS: '1',
+      // Straight to the dream: screening is not what shutdown is about (the real worker's dream screens its input).
+      NSFW_POLICY: 'off',
     });
     const started = Date.now();
     // Its dream workers are ready and it has its guilds.
@@ -98,6 +103,8 @@ describe('npm start', () => {
     );
     const edited = (i: { token: string }, text: RegExp) => (r: RecordedRequest) => r.method === 'PATCH' && r.path.includes(i.token) && text.test(JSON.stringify(r.json));
     for (const i of asks) await fake.waitForRequest(edited(i, /In the queue/), { fromIndex: 0, timeoutMs: 20_000 });
+    // The engine's progress has reached its member: a real dream is running when the signal comes.
+    await fake.waitForRequest((r) => asks.some((i) => edited(i, /Dreaming/)(r)), { fromIndex: 0, timeoutMs: 60_000 });
     const t = Date.now();
     bot.kill('SIGTERM');
     const { code, signal, stderr } = await bot.exit;
@@ -105,7 +112,7 @@ describe('npm start', () => {
     expect(Date.now() - t).toBeLessThan(15_000);
     const last = (i: { token: string }) => JSON.stringify(fake.requests.filter((r) => r.method === 'PATCH' && r.path.includes(i.token)).at(-1)?.json);
     const outcomes = asks.map(last);
-    // One was running (cancelled after the 1 s grace, or finished); the two waiting ones were told they were not run.
+    // One was running (cancelled after the grace, or finished); the two waiting ones were told they were not run.
     expect(outcomes.filter((o) => /was not run/.test(o))).toHaveLength(2);
     expect(outcomes.filter((o) => /Cancelled|your dream is ready/.test(o))).toHaveLength(1);
   });
