@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,14 +26,16 @@ const RUN_AS: { uid?: number; gid?: number } = (() => {
 })();
 
 /**
- * Where servers keep their data: in memory (/dev/shm) where there is one, else the temp folder. Postgres writes a lot
- * for a database it creates (a copy of template1) and at start; on tmpfs that costs a fraction of the disk's
- * system time (initdb: 0.7 s of CPU against 1.7 s on this machine's disk).
+ * Where servers keep their data: in memory (/dev/shm) where there is one with room to spare (a container's is often
+ * 64 MB; a cluster is ~40 MB and each database ~8 MB), else the temp folder. Postgres writes a lot for a database it
+ * creates (a copy of template1) and at start; on tmpfs that costs a fraction of the disk's system time (initdb: 0.7 s
+ * of CPU against 1.7 s on this machine's disk).
  */
 const SCRATCH = (() => {
   try {
     accessSync('/dev/shm', constants.W_OK);
-    return '/dev/shm';
+    const { bavail, bsize } = statfsSync('/dev/shm');
+    return bavail * bsize >= 1024 ** 3 ? '/dev/shm' : tmpdir();
   } catch {
     return tmpdir();
   }
