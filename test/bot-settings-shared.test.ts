@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,22 +5,25 @@ import { ApplicationCommandOptionType, PermissionFlagsBits, type APIApplicationC
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DreamBot } from '../src/bot/app.ts';
-import { startBot } from '../src/bin/compose.ts';
+import { startBot, startWorker } from '../src/bin/compose.ts';
 import { reportError } from '../src/bin/exit.ts';
 import { botConfig } from '../src/config.ts';
 import { isUserError } from '../src/errors.ts';
 import { english } from '../src/i18n/index.ts';
 import { fakeEnv } from './helpers/bot-config.ts';
 import { FakeDiscord, snowflake } from './helpers/fake-discord.ts';
+import { FakeRunner } from './helpers/fake-runner.ts';
 import { makePhotoLike } from './helpers/images.ts';
 import { TestPostgres } from './helpers/postgres-server.ts';
 import { TestRedis } from './helpers/redis-server.ts';
 import { callbackOf, isFollowUp, isOriginalEdit } from './helpers/requests.ts';
 
 // A deployment that scales out: two bot processes' worth of gateway (each its own bot, its own fake gateway) and a
-// worker process, sharing Redis and Postgres. What an admin sets through one is what the other and the worker obey.
-
-const FAKE_WORKER = path.resolve('test/helpers/fake-worker.ts');
+// worker's, sharing Redis and Postgres. What an admin sets through one is what the other and the worker obey.
+// Each is composed as its process composes it (startBot, startWorker), with its own database connections and Redis
+// clients; nothing in them caches a setting (src/store, src/bot/community.ts read the database at every request),
+// so they share only what separate processes share. The worker runs the fake runner, as test/helpers/fake-worker.ts
+// does: a worker as a process of its own (its logs, its death, a cancel across processes) is test/redis-queue.test.ts.
 const member = (name: string) => ({ id: snowflake(), username: name, global_name: name, discriminator: '0', avatar: null });
 
 describe('QUEUE_DRIVER=redis with Postgres: settings made through one bot process', () => {
@@ -29,7 +31,7 @@ describe('QUEUE_DRIVER=redis with Postgres: settings made through one bot proces
   let pg: TestPostgres;
   const fakes: FakeDiscord[] = [];
   const bots: DreamBot[] = [];
-  let worker: ReturnType<typeof spawn> | undefined;
+  let worker: { close(): Promise<void> } | undefined;
   let photo: Buffer;
 
   beforeAll(async () => {
@@ -39,10 +41,10 @@ describe('QUEUE_DRIVER=redis with Postgres: settings made through one bot proces
     const env = (fake: FakeDiscord) => ({ ...fakeEnv(fake), DATABASE_URL: database, QUEUE_DRIVER: 'redis', REDIS_URL: redis.url, DREAM_MAX_SIDE: '128', LOG_LEVEL: 'silent' });
     for (const fake of fakes) bots.push(await startBot(botConfig(env(fake)), pino({ level: 'silent' })));
     // The worker posts where the second bot's members asked.
-    worker = spawn(process.execPath, ['--import', 'tsx/esm', FAKE_WORKER], { env: { ...process.env, ...env(fakes[1]) }, stdio: 'ignore' });
+    worker = await startWorker(botConfig(env(fakes[1]), 'worker'), pino({ level: 'silent' }), { runner: new FakeRunner() });
   });
   afterAll(async () => {
-    worker?.kill('SIGTERM');
+    await worker?.close();
     for (const bot of bots) await bot.stop();
     for (const fake of fakes) await fake.close();
     await pg?.close();

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { checkToken, DreamBot } from '../bot/app.ts';
 import { BotMetrics } from '../bot/metrics.ts';
 import type { BotConfig } from '../config.ts';
-import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/index.ts';
+import { DEFAULT_MAX_SIDE, loadManifest, type BackendName } from '../engine/light.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import { Community } from '../bot/community.ts';
 import { jobKinds, JobMessages, JobProcessor, messageLink, type JobData, type JobResult, type RunnableJob, type StatusTiming } from '../jobs/index.ts';

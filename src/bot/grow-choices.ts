@@ -1,6 +1,6 @@
 // Autocomplete for `/dream channel:` (a dozen striking channels, each with what it grows) and `/dream model:`
 // (the dream-capable models installed, with their titles in the member's language).
-import { listDreamModels, splitLayerSpec } from '../engine/index.ts';
+import { listDreamModels, splitLayerSpec } from '../engine/light.ts';
 import { CHANNEL_IDS, type Catalog, type DreamModelId } from '../i18n/index.ts';
 import type { Choice } from './class-choices.ts';
 

@@ -19,7 +19,7 @@ import {
   type ModelManifest,
   type RecipeOverrides,
   type ZoomOverrides,
-} from '../engine/index.ts';
+} from '../engine/light.ts';
 import { probeAnimation, readAnimation, readImage, type RgbImage } from '../imaging/index.ts';
 import { animationJobOf, costOf, decodeSidesOf, downloadImage, RestReplyTarget, type ImageRef, type JobData, type ReplyAddress } from '../jobs/index.ts';
 import type { JobQueue, Refusal } from '../queue/index.ts';

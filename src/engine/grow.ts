@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { synsetNamed } from '../i18n/index.ts';
 import { DreamParamsError } from './dream.ts';
 import type { Classifier } from './explain/classifier.ts';
-import { checkExplainTarget } from './explain/explainer.ts';
+import { checkExplainTarget } from './explain/label-set.ts';
 import { CLASS_MODEL, HYBRID_CLASS_WEIGHT } from './class-model.ts';
 import { loadManifest, ModelError, MODELS_DIR, type ModelDirs, type ModelManifest } from './model/manifest.ts';
 import type { LayerTerm } from './objective.ts';

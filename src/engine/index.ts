@@ -1,4 +1,6 @@
-// The dream engine's public surface: everything outside src/engine imports from here.
+// The dream engine's public surface: everything outside src/engine imports from here, or from light.ts (what the
+// bot, its jobs and the composition root need on a main thread: no backend, no weights) or options.ts (what a
+// command line checks before the engine loads).
 export { createDreamer, type Dreamer, type DreamerOptions } from './dreamer.ts';
 export { BACKEND_CHOICES, DEFAULT_MAX_SIDE, initBackend, type BackendChoice, type BackendInfo, type BackendName } from './backend.ts';
 export { DreamCancelledError, DreamParamsError, type DreamParams, type DreamProgress, type DreamRunOptions } from './dream.ts';

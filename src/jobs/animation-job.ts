@@ -1,6 +1,6 @@
 import type { APIEmbed } from 'discord.js';
 import type { Logger } from 'pino';
-import { ANIMATION_DEFAULTS, GUIDE_MAX_SIDE, type AnimationParams, type AnimationProgress } from '../engine/index.ts';
+import { ANIMATION_DEFAULTS, GUIDE_MAX_SIDE, type AnimationParams, type AnimationProgress } from '../engine/light.ts';
 import {
   encodeAnimationToFit,
   encodeImage,

@@ -1,6 +1,6 @@
 // Class names as members read them: ImageNet labels in their language (Explain's and class dreams'), style classes as
 // their trainer named them.
-import { explainClasses, type ExplainClass } from '../engine/index.ts';
+import { explainClasses, type ExplainClass } from '../engine/light.ts';
 import { className, type Catalog } from '../i18n/index.ts';
 
 /** Classes of a model, read once per model (they never change while the bot runs). */

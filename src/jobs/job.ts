@@ -1,4 +1,4 @@
-import { ANIMATION_DEFAULTS, ZOOM_DEFAULTS, type AnimationParams, type DreamParams, type Intensity, type ZoomParams } from '../engine/index.ts';
+import { ANIMATION_DEFAULTS, ZOOM_DEFAULTS, type AnimationParams, type DreamParams, type Intensity, type ZoomParams } from '../engine/light.ts';
 import type { RgbImage } from '../imaging/index.ts';
 import type { ImageRef } from './image-source.ts';
 import type { ReplyAddress } from './reply-target.ts';

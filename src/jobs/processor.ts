@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { CancelledError, isUserError, type UserError } from '../errors.ts';
-import { GUIDE_MAX_SIDE } from '../engine/index.ts';
+import { GUIDE_MAX_SIDE } from '../engine/light.ts';
 import { errorText } from '../i18n/index.ts';
 import { readImage, type RgbImage } from '../imaging/index.ts';
 import { WorkerCrashedError, type DreamRunner } from '../runner/index.ts';

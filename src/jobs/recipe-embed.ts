@@ -1,6 +1,6 @@
 import { EmbedBuilder, type APIEmbed, type Embed } from 'discord.js';
 import type { DreamParams } from '../engine/index.ts';
-import { isIntensity, type Intensity, type RecipeOverrides } from '../engine/index.ts';
+import { isIntensity, type Intensity, type RecipeOverrides } from '../engine/light.ts';
 import { LANGUAGES, type Catalog, type RecipeFields } from '../i18n/index.ts';
 
 /** Everything that made a result, shown with it so anyone can reproduce it. */

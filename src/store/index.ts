@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql } from './kysely.ts';
 import { openDatabase, describeTarget, type DatabaseTarget, type Db, type OpenOptions } from './database.ts';
 import { DAY_MS } from './days.ts';
 import { admit, end, latest, prune, quotaOf, recordRefusal, statsSince, type Admission, type Ending, type Quota, type RequestFacts } from './ledger.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from './kysely.ts';
 import { nextUtcMidnight, utcDay } from './days.ts';
 import type { Database, HistoryOutcome } from './schema.ts';
 

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { sql, type Kysely, type Migration, type MigrationProvider } from './kysely.ts';
 
 // Versioned migrations, applied in name order at start-up by Kysely's Migrator (which takes a lock on Postgres, so
 // processes starting together migrate once). Never edit a released one: add the next. Types are spelled so that

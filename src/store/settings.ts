@@ -1,5 +1,5 @@
 import type { ChannelMode, Database, NsfwPolicy } from './schema.ts';
-import type { Kysely } from 'kysely';
+import type { Kysely } from './kysely.ts';
 
 /** A server's /settings, with the defaults filled in for anything never set. */
 export interface ServerSettings {

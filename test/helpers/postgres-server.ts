@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, chownSync, constants, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,57 @@ const RUN_AS: { uid?: number; gid?: number } = (() => {
 })();
 
 /**
+ * Where servers keep their data: in memory (/dev/shm) where there is one with room to spare (a container's is often
+ * 64 MB; a cluster is ~40 MB and each database ~8 MB), else the temp folder. Postgres writes a lot for a database it
+ * creates (a copy of template1) and at start; on tmpfs that costs a fraction of the disk's system time (initdb: 0.7 s
+ * of CPU against 1.7 s on this machine's disk).
+ */
+const SCRATCH = (() => {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    const { bavail, bsize } = statfsSync('/dev/shm');
+    return bavail * bsize >= 1024 ** 3 ? '/dev/shm' : tmpdir();
+  } catch {
+    return tmpdir();
+  }
+})();
+
+const INITDB_ARGS = ['-U', 'dream', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'];
+
+/**
+ * A fresh cluster as initdb makes it (user `dream`, trust auth), made once and copied for each server: a copy takes
+ * ~0.05 s where initdb takes ~0.7 s. Kept in SCRATCH under a name made of the Postgres programs, initdb's arguments
+ * and the user they run as, so a change to any of them makes a new one; made in a folder of its own and renamed
+ * into place, so files starting side by side never see half of one.
+ */
+function clusterTemplate(): string {
+  const key = createHash('sha256').update(JSON.stringify([POSTGRES_BIN, INITDB_ARGS, RUN_AS])).digest('hex').slice(0, 16);
+  const template = path.join(SCRATCH, `dream-pg-template-${key}`);
+  if (existsSync(path.join(template, 'PG_VERSION'))) return template;
+  const work = mkdtempSync(path.join(SCRATCH, 'dream-pg-initdb-'));
+  try {
+    if (RUN_AS.uid !== undefined) chownSync(work, RUN_AS.uid, RUN_AS.gid!);
+    const init = spawnSync(path.join(POSTGRES_BIN!, 'initdb'), ['-D', path.join(work, 'data'), ...INITDB_ARGS], { encoding: 'utf8', cwd: work, ...RUN_AS });
+    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+    try {
+      renameSync(path.join(work, 'data'), template);
+    } catch (err) {
+      // Another file made it first: theirs is as good.
+      if (!existsSync(path.join(template, 'PG_VERSION'))) throw err;
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  return template;
+}
+
+/** A copy of a cluster, with its owners and modes (Postgres wants its folder 0700 and its own). */
+function copyCluster(from: string, to: string): void {
+  const cp = spawnSync('cp', ['-a', from, to], { encoding: 'utf8' });
+  if (cp.status !== 0) throw new Error(`copying the Postgres cluster failed: ${cp.stderr}`);
+}
+
+/**
  * A throw-away Postgres on 127.0.0.1 (its own port and data folder, no fsync, trust auth for user `dream`) that a
  * test can stop and start again, as TestRedis is for Redis.
  */
@@ -37,11 +89,9 @@ export class TestPostgres {
 
   static async start(): Promise<TestPostgres> {
     if (!POSTGRES_BIN) throw new Error('postgres is not installed: apt-get install postgresql (.ci/run does this)');
-    const dir = mkdtempSync(path.join(tmpdir(), 'dream-pg-'));
+    const dir = mkdtempSync(path.join(SCRATCH, 'dream-pg-'));
     if (RUN_AS.uid !== undefined) chownSync(dir, RUN_AS.uid, RUN_AS.gid!);
-    const args = ['-D', path.join(dir, 'data'), '-U', 'dream', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'];
-    const init = spawnSync(path.join(POSTGRES_BIN, 'initdb'), args, { encoding: 'utf8', cwd: dir, ...RUN_AS });
-    if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+    copyCluster(clusterTemplate(), path.join(dir, 'data'));
     const pg = new TestPostgres(await servicePort(), dir);
     await pg.up();
     return pg;

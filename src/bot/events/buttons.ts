@@ -1,5 +1,5 @@
 import { MessageFlags, type ButtonInteraction } from 'discord.js';
-import { randomSeed } from '../../engine/index.ts';
+import { randomSeed } from '../../engine/light.ts';
 import { messagesFor } from '../../i18n/index.ts';
 import { CustomId, interactionAddress, parseCancel, parseDelete, recipeFromEmbed } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';

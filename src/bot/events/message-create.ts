@@ -1,5 +1,5 @@
 import type { Message } from 'discord.js';
-import { INTENSITIES, type Intensity } from '../../engine/index.ts';
+import { INTENSITIES, type Intensity } from '../../engine/light.ts';
 import { LANGUAGES, localeOfText, messagesFor } from '../../i18n/index.ts';
 import { firstImageOf, messageAddress, type ImageRef } from '../../jobs/index.ts';
 import type { BotContext } from '../context.ts';

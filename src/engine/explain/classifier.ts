@@ -1,12 +1,11 @@
 // What a model needs to be explained: its feature layer, a linear head on it, and its labels.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { loadArtifacts } from '../model/artifacts.ts';
 import { modelConfigOf } from '../model/artifacts.ts';
 import { WeightReader } from '../model/compile.ts';
 import { ModelError, type ModelManifest } from '../model/manifest.ts';
 import { loadStyleHead } from '../style/head.ts';
 import type { LinearHead } from './cam.ts';
+import { loadLabelSet, notExplainable } from './label-set.ts';
 import { makeLabelSet, type LabelSet } from './labels.ts';
 
 export interface Classifier {
@@ -17,34 +16,6 @@ export interface Classifier {
   inputSize: number;
   head: LinearHead;
   labels: LabelSet;
-}
-
-function notExplainable(manifest: ModelManifest): ModelError {
-  return new ModelError(
-    `Model ${manifest.name} cannot explain pictures: it is not a classifier (its manifest has no "explain" block) nor a trained style.`,
-  );
-}
-
-async function readJsonList(dir: string, file: string, what: string, model: string): Promise<string[]> {
-  let json: unknown;
-  try {
-    json = JSON.parse(await readFile(path.resolve(dir, file), 'utf8'));
-  } catch (err) {
-    throw new ModelError(`Model ${model}: cannot read its ${what} ${file} (${(err as Error).message.split('\n')[0]}).`);
-  }
-  if (!Array.isArray(json) || json.some((s) => typeof s !== 'string' || !s)) throw new ModelError(`Model ${model}: ${file} must be a JSON array of ${what}.`);
-  return json as string[];
-}
-
-/** The classes of an explainable model or style, without loading any weights (for autocomplete). */
-export async function loadLabelSet(manifest: ModelManifest): Promise<LabelSet> {
-  if (manifest.style) return makeLabelSet(manifest.style.classes);
-  const spec = manifest.explain;
-  if (!spec) throw notExplainable(manifest);
-  const names = await readJsonList(manifest.dir, spec.labels, 'class names', manifest.name);
-  const synsets = spec.synsets ? await readJsonList(manifest.dir, spec.synsets, 'WordNet ids', manifest.name) : undefined;
-  if (synsets && synsets.length !== names.length) throw new ModelError(`Model ${manifest.name}: ${spec.synsets} has ${synsets.length} ids for ${names.length} labels.`);
-  return makeLabelSet(names, synsets, spec.displayNames);
 }
 
 /**

@@ -8,12 +8,14 @@ import { loadManifest, type ModelDirs, type ModelManifest } from '../model/manif
 import { createGradientNetwork } from '../networks.ts';
 import { headInput } from '../style/features.ts';
 import { gradCam, logitsOf, softmax, topIndices } from './cam.ts';
-import { loadClassifier, loadLabelSet, type Classifier } from './classifier.ts';
+import { loadClassifier, type Classifier } from './classifier.ts';
 import { resolveTarget, type LabelSet } from './labels.ts';
 import { squashToFloat } from './squash.ts';
 import { DEFAULT_EXPLAIN_MODEL } from '../class-model.ts';
 
 export { DEFAULT_EXPLAIN_MODEL };
+// Label lookups that load no weights, in a light module of their own (the bot and its jobs import them).
+export { checkExplainTarget, explainClasses, explainLabels, type ExplainClass } from './label-set.ts';
 
 export interface ExplainerOptions extends ModelDirs {
   /** An explainable model (default darknet_tiny) or a trained style, by name or folder. */
@@ -43,12 +45,6 @@ export interface ClassScore {
   /** Softmax probability, 0..1. */
   probability: number;
   /** The class's WordNet id, for ImageNet classifiers (names it in other languages). */
-  synset?: string;
-}
-
-/** A class of an explainable model, as shown, with its WordNet id when it has one. */
-export interface ExplainClass {
-  label: string;
   synset?: string;
 }
 
@@ -98,29 +94,6 @@ export async function createExplainer(opts: ExplainerOptions = {}): Promise<Expl
   const network = await createGradientNetwork(backend, model);
   return new ModelExplainer(backend, manifest, classifier, network);
 }
-
-/**
- * The labels of an explainable model or style, as `Explainer.labels` has them, without loading weights or a
- * backend: for autocomplete and for checking a target before queueing work.
- */
-export async function explainLabels(model: string = DEFAULT_EXPLAIN_MODEL, dirs: ModelDirs = {}): Promise<string[]> {
-  return (await loadLabelSet(await loadManifest(model, dirs))).labels;
-}
-
-/** {@link explainLabels} with each class's WordNet id (ImageNet classifiers), for showing them in other languages. */
-export async function explainClasses(model: string = DEFAULT_EXPLAIN_MODEL, dirs: ModelDirs = {}): Promise<ExplainClass[]> {
-  const set = await loadLabelSet(await loadManifest(model, dirs));
-  return set.labels.map((label, i) => (set.synsets ? { label, synset: set.synsets[i] } : { label }));
-}
-
-/** Checks a target against a model's labels without loading it: its class index and label, or a DreamParamsError. */
-export async function checkExplainTarget(target: string | number, model: string = DEFAULT_EXPLAIN_MODEL, dirs: ModelDirs = {}): Promise<{ index: number; label: string }> {
-  const manifest = await loadManifest(model, dirs);
-  const set = await loadLabelSet(manifest);
-  const index = resolveTarget(set, target, manifest.name);
-  return { index, label: set.labels[index] };
-}
-
 
 class ModelExplainer implements Explainer {
   readonly labels: string[];
