@@ -13,6 +13,7 @@ import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
 import { isUserError } from '../src/errors.ts';
 import { listStyles, readTrainingImage, StyleDataError, trainStyle, type TrainResult } from '../src/engine/style/index.ts';
+import { augmentedInput } from '../src/engine/style/features.ts';
 import { classObjective, type StyleHead } from '../src/engine/style/head.ts';
 import { readImage } from '../src/imaging/index.ts';
 import { makePatternDataset } from './helpers/dataset.ts';
@@ -193,6 +194,19 @@ describe('custom nightmare styles', () => {
     // What the dream command prints and the code it exits with (see test/helpers/dream-cli.ts), without a process.
     const r = await dreamInProcess([path.join(root, 'photo.jpg'), '-o', path.join(root, 'x.png'), '--model', trained.dir, '--target', 'cats']);
     expectOneLineError(r, /^dream: Unknown class "cats" for style patterns\. Classes: dots, stripes\.$/);
+  });
+});
+
+describe("a training image's augmented view", () => {
+  it('is the crop, mirrored when flipped', async () => {
+    const img = makePhotoLikeRgb(37, 29);
+    const a = { box: [0.1, 0.2, 0.9, 0.75] as [number, number, number, number], flip: false, brightness: 0.05 };
+    const [plain, flipped] = await onCpu(() =>
+      tf.tidy(() => [augmentedInput(img, 24, a), augmentedInput(img, 24, { ...a, flip: true })].map((t) => t.dataSync() as Float32Array)),
+    );
+    const mirrored = tf.tidy(() => tf.reverse(tf.tensor4d(plain, [1, 24, 24, 3]), 2).dataSync() as Float32Array);
+    expect(relativeError(flipped, mirrored)).toBeLessThan(1e-6);
+    expect(relativeError(flipped, plain)).toBeGreaterThan(0.05);
   });
 });
 
