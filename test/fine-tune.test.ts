@@ -9,7 +9,7 @@ import { createDreamer, loadManifest, resolveClass, resolveParams } from '../src
 import { initBackend } from '../src/engine/backend.ts';
 import { planBlocks, readBlockWeights, type BlockPlan, type ConvNode } from '../src/engine/model/blocks.ts';
 import { weightView, type GraphNode } from '../src/engine/model/graph.ts';
-import { loadCompiledModel } from '../src/engine/model/load.ts';
+import { loadCompiledModel, type LoadedModel } from '../src/engine/model/load.ts';
 import { createOnnxNetwork } from '../src/engine/onnx/index.ts';
 import { createTrainStep, TRAIN_STEP_INPUTS, trainStepHandles } from '../src/engine/onnx/train-step.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
@@ -29,6 +29,9 @@ describe('fine-tuning a style (--fine-tune)', () => {
   let data: string;
   let models: string;
   let trained: TrainResult;
+  /** The saved style loaded back (compiled trunk with its fine-tuned block): loaded once, read by the tests below. */
+  let reloaded: Promise<LoadedModel> | undefined;
+  const ownModel = () => (reloaded ??= loadCompiledModel(trained.dir));
   const quick = () => ({ data, modelsDir: models, seed: 5, epochs: 2, views: 1, inputSize: SIZE, fineTune: 'mixed5', fineTuneEpochs: 1, fineTuneLearningRate: 1e-3 });
 
   beforeAll(async () => {
@@ -48,7 +51,7 @@ describe('fine-tuning a style (--fine-tune)', () => {
 
   it('changes the chosen block only, and saves just that block beside the head', async () => {
     const stock = await loadCompiledModel('inception_v3');
-    const own = await loadCompiledModel(trained.dir);
+    const own = await ownModel();
     expect(own.manifest.style?.fineTune).toMatchObject({ blocks: ['mixed5'], from: 'mixed4', stages: [{ stage: 1, trains: 'head' }, { stage: 2, trains: 'mixed5 + head', learningRate: 1e-3 }] });
     expect(own.manifest.defaultLayers).toEqual(['mixed5']);
     const plan = planBlocks(stock.graph, stock.manifest.dreamLayers, 'mixed5') as BlockPlan;
@@ -78,7 +81,7 @@ describe('fine-tuning a style (--fine-tune)', () => {
   });
 
   it('reloads to the same activations on onnx and wasm, and the same predictions as training saved', async () => {
-    const own = await loadCompiledModel(trained.dir);
+    const own = await ownModel();
     const stock = await loadCompiledModel('inception_v3');
     const image = toFloatImage(await readTrainingImage(path.join(data, trained.validation[0].file), SIZE));
     const onnxOf = (m: typeof own) => createOnnxNetwork(m.graph, { inputRange: [0, 1], threads: 1, cacheDir: m.cacheDir, cacheKey: path.basename(m.cacheDir) });
