@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The union package registers tfjs' autodiff gradients, used here as the reference.
 import '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDreamer, resolveParams, type Dreamer } from '../src/engine/index.ts';
+import { createDreamer, createExplainer, resolveParams, type Dreamer } from '../src/engine/index.ts';
 import type { CompiledGraph } from '../src/engine/model/graph.ts';
 import { DreamNetwork } from '../src/engine/network.ts';
 import { seededRandom } from '../src/engine/random.ts';
@@ -16,8 +16,9 @@ import { listStyles, readTrainingImage, StyleDataError, trainStyle, type TrainRe
 import { augmentedInput } from '../src/engine/style/features.ts';
 import { classObjective, type StyleHead } from '../src/engine/style/head.ts';
 import { readImage } from '../src/imaging/index.ts';
-import { makePatternDataset } from './helpers/dataset.ts';
+import { makeDotsRgb, makePatternDataset, makeStripesRgb } from './helpers/dataset.ts';
 import { cliInProcess, dreamInProcess } from './helpers/dream-cli.ts';
+import { halves } from './helpers/heat.ts';
 import { makePhotoLike, makePhotoLikeRgb } from './helpers/images.ts';
 import { RandomWeights } from './helpers/synthetic-graph.ts';
 import { onCpu, relativeError, withExactAvgPoolGradient } from './helpers/model.ts';
@@ -187,6 +188,33 @@ describe('custom nightmare styles', () => {
       await expect(stock.dream(photo, { ...params, style: trained.dir, target: 'cats' })).rejects.toThrow('Unknown class "cats" for style patterns. Classes: dots, stripes.');
     } finally {
       stock.dispose();
+    }
+  });
+
+  it("is explained by class: the stripes class's heat on the striped half of a picture, the dots class's on the dotted half", async () => {
+    // Grad-CAM on a trained style (was in explain.test.ts, with a style trained there for it). At 96 px the feature
+    // layer (mixed5) is 4×4, two columns a half; measured: no heat at all on the other half in three of the four
+    // maps, 38× less in the fourth, where the test asks for 2×.
+    const explainer = await createExplainer({ model: trained.dir });
+    try {
+      expect(explainer.labels).toEqual(['dots', 'stripes']);
+      const random = seededRandom(5);
+      for (const stripesLeft of [true, false]) {
+        const size = 128;
+        const stripes = makeStripesRgb(size, size, random);
+        const dots = makeDotsRgb(size, size, random);
+        const data = new Uint8Array(size * size * 3);
+        for (let i = 0; i < size * size; i++) data.set(((i % size < size / 2) === stripesLeft ? stripes : dots).data.subarray(i * 3, i * 3 + 3), i * 3);
+        const image = { data, width: size, height: size };
+        const [stripesHeat, dotsHeat] = [(await explainer.explain(image, { target: 'stripes' })).heatmap, (await explainer.explain(image, { target: 'dots' })).heatmap];
+        const [sl, sr] = halves(stripesHeat);
+        const [dl, dr] = halves(dotsHeat);
+        expect(stripesLeft ? sl > 2 * sr : sr > 2 * sl).toBe(true);
+        expect(stripesLeft ? dr > 2 * dl : dl > 2 * dr).toBe(true);
+      }
+      await expect(explainer.explain(makePhotoLikeRgb(64, 64), { target: 'stipes' })).rejects.toThrow(/Unknown class "stipes" for patterns\. Close matches: stripes/);
+    } finally {
+      await explainer.dispose();
     }
   });
 
