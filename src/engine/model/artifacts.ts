@@ -58,21 +58,27 @@ function specsOf(manifest: io.WeightsManifestConfig): io.WeightsManifestEntry[] 
   return manifest.flatMap((group) => group.weights);
 }
 
-/** nsfwjs ships its Keras model as UMD modules: the model.json object and base64 weight shards. */
-async function loadNsfwjs(exportName: string): Promise<KerasArtifacts> {
+interface NsfwjsBundle {
+  modelJson: () => Promise<{ default: ModelJsonFile }>;
+  weightBundles: (() => Promise<{ default: string }>)[];
+}
+
+/** nsfwjs ships its Keras model as UMD modules: the model.json object and base64 weight shards, each loaded on demand. */
+async function nsfwjsBundle(exportName: string): Promise<NsfwjsBundle> {
   const mod = (await import(exportName)) as Record<string, unknown>;
-  const entry = Object.values(mod).find(
-    (v): v is { modelJson: () => Promise<{ default: ModelJsonFile }>; weightBundles: (() => Promise<{ default: string }>)[] } =>
-      typeof v === 'object' && v !== null && 'modelJson' in v && 'weightBundles' in v,
-  );
+  const entry = Object.values(mod).find((v): v is NsfwjsBundle => typeof v === 'object' && v !== null && 'modelJson' in v && 'weightBundles' in v);
   if (!entry) throw new ModelError(`${exportName} does not export a bundled model.`);
+  return entry;
+}
+
+async function loadNsfwjs(exportName: string): Promise<KerasArtifacts> {
+  const entry = await nsfwjsBundle(exportName);
   const json = (await entry.modelJson()).default;
   const shards = await Promise.all(entry.weightBundles.map(async (load) => Buffer.from((await load()).default, 'base64')));
   return { modelTopology: json.modelTopology, weightSpecs: specsOf(json.weightsManifest), weightData: concat(shards) };
 }
 
-/** A tfjs LayersModel folder: model.json next to its binary weight files. */
-async function loadLayersFolder(modelJsonPath: string): Promise<KerasArtifacts> {
+async function readModelJson(modelJsonPath: string): Promise<ModelJsonFile> {
   let json: ModelJsonFile;
   try {
     json = JSON.parse(await readFile(modelJsonPath, 'utf8')) as ModelJsonFile;
@@ -80,6 +86,12 @@ async function loadLayersFolder(modelJsonPath: string): Promise<KerasArtifacts> 
     throw new ModelError(`Cannot read model ${modelJsonPath}: ${(err as Error).message}`);
   }
   if (!json.modelTopology || !json.weightsManifest) throw new ModelError(`${modelJsonPath} is not a tfjs LayersModel (no modelTopology/weightsManifest).`);
+  return json;
+}
+
+/** A tfjs LayersModel folder: model.json next to its binary weight files. */
+async function loadLayersFolder(modelJsonPath: string): Promise<KerasArtifacts> {
+  const json = await readModelJson(modelJsonPath);
   const dir = path.dirname(modelJsonPath);
   const files = json.weightsManifest.flatMap((group) => group.paths.map((p) => path.join(dir, p)));
   const parts = await Promise.all(files.map((f) => readFile(f)));
@@ -89,4 +101,11 @@ async function loadLayersFolder(modelJsonPath: string): Promise<KerasArtifacts> 
 export async function loadArtifacts(manifest: ModelManifest): Promise<KerasArtifacts> {
   const src = manifest.source;
   return src.type === 'nsfwjs' ? loadNsfwjs(src.export) : loadLayersFolder(path.resolve(manifest.dir, src.path));
+}
+
+/** The topology alone, without reading the weights (InceptionV3's are 24 MB of base64 to decode): to name layers. */
+export async function loadTopology(manifest: ModelManifest): Promise<KerasTopology> {
+  const src = manifest.source;
+  const json = src.type === 'nsfwjs' ? (await (await nsfwjsBundle(src.export)).modelJson()).default : await readModelJson(path.resolve(manifest.dir, src.path));
+  return json.modelTopology;
 }

@@ -33,11 +33,16 @@ export function randomAugmentation(random: () => number): Augmentation {
   return { box: [top, left, top + h, left + w], flip: random() < 0.5, brightness: 0.3 * random() - 0.15 };
 }
 
-/** The augmented view of an image, size × size. */
+/**
+ * The augmented view of an image, size × size. A flip is the crop box's left and right edges swapped (crop_and_resize
+ * then samples the crop right to left, as TensorFlow documents): one op, where tf.reverse on tfjs' cpu backend (beside
+ * onnx) took ~25 ms a 96 px view, twenty times the crop's own time.
+ */
 export function augmentedInput(img: RgbImage, size: number, a: Augmentation): tf.Tensor4D {
+  const [top, left, bottom, right] = a.box;
+  const box = a.flip ? [top, right, bottom, left] : a.box;
   return tf.tidy(() => {
-    let x = tf.image.cropAndResize(imageTensor(img), tf.tensor2d([a.box], [1, 4]), tf.tensor1d([0], 'int32'), [size, size], 'bilinear') as tf.Tensor4D;
-    if (a.flip) x = tf.reverse(x, 2);
+    const x = tf.image.cropAndResize(imageTensor(img), tf.tensor2d([box], [1, 4]), tf.tensor1d([0], 'int32'), [size, size], 'bilinear') as tf.Tensor4D;
     return tf.clipByValue(tf.add(x, a.brightness), 0, 1) as tf.Tensor4D;
   });
 }

@@ -4,7 +4,7 @@
 // only the blocks and the head then run: on onnx as one weight-gradient graph on ONNX Runtime (onnx/train-step.ts),
 // elsewhere as tfjs ops with autodiff (block-model.ts).
 import * as tf from '@tensorflow/tfjs-core';
-import { loadArtifacts, modelConfigOf } from '../model/artifacts.ts';
+import { loadTopology, modelConfigOf } from '../model/artifacts.ts';
 import { planBlocks, type BlockPlan, type BlockWeights } from '../model/blocks.ts';
 import type { CompiledGraph } from '../model/graph.ts';
 import type { ModelManifest } from '../model/manifest.ts';
@@ -32,7 +32,7 @@ export async function checkBlock(trunk: ModelManifest, block: string): Promise<v
   const cut = layers[layers.length - 1];
   let names: string[] = [];
   try {
-    names = modelConfigOf((await loadArtifacts(trunk)).modelTopology).layers.map((l) => l.name);
+    names = modelConfigOf(await loadTopology(trunk)).layers.map((l) => l.name);
   } catch {
     // The full topology is only read to word the refusal.
   }
