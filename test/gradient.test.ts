@@ -69,16 +69,18 @@ describe('input gradient against float64 finite differences', () => {
     await initBackend('wasm');
   });
 
-  it.each(['wasm', 'cpu'])('is exact on a small graph with same, strided and valid average pools (%s)', async (backend) => {
+  /**
+   * Our gradient of `layers`' loss on `graph` at an `h`×`w` picture, on `backend`, against float64 finite differences
+   * at every pixel and channel (the graphs here are piecewise linear: away from a ReLU or max-pool kink only float32
+   * rounding remains).
+   */
+  async function expectExact(backend: string, graph: CompiledGraph, [h, w]: [number, number], layers: string[], seed: number): Promise<void> {
     const previous = tf.getBackend();
     await tf.setBackend(backend);
     try {
-      const graph = syntheticGraph(11);
       const network = new DreamNetwork(graph, [0, 1]);
       const ref = new ReferenceNet(graph);
-      const [h, w] = [9, 11];
-      const layers = ['p2', 'p3'];
-      const pixels = Float32Array.from({ length: h * w * 3 }, seededRandom(5));
+      const pixels = Float32Array.from({ length: h * w * 3 }, seededRandom(seed));
       const image = tf.tensor4d(pixels, [1, h, w, 3]);
       const { loss, gradient } = network.lossAndGradient(image, layers);
       const ours = Array.from(gradient.dataSync());
@@ -86,8 +88,6 @@ describe('input gradient against float64 finite differences', () => {
       expect(loss.dataSync()[0]).toBeCloseTo(ref.loss(base, layers), 5);
       const fd: number[] = [];
       for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) fd.push(slope(ref, base, layers, y, x, c));
-      // Linear graph: the differences are exact and only float32 rounding remains (measured 2e-7 and 4e-7;
-      // the full-window AvgPoolGrad was off by 0.27 and 0.54).
       expect(relativeError(ours, fd)).toBeLessThan(1e-5);
       expect(maxError(ours, fd)).toBeLessThan(1e-5);
       tf.dispose([image, loss, gradient]);
@@ -95,35 +95,19 @@ describe('input gradient against float64 finite differences', () => {
     } finally {
       await tf.setBackend(previous);
     }
+  }
+
+  // Linear graph: the differences are exact and only float32 rounding remains (measured 2e-7 and 4e-7; the
+  // full-window AvgPoolGrad was off by 0.27 and 0.54).
+  it.each(['wasm', 'cpu'])('is exact on a small graph with same, strided and valid average pools (%s)', async (backend) => {
+    await expectExact(backend, syntheticGraph(11), [9, 11], ['p2', 'p3'], 5);
   });
 
   // InceptionV3's other ops in small, on both of tfjs' CPU-side backends (the test below and test/network.test.ts run
-  // the trunk itself on wasm). Piecewise linear: away from a ReLU or max-pool kink only float32 rounding remains
-  // (measured 1.1e-7 and 1.5e-7 on both; top and bottom padding swapped in a strided conv's backward gave 0.71).
+  // the trunk itself on wasm). Measured 1.1e-7 and 1.5e-7 on both; top and bottom padding swapped in a strided conv's
+  // backward gave 0.71.
   it.each(['wasm', 'cpu'])('is exact on a small graph with strided convs, max pools, non-square kernels and a concat (%s)', async (backend) => {
-    const previous = tf.getBackend();
-    await tf.setBackend(backend);
-    try {
-      const graph = trunkOpsGraph(13);
-      const network = new DreamNetwork(graph, [0, 1]);
-      const ref = new ReferenceNet(graph);
-      const [h, w] = [10, 11];
-      const layers = ['c1', 'out'];
-      const pixels = Float32Array.from({ length: h * w * 3 }, seededRandom(6));
-      const image = tf.tensor4d(pixels, [1, h, w, 3]);
-      const { loss, gradient } = network.lossAndGradient(image, layers);
-      const ours = Array.from(gradient.dataSync());
-      const base = ref.forward(pixels, h, w, layers);
-      expect(loss.dataSync()[0]).toBeCloseTo(ref.loss(base, layers), 5);
-      const fd: number[] = [];
-      for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) fd.push(slope(ref, base, layers, y, x, c));
-      expect(relativeError(ours, fd)).toBeLessThan(1e-5);
-      expect(maxError(ours, fd)).toBeLessThan(1e-5);
-      tf.dispose([image, loss, gradient]);
-      network.dispose();
-    } finally {
-      await tf.setBackend(previous);
-    }
+    await expectExact(backend, trunkOpsGraph(13), [10, 11], ['c1', 'out'], 6);
   });
 
   it('matches on InceptionV3 up to mixed3 at the smallest image, border and corner pixels included', async () => {
