@@ -15,6 +15,8 @@ import { createTrainStep, TRAIN_STEP_INPUTS, type TrainStepFeeds } from '../src/
 import { Adam } from '../src/engine/style/adam.ts';
 import { BlockModel, registerGradients } from '../src/engine/style/block-model.ts';
 import { stageTwoLogits, stageTwoLoss } from '../src/engine/style/fine-tune.ts';
+// The suite's ||a − b|| / ||b||, so the script and the tests measure agreement alike.
+import { relativeError } from '../test/helpers/model.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -111,16 +113,6 @@ async function check(weightGradient: 'matmul' | 'conv'): Promise<void> {
   await step.release();
   model.dispose();
   tf.dispose([head.kernel, head.bias, head.mean, head.std, x, y, value, ...Object.values(grads)]);
-}
-
-function relativeError(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
 }
 
 for (const engine of engines) {
