@@ -64,6 +64,9 @@ describe('caps in Redis hold under bursts, across processes, and past a dead bot
       ),
     );
     const accepted = outcomes.filter((r) => /In the queue/.test(text(r))).length;
+    // The member is shown their place before the job is added to BullMQ (src/queue/redis-queue.ts, submit): the
+    // bursts here start from an empty line, so the accepted jobs are all there once BullMQ holds that many.
+    await expect.poll(() => inspect.getJobCountByTypes('waiting', 'prioritized'), { timeout: 15_000, interval: 20 }).toBe(accepted);
     return { accepted, refused: outcomes.length - accepted };
   }
 
